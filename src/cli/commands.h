@@ -1,0 +1,36 @@
+/* commands.h: the subcommands of the tsarchive binary. Each lives in its own
+ * src/cli/cmd_<area>.c and is listed in main.c's command table. */
+#ifndef TS_COMMANDS_H
+#define TS_COMMANDS_H
+
+#include "common/config.h"
+
+/* Exit codes, documented in `tsarchive --help`. */
+enum {
+    TS_EXIT_OK = 0,
+    TS_EXIT_FAIL = 1,    /* the operation failed (the message says why) */
+    TS_EXIT_USAGE = 2,   /* bad command line */
+    TS_EXIT_CONFIG = 3,  /* invalid configuration */
+    TS_EXIT_PARTIAL = 4, /* ran, but not everything settled (some chunks not archived) */
+};
+
+/* argv[0] is the command's own name (e.g. "export", or "inspect" for
+ * `parquet inspect`); argv holds only the command's arguments, global options
+ * (-c FILE, -v, --log-json) already removed. cfg is loaded and validated. */
+typedef int (*ts_cmd_fn)(const ts_config *cfg, int argc, char **argv);
+
+int cmd_config_check(const ts_config *cfg, int argc, char **argv);
+int cmd_parquet_inspect(const ts_config *cfg, int argc, char **argv);
+int cmd_parquet_cat(const ts_config *cfg, int argc, char **argv);
+int cmd_lake(const ts_config *cfg, int argc, char **argv);     /* lake test|ls|put|get|rm */
+int cmd_chunks(const ts_config *cfg, int argc, char **argv);
+int cmd_export(const ts_config *cfg, int argc, char **argv);
+int cmd_restore(const ts_config *cfg, int argc, char **argv);
+
+/* Shared helpers for commands. */
+/* Prints "tsarchive: <msg>" to stderr (redacted). */
+void cli_errorf(const char *fmt, ...) TS_PRINTF(1, 2);
+/* True when stderr is a terminal (progress lines are shown only then). */
+int cli_is_tty(void);
+
+#endif
