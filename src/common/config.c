@@ -287,38 +287,57 @@ static int distance(const char *a, const char *b)
     return row[lb];
 }
 
+/* A hint is worth giving for a small typo, or when the two share a long start
+ * ("retention_days" for "retention_period_days"). */
+static const char *const table_keys[] = {"name", "retention_period_days", "enabled"};
+
+static int close_enough(const char *name, const char *cand, int d)
+{
+    size_t common = 0;
+    while (name[common] && name[common] == cand[common])
+        common++;
+    return (d <= 3 && d * 3 <= (int)strlen(name) + 1) || common >= 6;
+}
+
+/* The candidate closest to name by edit distance, preferring a long shared start. */
+static const char *suggest(const char *name, const char *const *cands, int n, int *dist)
+{
+    const char *best = NULL;
+    int bd = 99;
+    for (int i = 0; i < n; i++) {
+        int d = distance(name, cands[i]);
+        if (d < bd || (!close_enough(name, best, bd) && close_enough(name, cands[i], d)))
+            bd = d, best = cands[i];
+    }
+    *dist = bd;
+    return best;
+}
+
 static const char *sections[] = {"database", "redis", "lake", "parquet", "http",
                                  "archiver", "retention", "log", "tables"};
 #define NSECTIONS (int)(sizeof sections / sizeof *sections)
 
 static int unknown_key(const char *where, const char *section, const char *name, ts_err *err)
 {
-    const char *best = NULL;
-    char cand[96], bestbuf[96];
-    int bd = 99;
-    for (int i = 0; i < NKEYS; i++) {
-        int d;
-        if ((section == NULL) != (keys[i].section == NULL) ||
-            (section && strcmp(section, keys[i].section) != 0))
-            continue;
-        d = distance(name, keys[i].name);
-        if (d < bd)
-            bd = d, best = keys[i].name;
-    }
-    if (!section)
-        for (int i = 0; i < NSECTIONS; i++) {
-            int d = distance(name, sections[i]);
-            if (d < bd)
-                bd = d, best = sections[i];
-        }
-    if (best && bd <= 3 && bd * 3 <= (int)strlen(name) + 1) {
-        snprintf(bestbuf, sizeof bestbuf, "%s%s%s", section ? section : "", section ? "." : "", best);
-        snprintf(cand, sizeof cand, " (did you mean \"%s\"?)", bestbuf);
-    } else {
-        cand[0] = '\0';
-    }
+    const char *cands[NKEYS + NSECTIONS], *best;
+    char hint[128];
+    int n = 0, d;
+    for (int i = 0; i < NKEYS; i++)
+        if ((!section && !keys[i].section) ||
+            (section && keys[i].section && strcmp(section, keys[i].section) == 0))
+            cands[n++] = keys[i].name;
+    for (int i = 0; i < NSECTIONS && !section; i++)
+        cands[n++] = sections[i];
+    for (int i = 0; i < 3 && section && strcmp(section, "tables") == 0; i++)
+        cands[n++] = table_keys[i];
+    best = suggest(name, cands, n, &d);
+    if (best && close_enough(name, best, d))
+        snprintf(hint, sizeof hint, " (did you mean \"%s%s%s\"?)", section ? section : "",
+                 section ? "." : "", best);
+    else
+        hint[0] = '\0';
     return ts_err_set(err, TS_ERR_INVALID, "%s: unknown key \"%s%s%s\"%s", where,
-                      section ? section : "", section ? "." : "", name, cand);
+                      section ? section : "", section ? "." : "", name, hint);
 }
 
 static const cf_key *find_key(const char *section, const char *name, int *idx)
@@ -416,11 +435,12 @@ static int load_pairs(yctx *y, yaml_node_t *map, const char *section)
             int known = 0;
             for (int i = 0; i < NSECTIONS; i++)
                 known |= strcmp(sections[i], name) == 0;
-            if (!known)
-                return unknown_key(where, NULL, name, y->err);
-            if (load_pairs(y, vn, name) != 0)
-                return y->err->code;
-            continue;
+            if (known) {
+                if (load_pairs(y, vn, name) != 0)
+                    return y->err->code;
+                continue;
+            }
+            /* not a section: a known key gets "expected a single value" below */
         }
         k = find_key(section, name, &idx);
         if (!k) {
@@ -496,16 +516,7 @@ static int load_tables(yctx *y, yaml_node_t *root)
                         return ts_err_set(y->err, TS_ERR_INVALID,
                                           "%s: key \"tables.enabled\": expected true or false, got \"%s\"", where, val);
                 } else {
-                    int bd = distance(name, "retention_period_days");
-                    const char *best = "retention_period_days";
-                    if (distance(name, "name") < bd)
-                        bd = distance(name, "name"), best = "name";
-                    if (distance(name, "enabled") < bd)
-                        bd = distance(name, "enabled"), best = "enabled";
-                    if (bd <= 3)
-                        return ts_err_set(y->err, TS_ERR_INVALID,
-                                          "%s: unknown key \"tables.%s\" (did you mean \"tables.%s\"?)", where, name, best);
-                    return ts_err_set(y->err, TS_ERR_INVALID, "%s: unknown key \"tables.%s\"", where, name);
+                    return unknown_key(where, "tables", name, y->err);
                 }
             }
             if (!t->name) {
