@@ -19,6 +19,12 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
+    {"run", cmd_run, true, "run [--once] [--table T]",
+     "both services in one process; --once: one check, wait until every request settles, exit"},
+    {"retention", cmd_retention, true, "retention [--once] [--table T]",
+     "the retention service: request archival of expired chunks, drop verified ones"},
+    {"archiver", cmd_archiver, true, "archiver",
+     "the archival service: export requested chunks to the lake, verify, confirm"},
     {"config check", cmd_config_check, true, "config check",
      "validate the config and print the effective settings (secrets as ***)"},
     {"chunks", cmd_chunks, true, "chunks [--expired] [--table T] [--json]",

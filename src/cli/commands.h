@@ -26,6 +26,9 @@ int cmd_lake(const ts_config *cfg, int argc, char **argv);     /* lake test|ls|p
 int cmd_chunks(const ts_config *cfg, int argc, char **argv);
 int cmd_export(const ts_config *cfg, int argc, char **argv);
 int cmd_restore(const ts_config *cfg, int argc, char **argv);
+int cmd_retention(const ts_config *cfg, int argc, char **argv); /* the Database Service */
+int cmd_archiver(const ts_config *cfg, int argc, char **argv);  /* the Archival Service */
+int cmd_run(const ts_config *cfg, int argc, char **argv);       /* both, one process */
 
 /* Shared helpers for commands. */
 /* Prints "tsarchive: <msg>" to stderr (redacted). */
