@@ -20,6 +20,7 @@
 #include "lake/lake.h"
 #include "lake/lake_config.h"
 #include "pg/conn.h"
+#include "pg/discover.h"
 #include "retention/retention.h"
 
 #define GROUP_ARCHIVERS "archivers"
@@ -372,22 +373,33 @@ static int retention_loop(const ts_config *cfg, const run_opts *ro, int *exit_co
     }
     {
         const ret_counts *c = ret_get_counts(r);
-        PGresult *left = NULL;
+        pg_chunk_list left = {0};
+        pg_discover_filter f = {.table = ro->table, .expired_only = true};
         long long dead = 0;
-        left = pg_query(pg, "SELECT count(*) FILTER (WHERE state = 'dead') FROM tsarchive.archival_events",
-                        0, NULL, &e);
-        if (left) {
-            dead = atoll(PQgetvalue(left, 0, 0));
-            PQclear(left);
+        PGresult *res = pg_query(pg, "SELECT count(*) FROM tsarchive.archival_events WHERE state = 'dead'",
+                                 0, NULL, &e);
+        if (res) {
+            dead = atoll(PQgetvalue(res, 0, 0));
+            PQclear(res);
         }
+        /* the contract of --once: every expired chunk archived, verified and dropped */
+        if (pg_discover(pg, cfg, &f, &left, &e) != 0)
+            ts_error("could not count the expired chunks left: %s", e.msg);
         fprintf(stderr,
                 "\nsummary: %lld requests, %lld chunks dropped, %lld rows archived and dropped, "
                 "%lld bytes archived, %lld failed confirmations, %lld re-archived after a change, "
-                "%lld dead (kept in the database), %.1f s\n",
+                "%lld dead (kept in the database), %d expired chunks left, %.1f s\n",
                 (long long)c->requested, (long long)c->dropped, (long long)c->rows_dropped,
                 (long long)c->bytes_archived, (long long)c->confirmed_failed, (long long)c->rearchived,
-                dead, now_s() - started);
-        *exit_code = (ro->once && (dead > 0 || pending > 0 || atomic_load(&stopping))) ? TS_EXIT_PARTIAL : TS_EXIT_OK;
+                dead, left.n, now_s() - started);
+        if (left.n && !cfg->lakehouse_enabled)
+            fprintf(stderr, "lakehouse_enabled is false: expired chunks are reported, never archived\n");
+        for (int i = 0; i < left.n && i < 20; i++)
+            fprintf(stderr, "  left: %s.%s (%s .. %s)\n", left.items[i].chunk_schema,
+                    left.items[i].chunk_name, left.items[i].range_start, left.items[i].range_end);
+        if (ro->once && (left.n > 0 || pending > 0 || atomic_load(&stopping)))
+            *exit_code = TS_EXIT_PARTIAL;
+        pg_chunk_list_free(&left);
     }
     rc = 0;
     goto out;
