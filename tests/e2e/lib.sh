@@ -32,13 +32,14 @@ new_db() {
 drop_db() { psql "$TS_TEST_PG_URL" -qX -c "DROP DATABASE IF EXISTS \"$DB_NAME\" WITH (FORCE)" >/dev/null 2>&1; }
 sql() { psql "$DB_URL" -qXAt -v ON_ERROR_STOP=1 -c "$1"; }
 
-# write_config FILE LAKE_KIND [extra yaml]: streams named after the test, so runs
-# never see each other's events
+# write_config FILE LAKE_KIND [extra top-level yaml]: streams named after the test,
+# so runs never see each other's events. Knobs: LOCK_TIMEOUT_MS, WORKERS, LAKE_PATH.
 write_config() {
     local f=$1 kind=$2 extra=${3:-} tag=${TAG:-e2e$$}
     {
         echo "database:"
         echo "  url: \"$DB_URL\""
+        echo "  lock_timeout_ms: ${LOCK_TIMEOUT_MS:-5000}"
         echo "redis:"
         echo "  url: \"$TS_TEST_REDIS_URL\""
         echo "  request_stream: \"$tag.request\""
@@ -49,11 +50,11 @@ write_config() {
         echo "  retry_backoff_s: 1"
         echo "  max_attempts: 3"
         echo "archiver:"
-        echo "  workers: 2"
+        echo "  workers: ${WORKERS:-2}"
         echo "lake:"
         echo "  kind: $kind"
         if [ "$kind" = local ]; then
-            echo "  path: \"$WORK/lake\""
+            echo "  path: \"${LAKE_PATH:-$WORK/lake}\""
         else
             echo "  block_size_mb: 1"
         fi
