@@ -11,6 +11,8 @@
 #   restart         the retention service killed with requests out: a restart resumes
 #                   from its table, each chunk requested once
 #   standby         a second retention service stands by while one is active
+#   scale_out       two archiver processes share one consumer group: every chunk
+#                   archived once, both take work
 #   idempotent      a repeated request for an archived, unchanged chunk confirms
 #                   without rewriting the object
 case=${1:?usage: guarantees.sh CASE}
@@ -20,7 +22,12 @@ WORK=$(mktemp -d)
 TAG=g$case$$
 pids=()
 cleanup() {
-    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
+    for p in "${pids[@]}"; do
+        for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$p" 2>/dev/null
+        wait "$p" 2>/dev/null
+    done
     drop_db
     redis-cli -u "$TS_TEST_REDIS_URL" DEL "$TAG.request" "$TAG.confirmation" "$TAG.deadletter" >/dev/null 2>&1
     [ "${KEEP:-0}" = 1 ] && echo "kept $WORK" || rm -rf "$WORK"
@@ -139,6 +146,7 @@ restart)
     for _ in $(seq 50); do [ "$(sql "SELECT count(*) FROM tsarchive.archival_events" 2>/dev/null)" = 3 ] && break; sleep 0.2; done
     expect "three requests out, no archiver yet" "m_2022_01=requested m_2022_02=requested m_2022_03=requested" "$(state_of)"
     kill -9 "${pids[0]}"
+    wait "${pids[0]}" 2>/dev/null
     ids_before=$(sql "SELECT string_agg(event_id::text, ',' ORDER BY chunk_name) FROM tsarchive.archival_events")
     "$BIN" -c c.yaml run --once >run.log 2>&1
     expect "restart settles everything" 0 $?
@@ -162,6 +170,25 @@ standby)
     kill -TERM "${pids[0]}"
     for _ in $(seq 80); do grep -q "retention service active" ret2.log && break; sleep 0.1; done
     grep -q "retention service active" ret2.log && ok "standby takes over when the first stops" || bad "no takeover"
+    ;;
+scale_out)
+    sql "CREATE TABLE m_2021_q PARTITION OF m FOR VALUES FROM ('2021-01-01') TO ('2021-07-01');
+         CREATE TABLE m_2021_h PARTITION OF m FOR VALUES FROM ('2021-07-01') TO ('2022-01-01');
+         INSERT INTO m SELECT '2021-01-01'::timestamptz + i * interval '1 hour', i, i, 'old' FROM generate_series(0, 8759) i;"
+    expired_parts="$expired_parts,'m_2021_q','m_2021_h'"
+    WORKERS=1 write_config c.yaml local
+    "$BIN" -c c.yaml archiver >arc1.log 2>&1 &
+    pids+=($!)
+    "$BIN" -c c.yaml archiver >arc2.log 2>&1 &
+    pids+=($!)
+    "$BIN" -c c.yaml retention --once >ret.log 2>&1
+    expect "retention --once settles" 0 $?
+    expect "all five dropped" 0 "$(parts_left)"
+    expect "five confirmations, one per chunk" 5 "$(redis-cli -u "$TS_TEST_REDIS_URL" XLEN "$TAG.confirmation")"
+    a1=$(grep -c 'archived chunk' arc1.log) a2=$(grep -c 'archived chunk' arc2.log)
+    expect "archived once in all" 5 $((a1 + a2))
+    [ "$a1" -ge 1 ] && [ "$a2" -ge 1 ] && ok "both processes took work ($a1 + $a2)" || bad "one process did all ($a1 + $a2)"
+    expect "every row in the lake once" $((12960 + 8760)) "$(lake_rows)"
     ;;
 idempotent)
     write_config c.yaml local
