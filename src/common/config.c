@@ -51,6 +51,7 @@ static const cf_key keys[] = {
     {"redis", "confirmation_stream", CF_STR, O(redis.confirmation_stream), "database.archival.confirmation", 0, 0, NULL},
     {"redis", "deadletter_stream", CF_STR, O(redis.deadletter_stream), "database.archival.deadletter", 0, 0, NULL},
     {"redis", "visibility_timeout_s", CF_INT, O(redis.visibility_timeout_s), "300", 1, 86400, NULL},
+    {"redis", "max_deliveries", CF_INT, O(redis.max_deliveries), "5", 1, 1000, NULL},
 
     {"lake", "kind", CF_ENUM, O(lake.kind), "local", 0, 0, "local|azure"},
     {"lake", "path", CF_STR, O(lake.path), "./lake", 0, 0, NULL},

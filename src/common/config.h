@@ -40,6 +40,7 @@ typedef struct ts_config {
         char *confirmation_stream; /* database.archival.confirmation */
         char *deadletter_stream;   /* database.archival.deadletter */
         int visibility_timeout_s;  /* idle time before another worker claims an entry */
+        int max_deliveries;        /* an entry delivered more often is dead-lettered */
     } redis;
     struct {
         char *kind;   /* local | azure */

@@ -106,10 +106,19 @@ static int rerequest(ret *r, const ret_event *ev, bool reset, ts_err *err)
     return rc ? rc : send_request(r, &fresh, err);
 }
 
-static int republish_outstanding(ret *r, ts_err *err)
+/* Requests still out: all of them (after a restart), or those out longer than a check
+ * interval (a stream entry lost to a Redis failure must not strand a chunk). The
+ * archiver is idempotent, so a request served twice confirms twice, and the second
+ * confirmation is ignored as a duplicate. */
+static int republish_outstanding(ret *r, bool all, ts_err *err)
 {
-    PGresult *res = pg_query(r->pg, "SELECT event_id::text FROM tsarchive.archival_events"
-                                    " WHERE state = 'requested' ORDER BY requested_at", 0, NULL, err);
+    char age[16];
+    const char *p[1] = {age};
+    PGresult *res;
+    snprintf(age, sizeof age, "%d", all ? 0 : r->cfg->retention_check_interval_hours * 3600);
+    res = pg_query(r->pg, "UPDATE tsarchive.archival_events SET requested_at = now()"
+                          " WHERE state = 'requested' AND requested_at <= now() - make_interval(secs => $1::int)"
+                          " RETURNING event_id::text", 1, p, err);
     int rc = 0;
     if (!res)
         return err->code;
@@ -132,7 +141,7 @@ int ret_check_once(ret *r, bool republish, const char *table_glob, int *requeste
 
     if (requested)
         *requested = 0;
-    if (republish && r->cfg->lakehouse_enabled && (rc = republish_outstanding(r, err)) != 0)
+    if (r->cfg->lakehouse_enabled && (rc = republish_outstanding(r, republish, err)) != 0)
         return rc;
     if ((rc = pg_discover(r->pg, r->cfg, &f, &list, err)) != 0)
         return rc;

@@ -34,8 +34,8 @@ void ret_free(ret *r);
 
 /* One retention check: requests archival of expired chunks that have no active
  * request, up to the batch limit; also re-requests chunks whose retry time came, and
- * republishes requests still out (after a restart; the archiver is idempotent) when
- * republish is true. *requested (may be NULL) gets how many requests were sent. With
+ * republishes requests still out: all of them when republish is true (after a
+ * restart), else those out longer than a check interval (the archiver is idempotent). *requested (may be NULL) gets how many requests were sent. With
  * lakehouse_enabled false it only reports. */
 int ret_check_once(ret *r, bool republish, const char *table_glob, int *requested,
                    ts_err *err) TS_MUSTCHECK;

@@ -115,6 +115,7 @@ static void test_every_key(void **state)
                         "  confirmation_stream: conf\n"
                         "  deadletter_stream: dead\n"
                         "  visibility_timeout_s: 45\n"
+                        "  max_deliveries: 8\n"
                         "lake:\n"
                         "  kind: azure\n"
                         "  path: /srv/lake\n"
@@ -176,6 +177,7 @@ static void test_every_key(void **state)
     assert_string_equal(c->redis.confirmation_stream, "conf");
     assert_string_equal(c->redis.deadletter_stream, "dead");
     assert_int_equal(c->redis.visibility_timeout_s, 45);
+    assert_int_equal(c->redis.max_deliveries, 8);
     assert_string_equal(c->lake.kind, "azure");
     assert_string_equal(c->lake.path, "/srv/lake");
     assert_string_equal(c->lake.prefix, "prod");
