@@ -19,7 +19,7 @@ pids() { # the servers' pids as the pid files name them
 }
 running() { local st; st=$(ps -o stat= -p "$1" 2>/dev/null) && [ "${st:0:1}" != Z ]; } # a zombie has ended
 alive_count() { local n=0; for p in $1; do running "$p" && n=$((n + 1)); done; echo $n; }
-cleanup() { "$root/scripts/services" stop >/dev/null 2>&1; rm -rf "$tmp"; }
+cleanup() { "$root/scripts/services" stop >/dev/null 2>&1; [ "$failn" = 0 ] && rm -rf "$tmp" || { echo "--- pg.log:"; tail -20 "$tmp/services/pg/pg.log" 2>/dev/null; rm -rf "$tmp"; }; }
 trap cleanup EXIT
 
 [ -z "$(listening)" ] || { echo "private ports busy before the test: $(listening)"; exit 1; }
@@ -41,7 +41,7 @@ sleep 0.5
 # someone else's server on our port: refuse, do not adopt it
 python3 -c "import socket,time;s=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);s.bind(('127.0.0.1',$TS_REDIS_PORT));s.listen();time.sleep(30)" &
 squatter=$!
-sleep 0.5
+for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$TS_REDIS_PORT") 2>/dev/null && break; sleep 0.1; done
 "$root/scripts/services" start redis >/dev/null 2>"$tmp/log3"; rc=$?
 kill $squatter 2>/dev/null
 [ $rc != 0 ] && grep -q "already in use by a process this script did not start" "$tmp/log3" && ok "busy port refused" || { bad "busy port"; cat "$tmp/log3"; }
