@@ -1,7 +1,9 @@
 /* cmd_run.c: the services. `tsarchive retention` (the Database Service),
  * `tsarchive archiver` (the Archival Service), and `tsarchive run [--once]`, both in
- * one process. Each worker owns its PostgreSQL connection, lake handle and Redis
- * connection; nothing is shared but the stop flag and the counters. */
+ * one process, each with its HTTP endpoints (svc_http.c). Each worker owns its
+ * PostgreSQL connection, lake handle and Redis connection; nothing is shared but the
+ * stop flag and what the endpoints read (svc.h: atomics, or state under a mutex). */
+#include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -18,13 +20,11 @@
 #include "common/alloc.h"
 #include "common/log.h"
 #include "lake/lake.h"
-#include "lake/lake_config.h"
 #include "pg/conn.h"
 #include "pg/discover.h"
 #include "retention/retention.h"
+#include "svc.h"
 
-#define GROUP_ARCHIVERS "archivers"
-#define GROUP_RETENTION "retention"
 /* Advisory lock that makes one retention service active per database. */
 #define RETENTION_LOCK_SQL "SELECT pg_try_advisory_lock(1953723762, 1919251572)"
 
@@ -48,9 +48,7 @@ static void install_signals(void)
 
 static double now_s(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+    return svc_now();
 }
 
 /* Sleeps up to ms, waking early when stopping. */
@@ -71,18 +69,7 @@ static int open_bus(const ts_config *cfg, const char *name, bus **out, ts_err *e
     return bus_new(&o, out, err);
 }
 
-static int open_lake(const ts_config *cfg, lake **out, ts_err *err)
-{
-    lake_options o;
-    int rc = lake_options_from_config(&o, cfg, err);
-    return rc ? rc : lake_open(out, &o, err);
-}
-
 /* ---------------- archival service ---------------- */
-
-typedef struct archiver_stats {
-    atomic_llong archived, failed, rows, bytes, deadlettered;
-} archiver_stats;
 
 typedef struct worker {
     const ts_config *cfg;
@@ -94,16 +81,20 @@ typedef struct worker {
 
 /* Handles one request entry; returns 0 when it may be acked. */
 static int handle_request(const ts_config *cfg, PGconn **pg, lake *lk, bus *b, const bus_msg *m,
-                          archiver_stats *st)
+                          archiver_stats *st, int index)
 {
     bus_request req;
     bus_confirmation conf;
-    char *json = NULL;
+    const char *status = "interrupted";
+    int64_t rows = 0, bytes = 0;
+    double t0 = now_s();
+    char *json = NULL, why[600] = "";
     size_t len;
     ts_err e;
     int rc;
 
     ts_err_clear(&e);
+    memset(&conf, 0, sizeof conf);
     if (bus_request_parse(m->payload, m->len, &req, &e) != 0) {
         ts_error("malformed archival request %s dead-lettered: %s", m->id, e.msg);
         ts_err reason = e;
@@ -111,6 +102,7 @@ static int handle_request(const ts_config *cfg, PGconn **pg, lake *lk, bus *b, c
         if (bus_deadletter(b, cfg->redis.request_stream, GROUP_ARCHIVERS, m, reason.msg, &e) != 0)
             ts_error("could not dead-letter %s: %s", m->id, e.msg);
         atomic_fetch_add(&st->deadlettered, 1);
+        svc_record(st, NULL, "deadlettered", index, 0, 0, now_s() - t0, reason.msg);
         return 1; /* already acked by the dead letter */
     }
     ts_log_context("event_id", req.event_id);
@@ -119,6 +111,7 @@ static int handle_request(const ts_config *cfg, PGconn **pg, lake *lk, bus *b, c
         *pg = NULL;
         if ((rc = pg_connect(cfg->database.url, pg, &e)) != 0) {
             ts_error("cannot reach PostgreSQL: %s (request left for a retry)", e.msg);
+            snprintf(why, sizeof why, "cannot reach PostgreSQL: %s", e.msg);
             goto out;
         }
     }
@@ -126,26 +119,44 @@ static int handle_request(const ts_config *cfg, PGconn **pg, lake *lk, bus *b, c
     if (rc) { /* not judged: leave it un-acked, it is reclaimed after the visibility timeout */
         ts_error("archival of \"%s.%s\" interrupted: %s (request left for a retry)",
                  req.chunk.chunk_schema, req.chunk.chunk_name, e.msg);
-        bus_confirmation_clear(&conf);
+        snprintf(why, sizeof why, "%s", e.msg);
         goto out;
     }
+    rows = conf.rows;
+    bytes = conf.bytes;
+    if (conf.status == BUS_STATUS_SUCCESS) {
+        status = "success";
+    } else {
+        status = "failure";
+        snprintf(why, sizeof why, "%s", conf.error ? conf.error : "");
+        ts_warn("archival of \"%s.%s\" failed: %s", req.chunk.chunk_schema, req.chunk.chunk_name,
+                conf.error);
+    }
+    rc = bus_confirmation_encode(&conf, &json, &len, &e);
+    if (rc == 0)
+        rc = bus_publish(b, cfg->redis.confirmation_stream, json, len, NULL, &e);
+    if (rc == 0)
+        rc = bus_ack(b, cfg->redis.request_stream, GROUP_ARCHIVERS, m->id, &e);
+    if (rc) {
+        ts_error("could not confirm \"%s.%s\": %s", req.chunk.chunk_schema, req.chunk.chunk_name,
+                 e.msg);
+        status = "interrupted";
+        snprintf(why, sizeof why, "could not confirm: %s", e.msg);
+        goto out;
+    }
+    /* counted once confirmed, so the counters tell the work the retention side sees */
     if (conf.status == BUS_STATUS_SUCCESS) {
         atomic_fetch_add(&st->archived, 1);
         atomic_fetch_add(&st->rows, conf.rows);
         atomic_fetch_add(&st->bytes, conf.bytes);
     } else {
         atomic_fetch_add(&st->failed, 1);
-        ts_warn("archival of \"%s.%s\" failed: %s", req.chunk.chunk_schema, req.chunk.chunk_name, conf.error);
     }
-    rc = bus_confirmation_encode(&conf, &json, &len, &e);
-    bus_confirmation_clear(&conf);
-    if (rc == 0)
-        rc = bus_publish(b, cfg->redis.confirmation_stream, json, len, NULL, &e);
-    if (rc == 0)
-        rc = bus_ack(b, cfg->redis.request_stream, GROUP_ARCHIVERS, m->id, &e);
-    if (rc)
-        ts_error("could not confirm \"%s.%s\": %s", req.chunk.chunk_schema, req.chunk.chunk_name, e.msg);
 out:
+    if (!strcmp(status, "interrupted"))
+        atomic_fetch_add(&st->interrupted, 1);
+    svc_record(st, &req, status, index, rows, bytes, now_s() - t0, why);
+    bus_confirmation_clear(&conf);
     ts_free(json);
     ts_log_context("event_id", NULL);
     return rc;
@@ -161,20 +172,24 @@ static void *archiver_worker(void *arg)
     bus *b = NULL;
     bus_msgs msgs = {0};
     double last_reclaim = 0;
+    bool alive = false;
     ts_err e;
 
     ts_err_clear(&e);
     gethostname(host, sizeof host - 1);
     snprintf(name, sizeof name, "archiver-%s-%d-%d", host, (int)getpid(), w->index);
-    if ((w->rc = open_lake(cfg, &lk, &e)) != 0 || (w->rc = open_bus(cfg, name, &b, &e)) != 0 ||
+    if ((w->rc = svc_open_lake(cfg, &lk, &e)) != 0 || (w->rc = open_bus(cfg, name, &b, &e)) != 0 ||
         (w->rc = bus_group_create(b, cfg->redis.request_stream, GROUP_ARCHIVERS, &e)) != 0) {
         ts_error("archiver worker %d cannot start: %s", w->index, e.msg);
         goto out;
     }
+    alive = true;
+    atomic_fetch_add(&w->stats->alive, 1);
     while (!atomic_load(&stopping)) {
         int rc;
         ts_err_clear(&e);
-        if (now_s() - last_reclaim > 5) { /* a dead worker's requests, past the visibility timeout */
+        if (now_s() - last_reclaim >
+            5) { /* a dead worker's requests, past the visibility timeout */
             last_reclaim = now_s();
             rc = bus_reclaim(b, cfg->redis.request_stream, GROUP_ARCHIVERS, name,
                              (long long)cfg->redis.visibility_timeout_s * 1000, 1, &msgs, &e);
@@ -186,10 +201,15 @@ static void *archiver_worker(void *arg)
             nap(1000);
             continue;
         }
-        for (size_t i = 0; i < msgs.n && !atomic_load(&stopping); i++)
-            (void)handle_request(cfg, &pg, lk, b, &msgs.v[i], w->stats);
+        for (size_t i = 0; i < msgs.n && !atomic_load(&stopping); i++) {
+            atomic_fetch_add(&w->stats->busy, 1);
+            (void)handle_request(cfg, &pg, lk, b, &msgs.v[i], w->stats, w->index);
+            atomic_fetch_sub(&w->stats->busy, 1);
+        }
     }
 out:
+    if (alive)
+        atomic_fetch_sub(&w->stats->alive, 1);
     bus_msgs_clear(&msgs);
     bus_free(b);
     lake_free(lk);
@@ -202,6 +222,7 @@ static int start_archivers(const ts_config *cfg, worker **out, archiver_stats *s
     worker *ws = ts_calloc((size_t)cfg->archiver.workers, sizeof *ws);
     if (!ws)
         return TS_ERR_NOMEM;
+    st->workers = cfg->archiver.workers;
     for (int i = 0; i < cfg->archiver.workers; i++) {
         ws[i].cfg = cfg;
         ws[i].index = i;
@@ -235,6 +256,7 @@ static int join_archivers(const ts_config *cfg, worker *ws)
 typedef struct publisher {
     bus *b;
     const ts_config *cfg;
+    json_t *capture; /* while a triggered check runs: the requests it sends */
 } publisher;
 
 static int publish_request(void *ud, const bus_request *req, ts_err *err)
@@ -246,6 +268,16 @@ static int publish_request(void *ud, const bus_request *req, ts_err *err)
     if (rc == 0)
         rc = bus_publish(p->b, p->cfg->redis.request_stream, json, len, NULL, err);
     ts_free(json);
+    if (rc == 0 && p->capture) {
+        char chunk[2 * BUS_NAME_MAX + 2], table[2 * BUS_NAME_MAX + 2];
+        snprintf(chunk, sizeof chunk, "%s.%s", req->chunk.chunk_schema, req->chunk.chunk_name);
+        snprintf(table, sizeof table, "%s.%s", req->chunk.hypertable_schema, req->chunk.hypertable);
+        (void)json_array_append_new(
+            p->capture, json_pack("{s:s,s:s,s:s,s:i,s:o,s:o}", "event_id", req->event_id, "chunk",
+                                  chunk, "table", table, "attempt", req->attempt, "range_start",
+                                  svc_json_time(req->chunk.range_start), "range_end",
+                                  svc_json_time(req->chunk.range_end)));
+    }
     return rc;
 }
 
@@ -266,7 +298,8 @@ static void handle_confirmations(const ts_config *cfg, ret *r, bus *b, bus_msgs 
             ts_error("malformed confirmation %s dead-lettered: %s", m->id, e.msg);
             ts_err reason = e;
             ts_err_clear(&e);
-            if (bus_deadletter(b, cfg->redis.confirmation_stream, GROUP_RETENTION, m, reason.msg, &e) != 0)
+            if (bus_deadletter(b, cfg->redis.confirmation_stream, GROUP_RETENTION, m, reason.msg,
+                               &e) != 0)
                 ts_error("could not dead-letter %s: %s", m->id, e.msg);
             continue;
         }
@@ -281,14 +314,116 @@ static void handle_confirmations(const ts_config *cfg, ret *r, bus *b, bus_msgs 
     }
 }
 
-static int retention_loop(const ts_config *cfg, const run_opts *ro, int *exit_code)
+static void ret_publish_phase(ret_shared *sh, int phase)
+{
+    pthread_mutex_lock(&sh->mu);
+    sh->phase = phase;
+    sh->heartbeat = now_s();
+    pthread_cond_broadcast(&sh->cv);
+    pthread_mutex_unlock(&sh->mu);
+}
+
+/* Publishes what the loop knows for the HTTP threads. */
+static void ret_publish_state(ret_shared *sh, const ret *r, double next_check)
+{
+    pthread_mutex_lock(&sh->mu);
+    if (r)
+        sh->counts = *ret_get_counts(r);
+    sh->heartbeat = now_s();
+    sh->next_check_us =
+        bus_time_now() + (next_check > now_s() ? (int64_t)((next_check - now_s()) * 1e6) : 0);
+    pthread_mutex_unlock(&sh->mu);
+}
+
+static void ret_note_check(ret_shared *sh, int rc, const ts_err *e, bool triggered)
+{
+    pthread_mutex_lock(&sh->mu);
+    sh->checks++;
+    if (triggered)
+        sh->triggers++;
+    sh->last_check_us = bus_time_now();
+    if (rc) {
+        sh->check_failures++;
+        svc_copy_msg(sh->last_check_error, sizeof sh->last_check_error, e->msg);
+    } else {
+        sh->last_check_error[0] = '\0';
+    }
+    pthread_mutex_unlock(&sh->mu);
+}
+
+/* Runs a check a POST /database/retention/trigger-archival asked for, if any, and
+ * hands the requests it sent back to the waiting handler. */
+static void serve_trigger(ret_shared *sh, const ts_config *cfg, PGconn *pg, ret *r, publisher *pub)
+{
+    char table[256];
+    bool has_table;
+    unsigned long long seq;
+    json_t *events = NULL;
+    pg_chunk_list list = {0};
+    int status = 200, n = 0, rc = 0;
+    ts_err e;
+
+    pthread_mutex_lock(&sh->mu);
+    if (!sh->trig_pending || sh->trig_done == sh->trig_seq) {
+        pthread_mutex_unlock(&sh->mu);
+        return;
+    }
+    seq = sh->trig_seq;
+    has_table = sh->trig_has_table;
+    snprintf(table, sizeof table, "%s", sh->trig_table);
+    pthread_mutex_unlock(&sh->mu);
+
+    ts_err_clear(&e);
+    if (!(events = json_array())) {
+        status = 500;
+        ts_err_set(&e, TS_ERR_NOMEM, "out of memory");
+        goto answer;
+    }
+    if (has_table) { /* a name that matches no table is the caller's mistake: say so */
+        pg_discover_filter f = {.table = table, .expired_only = false};
+        if ((rc = pg_discover(pg, cfg, &f, &list, &e)) != 0) {
+            status = 500;
+            goto answer;
+        }
+        if (list.n == 0) {
+            status = 404;
+            ts_err_set(&e, TS_ERR_NOTFOUND,
+                       "no hypertable or partitioned table matching \"%s\" has chunks", table);
+            goto answer;
+        }
+    }
+    ts_info("retention check triggered over HTTP%s%s", has_table ? " for " : "",
+            has_table ? table : "");
+    pub->capture = events;
+    rc = ret_check_once(r, false, has_table ? table : NULL, &n, &e);
+    pub->capture = NULL;
+    ret_note_check(sh, rc, &e, true);
+    if (rc) {
+        ts_error("triggered retention check failed: %s", e.msg);
+        status = 500;
+    }
+answer:
+    pg_chunk_list_free(&list);
+    pthread_mutex_lock(&sh->mu);
+    json_decref(sh->trig_events); /* a result nobody waited for */
+    sh->trig_events = events;
+    sh->trig_status = status;
+    sh->trig_requested = n;
+    svc_copy_msg(sh->trig_msg, sizeof sh->trig_msg, status == 200 ? "" : e.msg);
+    sh->trig_done = seq;
+    sh->trig_pending = false;
+    pthread_cond_broadcast(&sh->cv);
+    pthread_mutex_unlock(&sh->mu);
+}
+
+static int retention_loop(const ts_config *cfg, const run_opts *ro, ret_shared *sh, int *exit_code)
 {
     PGconn *pg = NULL;
     lake *lk = NULL;
     bus *b = NULL;
     ret *r = NULL;
     bus_msgs msgs = {0};
-    publisher pub;
+    publisher pub = {0};
     char name[96], host[64] = "host";
     double next_check = 0, last_reclaim = 0, last_drops = 0, started = now_s();
     bool republish = true, leader = false;
@@ -299,8 +434,8 @@ static int retention_loop(const ts_config *cfg, const run_opts *ro, int *exit_co
     ts_err_clear(&e);
     gethostname(host, sizeof host - 1);
     snprintf(name, sizeof name, "retention-%s-%d", host, (int)getpid());
-    if ((rc = pg_connect(cfg->database.url, &pg, &e)) != 0 || (rc = open_lake(cfg, &lk, &e)) != 0 ||
-        (rc = open_bus(cfg, name, &b, &e)) != 0 ||
+    if ((rc = pg_connect(cfg->database.url, &pg, &e)) != 0 ||
+        (rc = svc_open_lake(cfg, &lk, &e)) != 0 || (rc = open_bus(cfg, name, &b, &e)) != 0 ||
         (rc = bus_group_create(b, cfg->redis.confirmation_stream, GROUP_RETENTION, &e)) != 0)
         goto fail;
     pub.b = b;
@@ -314,23 +449,31 @@ static int retention_loop(const ts_config *cfg, const run_opts *ro, int *exit_co
         PQclear(res);
         if (!leader) {
             if (ro->once) {
-                rc = ts_err_set(&e, TS_ERR_CONFLICT, "another retention service is active on this database");
+                rc = ts_err_set(&e, TS_ERR_CONFLICT,
+                                "another retention service is active on this database");
                 goto fail;
             }
+            ret_publish_phase(sh, RET_PHASE_STANDBY);
             ts_info("another retention service is active on this database; standing by");
             nap(5000);
         }
     }
     if ((rc = ret_new(&r, cfg, pg, lk, publish_request, &pub, &e)) != 0)
         goto fail;
+    ret_publish_phase(sh, RET_PHASE_ACTIVE);
     ts_info("retention service active: retention %d days, check every %d h, batch %d%s",
-            cfg->retention_period_days, cfg->retention_check_interval_hours, cfg->archival_batch_size,
+            cfg->retention_period_days, cfg->retention_check_interval_hours,
+            cfg->archival_batch_size,
             cfg->lakehouse_enabled ? "" : " (lakehouse_enabled is false: report only)");
     while (!atomic_load(&stopping)) {
         ts_err_clear(&e);
+        serve_trigger(sh, cfg, pg, r, &pub);
+        ret_publish_state(sh, r, next_check);
         if (now_s() >= next_check) {
             int n = 0;
-            if ((rc = ret_check_once(r, republish, ro->table, &n, &e)) != 0) {
+            rc = ret_check_once(r, republish, ro->table, &n, &e);
+            ret_note_check(sh, rc, &e, false);
+            if (rc != 0) {
                 ts_error("retention check failed: %s", e.msg);
                 if (PQstatus(pg) != CONNECTION_OK)
                     PQreset(pg);
@@ -340,6 +483,7 @@ static int retention_loop(const ts_config *cfg, const run_opts *ro, int *exit_co
             republish = false;
             /* --once keeps checking often, until every expired chunk is settled */
             next_check = now_s() + (ro->once ? 2 : cfg->retention_check_interval_hours * 3600.0);
+            ret_publish_state(sh, r, next_check);
         }
         if (now_s() - last_drops > 10) {
             last_drops = now_s();
@@ -348,9 +492,11 @@ static int retention_loop(const ts_config *cfg, const run_opts *ro, int *exit_co
         }
         if (now_s() - last_reclaim > 30) {
             last_reclaim = now_s();
-            rc = bus_reclaim(b, cfg->redis.confirmation_stream, GROUP_RETENTION, name, 30000, 10, &msgs, &e);
+            rc = bus_reclaim(b, cfg->redis.confirmation_stream, GROUP_RETENTION, name, 30000, 10,
+                             &msgs, &e);
         } else {
-            rc = bus_read(b, cfg->redis.confirmation_stream, GROUP_RETENTION, name, 10, 1000, &msgs, &e);
+            rc = bus_read(b, cfg->redis.confirmation_stream, GROUP_RETENTION, name, 10, 1000, &msgs,
+                          &e);
         }
         if (rc) {
             ts_warn("retention: redis: %s", e.msg);
@@ -358,6 +504,7 @@ static int retention_loop(const ts_config *cfg, const run_opts *ro, int *exit_co
             continue;
         }
         handle_confirmations(cfg, r, b, &msgs);
+        ret_publish_state(sh, r, next_check);
         if (ro->once) {
             if ((rc = ret_pending(r, &pending, &e)) != 0)
                 goto fail;
@@ -376,8 +523,8 @@ static int retention_loop(const ts_config *cfg, const run_opts *ro, int *exit_co
         pg_chunk_list left = {0};
         pg_discover_filter f = {.table = ro->table, .expired_only = true};
         long long dead = 0;
-        PGresult *res = pg_query(pg, "SELECT count(*) FROM tsarchive.archival_events WHERE state = 'dead'",
-                                 0, NULL, &e);
+        PGresult *res = pg_query(
+            pg, "SELECT count(*) FROM tsarchive.archival_events WHERE state = 'dead'", 0, NULL, &e);
         if (res) {
             dead = atoll(PQgetvalue(res, 0, 0));
             PQclear(res);
@@ -390,10 +537,11 @@ static int retention_loop(const ts_config *cfg, const run_opts *ro, int *exit_co
                 "%lld bytes archived, %lld failed confirmations, %lld re-archived after a change, "
                 "%lld dead (kept in the database), %d expired chunks left, %.1f s\n",
                 (long long)c->requested, (long long)c->dropped, (long long)c->rows_dropped,
-                (long long)c->bytes_archived, (long long)c->confirmed_failed, (long long)c->rearchived,
-                dead, left.n, now_s() - started);
+                (long long)c->bytes_archived, (long long)c->confirmed_failed,
+                (long long)c->rearchived, dead, left.n, now_s() - started);
         if (left.n && !cfg->lakehouse_enabled)
-            fprintf(stderr, "lakehouse_enabled is false: expired chunks are reported, never archived\n");
+            fprintf(stderr,
+                    "lakehouse_enabled is false: expired chunks are reported, never archived\n");
         for (int i = 0; i < left.n && i < 20; i++)
             fprintf(stderr, "  left: %s.%s (%s .. %s)\n", left.items[i].chunk_schema,
                     left.items[i].chunk_name, left.items[i].range_start, left.items[i].range_end);
@@ -406,6 +554,9 @@ static int retention_loop(const ts_config *cfg, const run_opts *ro, int *exit_co
 fail:
     ts_error("retention service: %s", e.msg);
 out:
+    if (r)
+        ret_publish_state(sh, r, next_check);
+    ret_publish_phase(sh, RET_PHASE_STOPPED); /* wakes a waiting trigger */
     bus_msgs_clear(&msgs);
     ret_free(r);
     bus_free(b);
@@ -413,6 +564,8 @@ out:
     pg_disconnect(pg);
     return rc;
 }
+
+/* ---------------- commands ---------------- */
 
 static int parse_run_args(int argc, char **argv, run_opts *ro, bool allow_once)
 {
@@ -433,49 +586,76 @@ static int parse_run_args(int argc, char **argv, run_opts *ro, bool allow_once)
 int cmd_archiver(const ts_config *cfg, int argc, char **argv)
 {
     run_opts ro;
-    archiver_stats st = {0};
+    svc s;
     worker *ws = NULL;
     int rc = parse_run_args(argc, argv, &ro, false);
     if (rc)
         return rc;
     install_signals();
-    ts_info("archival service starting with %d workers", cfg->archiver.workers);
-    if (start_archivers(cfg, &ws, &st) != 0) {
-        cli_errorf("could not start the archiver workers");
+    if (svc_init(&s, cfg, true, false) != 0) {
+        cli_errorf("out of memory");
+        svc_free(&s);
         return TS_EXIT_FAIL;
     }
+    ts_info("archival service starting with %d workers", cfg->archiver.workers);
+    if (start_archivers(cfg, &ws, s.arc) != 0) {
+        cli_errorf("could not start the archiver workers");
+        svc_free(&s);
+        return TS_EXIT_FAIL;
+    }
+    svc_start_endpoints(&s);
     rc = join_archivers(cfg, ws);
+    svc_stop_endpoints(&s);
     ts_info("archival service stopped: %lld archived, %lld failed, %lld dead-lettered",
-            (long long)st.archived, (long long)st.failed, (long long)st.deadlettered);
+            (long long)s.arc->archived, (long long)s.arc->failed, (long long)s.arc->deadlettered);
+    svc_free(&s);
     return rc ? TS_EXIT_FAIL : TS_EXIT_OK;
 }
 
 int cmd_retention(const ts_config *cfg, int argc, char **argv)
 {
     run_opts ro;
+    svc s;
     int code = TS_EXIT_OK, rc = parse_run_args(argc, argv, &ro, true);
     if (rc)
         return rc;
     install_signals();
-    rc = retention_loop(cfg, &ro, &code);
+    if (svc_init(&s, cfg, false, true) != 0) {
+        cli_errorf("out of memory");
+        svc_free(&s);
+        return TS_EXIT_FAIL;
+    }
+    svc_start_endpoints(&s);
+    rc = retention_loop(cfg, &ro, s.ret, &code);
+    svc_stop_endpoints(&s);
+    svc_free(&s);
     return rc ? TS_EXIT_FAIL : code;
 }
 
 int cmd_run(const ts_config *cfg, int argc, char **argv)
 {
     run_opts ro;
-    archiver_stats st = {0};
+    svc s;
     worker *ws = NULL;
     int code = TS_EXIT_OK, rc = parse_run_args(argc, argv, &ro, true);
     if (rc)
         return rc;
     install_signals();
-    if (cfg->lakehouse_enabled && start_archivers(cfg, &ws, &st) != 0) {
-        cli_errorf("could not start the archiver workers");
+    if (svc_init(&s, cfg, true, true) != 0) {
+        cli_errorf("out of memory");
+        svc_free(&s);
         return TS_EXIT_FAIL;
     }
-    rc = retention_loop(cfg, &ro, &code);
+    if (cfg->lakehouse_enabled && start_archivers(cfg, &ws, s.arc) != 0) {
+        cli_errorf("could not start the archiver workers");
+        svc_free(&s);
+        return TS_EXIT_FAIL;
+    }
+    svc_start_endpoints(&s);
+    rc = retention_loop(cfg, &ro, s.ret, &code);
     atomic_store(&stopping, 1);
     (void)join_archivers(cfg, ws);
+    svc_stop_endpoints(&s);
+    svc_free(&s);
     return rc ? TS_EXIT_FAIL : code;
 }

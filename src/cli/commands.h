@@ -29,6 +29,8 @@ int cmd_restore(const ts_config *cfg, int argc, char **argv);
 int cmd_retention(const ts_config *cfg, int argc, char **argv); /* the Database Service */
 int cmd_archiver(const ts_config *cfg, int argc, char **argv);  /* the Archival Service */
 int cmd_run(const ts_config *cfg, int argc, char **argv);       /* both, one process */
+int cmd_status(const ts_config *cfg, int argc, char **argv);    /* both services' state */
+int cmd_trigger(const ts_config *cfg, int argc, char **argv);   /* a retention check now */
 
 /* Shared helpers for commands. */
 /* Prints "tsarchive: <msg>" to stderr (redacted). */

@@ -6,6 +6,7 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,8 @@ struct http_server {
     http_options opt;
     char *token;
     int port;
+    atomic_llong requests;
+    atomic_llong by_class[6];
 };
 
 struct http_request {
@@ -213,6 +216,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (!resp.body && resp.status == 0)
         (void)http_reply_error(&resp, 500, "internal error (out of memory)");
     ret = send_response(conn, &resp, match ? NULL : (*allow ? allow : NULL), challenge);
+    atomic_fetch_add(&s->requests, 1);
+    if (resp.status >= 100 && resp.status < 600)
+        atomic_fetch_add(&s->by_class[resp.status / 100], 1);
     ts_free(resp.body);
     return ret;
 }
@@ -326,6 +332,16 @@ fail:
 }
 
 int http_server_port(const http_server *s) { return s->port; }
+
+void http_server_stats(const http_server *s, http_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!s)
+        return;
+    out->requests = atomic_load(&s->requests);
+    for (int i = 0; i < 6; i++)
+        out->by_class[i] = atomic_load(&s->by_class[i]);
+}
 
 void http_server_stop(http_server *s)
 {

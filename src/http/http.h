@@ -48,6 +48,14 @@ int http_server_port(const http_server *s);
 /* Stops and frees; NULL is a no-op. */
 void http_server_stop(http_server *s);
 
+/* Requests answered since the start, in total and by status class (index 1..5 for
+ * 1xx..5xx; 0 unused). Safe to call from any thread, including a handler. */
+typedef struct http_stats {
+    long long requests;
+    long long by_class[6];
+} http_stats;
+void http_server_stats(const http_server *s, http_stats *out);
+
 /* The request's method, path, body (NUL-terminated), and one query parameter
  * (NULL when absent). */
 const char *http_method(const http_request *req);
