@@ -4,6 +4,7 @@
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/alloc.h"
 #include "common/log.h"
@@ -170,9 +171,27 @@ static int already_archived(PGconn *pg, lake *lk, const char *path, const bus_re
     return ok;
 }
 
-int arc_archive(const ts_config *cfg, PGconn *pg, lake *lk, const bus_request *req,
-                bus_confirmation *conf, ts_err *err)
+typedef struct beat {
+    const arc_heartbeat *hb;
+    struct timespec last;
+} beat;
+
+static void on_progress(void *ctx, int64_t rows, int64_t copy_bytes)
 {
+    beat *b = ctx;
+    struct timespec now;
+    (void)rows, (void)copy_bytes;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (now.tv_sec - b->last.tv_sec >= b->hb->interval_s) {
+        b->last = now;
+        b->hb->fn(b->hb->ud);
+    }
+}
+
+int arc_archive(const ts_config *cfg, PGconn *pg, lake *lk, const bus_request *req,
+                const arc_heartbeat *hb, bus_confirmation *conf, ts_err *err)
+{
+    beat bt = {hb, {0, 0}};
     pg_chunk ch;
     pg_export_source src = {0};
     pg_export_options opt;
@@ -233,6 +252,11 @@ int arc_archive(const ts_config *cfg, PGconn *pg, lake *lk, const bus_request *r
     src.range_start = start;
     src.range_end = end;
     pg_export_options_init(&opt, cfg);
+    if (hb && hb->fn) {
+        clock_gettime(CLOCK_MONOTONIC, &bt.last);
+        opt.progress = on_progress;
+        opt.progress_ctx = &bt;
+    }
 
     if ((rc = lake_writer_open(lk, path, &w, &e)) != 0)
         goto lake_failed;

@@ -64,7 +64,7 @@ static int open_bus(const ts_config *cfg, const char *name, bus **out, ts_err *e
     bus_options_init(&o);
     o.url = cfg->redis.url;
     o.deadletter_stream = cfg->redis.deadletter_stream;
-    o.max_deliveries = 5;
+    o.max_deliveries = cfg->redis.max_deliveries;
     o.client_name = name;
     return bus_new(&o, out, err);
 }
@@ -80,9 +80,28 @@ typedef struct worker {
 } worker;
 
 /* Handles one request entry; returns 0 when it may be acked. */
-static int handle_request(const ts_config *cfg, PGconn **pg, lake *lk, bus *b, const bus_msg *m,
-                          archiver_stats *st, int index)
+/* Keeps a long export's request from being reclaimed by another worker. */
+typedef struct hold {
+    bus *b;
+    const ts_config *cfg;
+    const char *consumer;
+    const char *id;
+} hold;
+
+static void hold_request(void *ud)
 {
+    hold *h = ud;
+    ts_err e;
+    ts_err_clear(&e);
+    if (bus_extend(h->b, h->cfg->redis.request_stream, GROUP_ARCHIVERS, h->consumer, h->id, &e) != 0)
+        ts_warn("could not extend request %s: %s", h->id, e.msg);
+}
+
+static int handle_request(const ts_config *cfg, PGconn **pg, lake *lk, bus *b, const bus_msg *m,
+                          archiver_stats *st, int index, const char *consumer)
+{
+    hold hd = {b, cfg, consumer, m->id};
+    arc_heartbeat hb = {hold_request, &hd, cfg->redis.visibility_timeout_s / 3 > 0 ? cfg->redis.visibility_timeout_s / 3 : 1};
     bus_request req;
     bus_confirmation conf;
     const char *status = "interrupted";
@@ -115,7 +134,7 @@ static int handle_request(const ts_config *cfg, PGconn **pg, lake *lk, bus *b, c
             goto out;
         }
     }
-    rc = arc_archive(cfg, *pg, lk, &req, &conf, &e);
+    rc = arc_archive(cfg, *pg, lk, &req, &hb, &conf, &e);
     if (rc) { /* not judged: leave it un-acked, it is reclaimed after the visibility timeout */
         ts_error("archival of \"%s.%s\" interrupted: %s (request left for a retry)",
                  req.chunk.chunk_schema, req.chunk.chunk_name, e.msg);
@@ -203,7 +222,7 @@ static void *archiver_worker(void *arg)
         }
         for (size_t i = 0; i < msgs.n && !atomic_load(&stopping); i++) {
             atomic_fetch_add(&w->stats->busy, 1);
-            (void)handle_request(cfg, &pg, lk, b, &msgs.v[i], w->stats, w->index);
+            (void)handle_request(cfg, &pg, lk, b, &msgs.v[i], w->stats, w->index, name);
             atomic_fetch_sub(&w->stats->busy, 1);
         }
     }

@@ -1,0 +1,777 @@
+/* lake.c: the lake interface: options, path rules, the prefix, checksums while
+ * writing, dispatch to the store (local.c, azure.c), and the chunk object layout. */
+#include "lake_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "common/alloc.h"
+#include "common/log.h"
+
+struct lake {
+    const lake_store_ops *ops;
+    void *st;
+    char *prefix; /* "" or "a/b" without slashes at either end */
+    char describe[512];
+};
+
+struct lake_writer {
+    lake *lk;
+    void *w;
+    EVP_MD_CTX *md5;
+    uint64_t size;
+    bool failed;
+    char *path;
+};
+
+void lake_options_init(lake_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->kind = LAKE_LOCAL;
+    o->path = "./lake";
+    o->prefix = "";
+    o->block_size = 8u << 20;
+    o->upload_concurrency = 4;
+    o->create_container = true;
+    o->auth = LAKE_AUTH_AUTO;
+    o->max_retries = 5;
+    o->retry_base_ms = 250;
+    o->retry_max_ms = 20000;
+    o->connect_timeout_s = 10;
+    o->stall_timeout_s = 60;
+}
+
+int lake_auth_parse(const char *s)
+{
+    static const struct {
+        const char *name;
+        lake_auth v;
+    } t[] = {{"auto", LAKE_AUTH_AUTO},
+             {"shared_key", LAKE_AUTH_SHARED_KEY},
+             {"sas", LAKE_AUTH_SAS},
+             {"service_principal", LAKE_AUTH_SERVICE_PRINCIPAL},
+             {"managed_identity", LAKE_AUTH_MANAGED_IDENTITY}};
+    if (!s || !*s)
+        return LAKE_AUTH_AUTO;
+    for (size_t i = 0; i < sizeof t / sizeof *t; i++)
+        if (strcmp(s, t[i].name) == 0)
+            return (int)t[i].v;
+    return -1;
+}
+
+int lake_path_check(const char *path, ts_err *err)
+{
+    size_t len, comp = 0;
+    if (!path || !*path)
+        return ts_err_set(err, TS_ERR_INVALID, "empty object path");
+    len = strlen(path);
+    if (len > 1024)
+        return ts_err_set(err, TS_ERR_INVALID, "object path longer than 1024 bytes");
+    if (path[0] == '/')
+        return ts_err_set(err, TS_ERR_INVALID, "object path \"%s\" must be relative", path);
+    for (size_t i = 0; i <= len; i++) {
+        unsigned char c = (unsigned char)path[i];
+        if (c == '/' || c == '\0') {
+            const char *s = path + i - comp;
+            if (comp == 0 || (comp == 1 && s[0] == '.') || (comp == 2 && s[0] == '.' && s[1] == '.'))
+                return ts_err_set(err, TS_ERR_INVALID,
+                                  "object path \"%s\" has an empty, \".\" or \"..\" component",
+                                  path);
+            comp = 0;
+            continue;
+        }
+        if (c < 0x20 || c == 0x7f || c == '\\')
+            return ts_err_set(err, TS_ERR_INVALID,
+                              "object path has a control character or backslash");
+        comp++;
+    }
+    return TS_OK;
+}
+
+/* prefix + "/" + path, or path alone. */
+static char *full_path(const lake *lk, const char *path)
+{
+    size_t pl = strlen(lk->prefix), l = strlen(path);
+    char *s = ts_malloc(pl + l + 2);
+    if (!s)
+        return NULL;
+    if (pl) {
+        memcpy(s, lk->prefix, pl);
+        s[pl] = '/';
+        memcpy(s + pl + 1, path, l + 1);
+    } else {
+        memcpy(s, path, l + 1);
+    }
+    return s;
+}
+
+int lake_open(lake **out, const lake_options *o, ts_err *err)
+{
+    lake *lk = NULL;
+    const char *p = o->prefix ? o->prefix : "";
+    size_t pl;
+    int rc;
+
+    *out = NULL;
+    while (*p == '/')
+        p++;
+    pl = strlen(p);
+    while (pl && p[pl - 1] == '/')
+        pl--;
+    lk = ts_calloc(1, sizeof *lk);
+    if (!lk || !(lk->prefix = ts_strndup(p, pl))) {
+        rc = ts_err_set(err, TS_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    if (pl && (rc = lake_path_check(lk->prefix, err)) != TS_OK) {
+        ts_err_prefix(err, "lake prefix");
+        goto out;
+    }
+    switch (o->kind) {
+    case LAKE_LOCAL:
+        lk->ops = &lake_local_ops;
+        rc = lake_local_open(&lk->st, o, lk->describe, sizeof lk->describe, err);
+        break;
+    case LAKE_AZURE:
+        lk->ops = &lake_azure_ops;
+        rc = lake_azure_open(&lk->st, o, lk->describe, sizeof lk->describe, err);
+        break;
+    default:
+        rc = ts_err_set(err, TS_ERR_INVALID, "unknown lake kind %d", (int)o->kind);
+    }
+    if (rc)
+        goto out;
+    *out = lk;
+    lk = NULL;
+out:
+    lake_free(lk);
+    return rc;
+}
+
+void lake_free(lake *lk)
+{
+    if (!lk)
+        return;
+    if (lk->st)
+        lk->ops->free(lk->st);
+    ts_free(lk->prefix);
+    ts_free(lk);
+}
+
+const char *lake_describe(const lake *lk)
+{
+    return lk->describe;
+}
+
+char *lake_url(const lake *lk, const char *path)
+{
+    char *full = full_path(lk, path), *u;
+    if (!full)
+        return NULL;
+    u = lk->ops->url(lk->st, full);
+    ts_free(full);
+    return u;
+}
+
+int lake_writer_open(lake *lk, const char *path, lake_writer **out, ts_err *err)
+{
+    lake_writer *w = NULL;
+    char *full = NULL;
+    int rc;
+
+    *out = NULL;
+    if ((rc = lake_path_check(path, err)) != TS_OK)
+        return rc;
+    w = ts_calloc(1, sizeof *w);
+    if (!w || !(full = full_path(lk, path)) || !(w->path = ts_strdup(path)) ||
+        !(w->md5 = EVP_MD_CTX_new())) {
+        rc = ts_err_set(err, TS_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    if (EVP_DigestInit_ex(w->md5, EVP_md5(), NULL) != 1) {
+        rc = ts_err_set(err, TS_ERR_INTERNAL, "could not start an MD5 digest");
+        goto out;
+    }
+    w->lk = lk;
+    if ((rc = lk->ops->writer_open(lk->st, full, &w->w, err)) != TS_OK)
+        goto out;
+    *out = w;
+    w = NULL;
+out:
+    if (w) {
+        EVP_MD_CTX_free(w->md5);
+        ts_free(w->path);
+        ts_free(w);
+    }
+    ts_free(full);
+    return rc;
+}
+
+int lake_writer_write(lake_writer *w, const void *p, size_t n, ts_err *err)
+{
+    int rc;
+    if (w->failed)
+        return ts_err_set(err, TS_ERR_INTERNAL, "write to a failed lake writer for \"%s\"", w->path);
+    if (n == 0)
+        return TS_OK;
+    if (EVP_DigestUpdate(w->md5, p, n) != 1) {
+        w->failed = true;
+        return ts_err_set(err, TS_ERR_INTERNAL, "MD5 update failed");
+    }
+    rc = w->lk->ops->writer_write(w->w, p, n, err);
+    if (rc) {
+        w->failed = true;
+        return rc;
+    }
+    w->size += n;
+    return TS_OK;
+}
+
+uint64_t lake_writer_size(const lake_writer *w)
+{
+    return w->size;
+}
+
+static void writer_release(lake_writer *w)
+{
+    EVP_MD_CTX_free(w->md5);
+    ts_free(w->path);
+    ts_free(w);
+}
+
+int lake_writer_commit(lake_writer *w, lake_info *info, ts_err *err)
+{
+    uint8_t md5[16];
+    unsigned int mdlen = 0;
+    int rc;
+
+    if (w->failed) {
+        w->lk->ops->writer_abort(w->w);
+        rc = ts_err_set(err, TS_ERR_INTERNAL, "commit of a failed lake writer for \"%s\"", w->path);
+        goto out;
+    }
+    if (EVP_DigestFinal_ex(w->md5, md5, &mdlen) != 1 || mdlen != 16) {
+        w->lk->ops->writer_abort(w->w);
+        rc = ts_err_set(err, TS_ERR_INTERNAL, "MD5 final failed");
+        goto out;
+    }
+    rc = w->lk->ops->writer_commit(w->w, w->size, md5, info, err);
+    if (rc == TS_OK && info) {
+        info->name = NULL;
+        info->size = w->size;
+        info->has_md5 = true;
+        memcpy(info->md5, md5, 16);
+    }
+out:
+    writer_release(w);
+    return rc;
+}
+
+void lake_writer_abort(lake_writer *w)
+{
+    if (!w)
+        return;
+    w->lk->ops->writer_abort(w->w);
+    writer_release(w);
+}
+
+int lake_put_file(lake *lk, const char *file, const char *path, lake_info *info, ts_err *err)
+{
+    lake_writer *w = NULL;
+    int fd = -1, rc;
+    size_t bufsz = 1u << 20;
+    uint8_t *buf = NULL;
+
+    fd = open(file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        rc = ts_err_set(err, TS_ERR_IO, "could not open \"%s\": %s", file, strerror(errno));
+        goto out;
+    }
+    if (!(buf = ts_malloc(bufsz))) {
+        rc = ts_err_set(err, TS_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = lake_writer_open(lk, path, &w, err)) != TS_OK)
+        goto out;
+    for (;;) {
+        ssize_t n = read(fd, buf, bufsz);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = ts_err_set(err, TS_ERR_IO, "could not read \"%s\": %s", file, strerror(errno));
+            goto out;
+        }
+        if (n == 0)
+            break;
+        if ((rc = lake_writer_write(w, buf, (size_t)n, err)) != TS_OK)
+            goto out;
+    }
+    rc = lake_writer_commit(w, info, err);
+    w = NULL;
+out:
+    lake_writer_abort(w);
+    ts_free(buf);
+    if (fd >= 0)
+        close(fd); /* read-only: nothing to lose */
+    return rc;
+}
+
+int lake_get_file(lake *lk, const char *path, const char *file, lake_info *info, ts_err *err)
+{
+    lake_info st;
+    char *tmp = NULL, *dir = NULL;
+    uint8_t *buf = NULL;
+    size_t bufsz = 4u << 20;
+    uint64_t off = 0;
+    int fd = -1, dfd = -1, rc;
+    EVP_MD_CTX *md = NULL;
+    uint8_t md5[16];
+    unsigned mdlen = 0;
+
+    if ((rc = lake_stat(lk, path, &st, err)) != TS_OK)
+        goto out;
+    tmp = ts_malloc(strlen(file) + 16);
+    buf = ts_malloc(bufsz);
+    md = EVP_MD_CTX_new();
+    if (!tmp || !buf || !md || EVP_DigestInit_ex(md, EVP_md5(), NULL) != 1) {
+        rc = ts_err_set(err, TS_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    sprintf(tmp, "%s.tmp-XXXXXX", file);
+    fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0) {
+        rc = ts_err_set(err, TS_ERR_IO, "could not create \"%s\": %s", tmp, strerror(errno));
+        tmp[0] = '\0';
+        goto out;
+    }
+    while (off < st.size) {
+        size_t got = 0, done = 0;
+        size_t want = st.size - off < bufsz ? (size_t)(st.size - off) : bufsz;
+        if ((rc = lake_read(lk, path, off, want, buf, &got, err)) != TS_OK)
+            goto out;
+        if (got == 0) {
+            rc = ts_err_set(err, TS_ERR_CONFLICT, "object \"%s\" shrank while being read", path);
+            goto out;
+        }
+        if (EVP_DigestUpdate(md, buf, got) != 1) {
+            rc = ts_err_set(err, TS_ERR_INTERNAL, "MD5 update failed");
+            goto out;
+        }
+        while (done < got) {
+            ssize_t n = write(fd, buf + done, got - done);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0) {
+                rc = ts_err_set(err, TS_ERR_IO, "could not write \"%s\": %s", tmp, strerror(errno));
+                goto out;
+            }
+            done += (size_t)n;
+        }
+        off += got;
+    }
+    if (EVP_DigestFinal_ex(md, md5, &mdlen) != 1) {
+        rc = ts_err_set(err, TS_ERR_INTERNAL, "MD5 final failed");
+        goto out;
+    }
+    if (st.has_md5 && memcmp(md5, st.md5, 16) != 0) {
+        rc = ts_err_set(err, TS_ERR_CONFLICT, "MD5 of downloaded \"%s\" differs from the stored one",
+                        path);
+        goto out;
+    }
+    if (fsync(fd) != 0) {
+        rc = ts_err_set(err, TS_ERR_IO, "could not fsync \"%s\": %s", tmp, strerror(errno));
+        goto out;
+    }
+    if (close(fd) != 0) {
+        fd = -1;
+        rc = ts_err_set(err, TS_ERR_IO, "could not close \"%s\": %s", tmp, strerror(errno));
+        goto out;
+    }
+    fd = -1;
+    if (rename(tmp, file) != 0) {
+        rc = ts_err_set(err, TS_ERR_IO, "could not rename \"%s\" to \"%s\": %s", tmp, file,
+                        strerror(errno));
+        goto out;
+    }
+    tmp[0] = '\0';
+    dir = ts_strdup(file);
+    if (!dir) {
+        rc = ts_err_set(err, TS_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    {
+        char *slash = strrchr(dir, '/');
+        if (slash == dir)
+            slash[1] = '\0';
+        else if (slash)
+            *slash = '\0';
+        else
+            strcpy(dir, ".");
+    }
+    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0 || fsync(dfd) != 0) {
+        rc = ts_err_set(err, TS_ERR_IO, "could not fsync folder \"%s\": %s", dir, strerror(errno));
+        goto out;
+    }
+    if (info) {
+        *info = st;
+        info->has_md5 = true;
+        memcpy(info->md5, md5, 16);
+    }
+out:
+    if (fd >= 0)
+        close(fd); /* failure path: the file is removed below */
+    if (tmp && tmp[0])
+        unlink(tmp);
+    if (dfd >= 0)
+        close(dfd);
+    EVP_MD_CTX_free(md);
+    ts_free(tmp);
+    ts_free(dir);
+    ts_free(buf);
+    return rc;
+}
+
+int lake_stat(lake *lk, const char *path, lake_info *info, ts_err *err)
+{
+    char *full;
+    int rc;
+    if ((rc = lake_path_check(path, err)) != TS_OK)
+        return rc;
+    if (!(full = full_path(lk, path)))
+        return ts_err_set(err, TS_ERR_NOMEM, "out of memory");
+    memset(info, 0, sizeof *info);
+    rc = lk->ops->stat(lk->st, full, info, err);
+    ts_free(full);
+    return rc;
+}
+
+int lake_read(lake *lk, const char *path, uint64_t offset, size_t len, void *buf, size_t *got,
+              ts_err *err)
+{
+    char *full;
+    int rc;
+    *got = 0;
+    if ((rc = lake_path_check(path, err)) != TS_OK)
+        return rc;
+    if (len == 0)
+        return TS_OK;
+    if (!(full = full_path(lk, path)))
+        return ts_err_set(err, TS_ERR_NOMEM, "out of memory");
+    rc = lk->ops->read(lk->st, full, offset, len, buf, got, err);
+    ts_free(full);
+    return rc;
+}
+
+typedef struct strip_ctx {
+    lake_list_fn fn;
+    void *ud;
+    size_t strip;
+} strip_ctx;
+
+static int strip_cb(void *ud, const lake_info *info)
+{
+    strip_ctx *c = ud;
+    lake_info i = *info;
+    if (strlen(info->name) <= c->strip)
+        return 0;
+    i.name = info->name + c->strip;
+    return c->fn(c->ud, &i);
+}
+
+int lake_list(lake *lk, const char *prefix, lake_list_fn fn, void *ud, ts_err *err)
+{
+    char *full;
+    strip_ctx c = {fn, ud, 0};
+    size_t pl = strlen(lk->prefix), l;
+    int rc;
+
+    if (!prefix)
+        prefix = "";
+    if (prefix[0] == '/')
+        return ts_err_set(err, TS_ERR_INVALID, "list prefix \"%s\" must be relative", prefix);
+    l = strlen(prefix);
+    if (!(full = ts_malloc(pl + l + 2)))
+        return ts_err_set(err, TS_ERR_NOMEM, "out of memory");
+    if (pl)
+        sprintf(full, "%s/%s", lk->prefix, prefix);
+    else
+        memcpy(full, prefix, l + 1);
+    c.strip = pl ? pl + 1 : 0;
+    rc = lk->ops->list(lk->st, full, strip_cb, &c, err);
+    ts_free(full);
+    return rc;
+}
+
+int lake_delete(lake *lk, const char *path, ts_err *err)
+{
+    char *full;
+    int rc;
+    if ((rc = lake_path_check(path, err)) != TS_OK)
+        return rc;
+    if (!(full = full_path(lk, path)))
+        return ts_err_set(err, TS_ERR_NOMEM, "out of memory");
+    rc = lk->ops->del(lk->st, full, err);
+    ts_free(full);
+    return rc;
+}
+
+int lake_test(lake *lk, ts_err *err)
+{
+    return lk->ops->test(lk->st, err);
+}
+
+/* ---- helpers ---- */
+
+void lake_md5(const void *p, size_t n, uint8_t out[16])
+{
+    unsigned int len = 16;
+    EVP_Digest(p, n, out, &len, EVP_md5(), NULL);
+}
+
+void lake_md5_hex(const uint8_t md5[16], char out[33])
+{
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < 16; i++) {
+        out[2 * i] = hex[md5[i] >> 4];
+        out[2 * i + 1] = hex[md5[i] & 15];
+    }
+    out[32] = '\0';
+}
+
+/* base64 through OpenSSL; out needs 4 * ((n + 2) / 3) + 1 bytes. */
+void lake_b64_encode(const uint8_t *p, size_t n, char *out)
+{
+    EVP_EncodeBlock((unsigned char *)out, p, (int)n);
+}
+
+long lake_b64_decode(const char *s, size_t slen, uint8_t *out, size_t cap)
+{
+    uint8_t *tmp;
+    long n;
+    size_t pad = 0;
+    if (slen == 0)
+        return 0;
+    if (slen % 4 || slen > (size_t)INT_MAX || strcspn(s, " \t\r\n") < slen)
+        return -1; /* EVP_DecodeBlock would skip white space: a key has none */
+    {
+        /* padding only at the end: EVP_DecodeBlock takes "Zg==Zg==" */
+        const char *eq = memchr(s, '=', slen);
+        if (eq && (slen - (size_t)(eq - s) > 2 || strspn(eq, "=") < slen - (size_t)(eq - s)))
+            return -1;
+    }
+    if (!(tmp = ts_malloc(slen / 4 * 3)))
+        return -1;
+    n = EVP_DecodeBlock(tmp, (const unsigned char *)s, (int)slen);
+    while (pad < 2 && s[slen - 1 - pad] == '=')
+        pad++;
+    if (n >= 0)
+        n -= (long)pad; /* EVP_DecodeBlock counts the padding as zero bytes */
+    if (n < 0 || (size_t)n > cap) {
+        ts_free(tmp);
+        return -1;
+    }
+    memcpy(out, tmp, (size_t)n);
+    ts_free(tmp);
+    return n;
+}
+
+/* ---- object layout ---- */
+
+static int put_escaped(char *out, size_t cap, size_t *o, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    bool all_dots = strspn(s, ".") == strlen(s); /* "." and ".." are not path components */
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                     c == '_' || c == '-' || (c == '.' && !all_dots);
+        if (*o + 4 >= cap)
+            return -1;
+        if (plain) {
+            out[(*o)++] = (char)c;
+        } else {
+            out[(*o)++] = '%';
+            out[(*o)++] = hex[c >> 4];
+            out[(*o)++] = hex[c & 15];
+        }
+    }
+    return 0;
+}
+
+/* Civil date from days since 1970-01-01 (Howard Hinnant's algorithm). */
+static void civil(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    unsigned doe = (unsigned)(z - era * 146097);
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    unsigned mp = (5 * doy + 2) / 153;
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
+static void split_us(int64_t us, int64_t *y, unsigned *mo, unsigned *d, unsigned *h, unsigned *mi,
+                     unsigned *s, unsigned *frac)
+{
+    int64_t secs = us / 1000000, rem = us % 1000000, days, sod;
+    if (rem < 0) {
+        rem += 1000000;
+        secs--;
+    }
+    days = secs / 86400;
+    sod = secs % 86400;
+    if (sod < 0) {
+        sod += 86400;
+        days--;
+    }
+    civil(days, y, mo, d);
+    *h = (unsigned)(sod / 3600);
+    *mi = (unsigned)(sod / 60 % 60);
+    *s = (unsigned)(sod % 60);
+    *frac = (unsigned)rem;
+}
+
+static void fmt_time(char *out, size_t cap, int64_t us)
+{
+    int64_t y;
+    unsigned mo, d, h, mi, s, frac;
+    if (us == INT64_MIN) {
+        snprintf(out, cap, "min");
+        return;
+    }
+    if (us == INT64_MAX) {
+        snprintf(out, cap, "max");
+        return;
+    }
+    split_us(us, &y, &mo, &d, &h, &mi, &s, &frac);
+    if (frac)
+        snprintf(out, cap, "%04" PRId64 "%02u%02uT%02u%02u%02u.%06uZ", y, mo, d, h, mi, s, frac);
+    else
+        snprintf(out, cap, "%04" PRId64 "%02u%02uT%02u%02u%02uZ", y, mo, d, h, mi, s);
+}
+
+char *lake_object_path(const char *database, const char *schema, const char *table,
+                       const char *chunk_name, int64_t range_start, int64_t range_end)
+{
+    size_t cap = 3 * (strlen(database) + strlen(schema) + strlen(table) + strlen(chunk_name)) + 160;
+    char *out = ts_malloc(cap), ts1[48], ts2[48];
+    size_t o = 0;
+    int64_t basis = range_start, y = 0;
+    unsigned mo = 0, d, h, mi, s, frac;
+
+    if (!out)
+        return NULL;
+    if (basis == INT64_MIN)
+        basis = range_end == INT64_MAX || range_end == INT64_MIN ? INT64_MIN : range_end - 1;
+    if (basis != INT64_MIN && basis != INT64_MAX)
+        split_us(basis, &y, &mo, &d, &h, &mi, &s, &frac);
+    fmt_time(ts1, sizeof ts1, range_start);
+    fmt_time(ts2, sizeof ts2, range_end);
+    if (put_escaped(out, cap, &o, database) || (out[o++] = '/', 0) ||
+        put_escaped(out, cap, &o, schema) || (out[o++] = '.', 0) ||
+        put_escaped(out, cap, &o, table)) {
+        ts_free(out);
+        return NULL;
+    }
+    o += (size_t)snprintf(out + o, cap - o, "/year=%04" PRId64 "/month=%02u/", y, mo);
+    if (put_escaped(out, cap, &o, chunk_name)) {
+        ts_free(out);
+        return NULL;
+    }
+    snprintf(out + o, cap - o, "_%s_%s.parquet", ts1, ts2);
+    return out;
+}
+
+/* Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm). */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    unsigned yoe = (unsigned)(y - era * 400);
+    unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+static int digits(const char **p, int n)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if ((*p)[i] < '0' || (*p)[i] > '9')
+            return -1;
+        v = v * 10 + ((*p)[i] - '0');
+    }
+    *p += n;
+    return v;
+}
+
+int lake_parse_time(const char *s, int64_t *us, ts_err *err)
+{
+    static const unsigned mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    const char *p = s;
+    int y, mo, d, h, mi, sec, frac = 0, off = 0;
+    if (!s)
+        return ts_err_set(err, TS_ERR_INVALID, "no time given");
+    if (strcmp(s, "-infinity") == 0) {
+        *us = INT64_MIN;
+        return TS_OK;
+    }
+    if (strcmp(s, "infinity") == 0) {
+        *us = INT64_MAX;
+        return TS_OK;
+    }
+    if ((y = digits(&p, 4)) < 0 || *p++ != '-' || (mo = digits(&p, 2)) < 1 || mo > 12 ||
+        *p++ != '-' || (d = digits(&p, 2)) < 1 || d > (int)mdays[mo - 1] ||
+        (*p != 'T' && *p != 't' && *p != ' ') || (p++, (h = digits(&p, 2)) < 0) || h > 23 ||
+        *p++ != ':' || (mi = digits(&p, 2)) < 0 || mi > 59 || *p++ != ':' ||
+        (sec = digits(&p, 2)) < 0 || sec > 60)
+        goto bad;
+    if (mo == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+        goto bad;
+    if (*p == '.') {
+        int n = 0;
+        p++;
+        while (*p >= '0' && *p <= '9') {
+            if (n < 6) {
+                frac = frac * 10 + (*p - '0');
+                n++;
+            }
+            p++;
+        }
+        if (n == 0)
+            goto bad;
+        for (; n < 6; n++)
+            frac *= 10;
+    }
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        int sign = *p++ == '-' ? -1 : 1, oh, om;
+        if ((oh = digits(&p, 2)) < 0 || oh > 23 || *p++ != ':' || (om = digits(&p, 2)) < 0 || om > 59)
+            goto bad;
+        off = sign * (oh * 60 + om);
+    } else {
+        goto bad;
+    }
+    if (*p)
+        goto bad;
+    if (sec == 60)
+        sec = 59; /* a leap second: keep it inside the minute */
+    *us = ((days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + sec) -
+           (int64_t)off * 60) * 1000000 + frac;
+    return TS_OK;
+bad:
+    return ts_err_set(err, TS_ERR_INVALID, "\"%.64s\" is not an RFC 3339 time", s);
+}

@@ -1,0 +1,548 @@
+/* local.c: the lake in a local folder. Objects are written to "name.tmp-XXXXXX",
+ * fsynced, closed, renamed into place and the folder fsynced (PostgreSQL's
+ * durable_rename), so a committed object is whole and survives a crash. */
+#include "lake_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/alloc.h"
+#include "common/buf.h"
+
+typedef struct local_store {
+    char *root; /* absolute, no trailing slash */
+    bool create;
+} local_store;
+
+typedef struct local_writer {
+    local_store *st;
+    char *path; /* final */
+    char *dir;  /* its folder */
+    char *tmp;
+    int fd;
+} local_writer;
+
+static char *join(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    char *s = ts_malloc(la + lb + 2);
+    if (!s)
+        return NULL;
+    memcpy(s, a, la);
+    s[la] = '/';
+    memcpy(s + la + 1, b, lb + 1);
+    return s;
+}
+
+static int fsync_dir(const char *dir, ts_err *err)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = TS_OK;
+    if (fd < 0)
+        return ts_err_set(err, TS_ERR_IO, "could not open folder \"%s\": %s", dir, strerror(errno));
+    if (fsync(fd) != 0)
+        rc = ts_err_set(err, TS_ERR_IO, "could not fsync folder \"%s\": %s", dir, strerror(errno));
+    if (close(fd) != 0 && rc == TS_OK)
+        rc = ts_err_set(err, TS_ERR_IO, "could not close folder \"%s\": %s", dir, strerror(errno));
+    return rc;
+}
+
+/* The folder part of path (modifies a copy); NULL on no memory. */
+static char *dir_of(const char *path)
+{
+    char *d = ts_strdup(path), *slash;
+    if (!d)
+        return NULL;
+    slash = strrchr(d, '/');
+    if (slash == d)
+        slash[1] = '\0';
+    else if (slash)
+        *slash = '\0';
+    else
+        strcpy(d, ".");
+    return d;
+}
+
+/* mkdir -p for dir, fsyncing the parent of each folder it creates. */
+static int mkdirs(const char *dir, ts_err *err)
+{
+    struct stat sb;
+    char *parent = NULL;
+    int rc = TS_OK;
+
+    if (stat(dir, &sb) == 0) {
+        if (!S_ISDIR(sb.st_mode))
+            return ts_err_set(err, TS_ERR_IO, "\"%s\" exists and is not a folder", dir);
+        return TS_OK;
+    }
+    if (errno != ENOENT)
+        return ts_err_set(err, TS_ERR_IO, "could not stat \"%s\": %s", dir, strerror(errno));
+    if (!(parent = dir_of(dir)))
+        return ts_err_set(err, TS_ERR_NOMEM, "out of memory");
+    if (strcmp(parent, dir) != 0 && (rc = mkdirs(parent, err)) != TS_OK)
+        goto out;
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        rc = ts_err_set(err, TS_ERR_IO, "could not create folder \"%s\": %s", dir, strerror(errno));
+        goto out;
+    }
+    rc = fsync_dir(parent, err);
+out:
+    ts_free(parent);
+    return rc;
+}
+
+static int ensure_root(local_store *st, ts_err *err)
+{
+    struct stat sb;
+    if (stat(st->root, &sb) == 0) {
+        if (!S_ISDIR(sb.st_mode))
+            return ts_err_set(err, TS_ERR_IO, "lake folder \"%s\" is not a folder", st->root);
+        return TS_OK;
+    }
+    if (errno != ENOENT || !st->create)
+        return ts_err_set(err, errno == ENOENT ? TS_ERR_NOTFOUND : TS_ERR_IO,
+                          "lake folder \"%s\": %s", st->root, strerror(errno));
+    return mkdirs(st->root, err);
+}
+
+int lake_local_open(void **out, const lake_options *o, char *describe, size_t dlen, ts_err *err)
+{
+    local_store *st = NULL;
+    char cwd[4096];
+    const char *p = o->path && *o->path ? o->path : "./lake";
+    size_t l;
+    int rc = TS_OK;
+
+    st = ts_calloc(1, sizeof *st);
+    if (!st)
+        return ts_err_set(err, TS_ERR_NOMEM, "out of memory");
+    st->create = o->create_container;
+    if (p[0] == '/') {
+        st->root = ts_strdup(p);
+    } else {
+        if (!getcwd(cwd, sizeof cwd)) {
+            rc = ts_err_set(err, TS_ERR_IO, "could not get the current folder: %s", strerror(errno));
+            goto out;
+        }
+        if (p[0] == '.' && p[1] == '/')
+            p += 2;
+        else if (strcmp(p, ".") == 0)
+            p = "";
+        st->root = *p ? join(cwd, p) : ts_strdup(cwd);
+    }
+    if (!st->root) {
+        rc = ts_err_set(err, TS_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    l = strlen(st->root);
+    while (l > 1 && st->root[l - 1] == '/')
+        st->root[--l] = '\0';
+    snprintf(describe, dlen, "local folder \"%s\"", st->root);
+    *out = st;
+    st = NULL;
+out:
+    if (st) {
+        ts_free(st->root);
+        ts_free(st);
+    }
+    return rc;
+}
+
+static void local_free(void *p)
+{
+    local_store *st = p;
+    ts_free(st->root);
+    ts_free(st);
+}
+
+static int local_writer_open(void *p, const char *full, void **out, ts_err *err)
+{
+    local_store *st = p;
+    local_writer *w = NULL;
+    char *dir = NULL;
+    int rc;
+
+    if ((rc = ensure_root(st, err)) != TS_OK)
+        return rc;
+    w = ts_calloc(1, sizeof *w);
+    if (!w)
+        return ts_err_set(err, TS_ERR_NOMEM, "out of memory");
+    w->fd = -1;
+    w->st = st;
+    if (!(w->path = join(st->root, full)) || !(dir = dir_of(w->path)) ||
+        !(w->dir = ts_strdup(dir)) || !(w->tmp = ts_malloc(strlen(w->path) + 12))) {
+        rc = ts_err_set(err, TS_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = mkdirs(dir, err)) != TS_OK)
+        goto out;
+    sprintf(w->tmp, "%s.tmp-XXXXXX", w->path);
+    w->fd = mkostemp(w->tmp, O_CLOEXEC);
+    if (w->fd < 0) {
+        rc = ts_err_set(err, TS_ERR_IO, "could not create \"%s\": %s", w->tmp, strerror(errno));
+        goto out;
+    }
+    *out = w;
+    w = NULL;
+out:
+    if (w) {
+        ts_free(w->path);
+        ts_free(w->dir);
+        ts_free(w->tmp);
+        ts_free(w);
+    }
+    ts_free(dir);
+    return rc;
+}
+
+static int local_writer_write(void *p, const void *data, size_t n, ts_err *err)
+{
+    local_writer *w = p;
+    const uint8_t *b = data;
+    while (n) {
+        ssize_t k = write(w->fd, b, n);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0)
+            return ts_err_set(err, TS_ERR_IO, "could not write \"%s\": %s", w->tmp, strerror(errno));
+        b += k;
+        n -= (size_t)k;
+    }
+    return TS_OK;
+}
+
+static void local_writer_release(local_writer *w)
+{
+    if (w->fd >= 0)
+        close(w->fd); /* only on failure paths: the temp file is removed */
+    if (w->tmp && w->tmp[0])
+        unlink(w->tmp);
+    ts_free(w->tmp);
+    ts_free(w->path);
+    ts_free(w->dir);
+    ts_free(w);
+}
+
+static int local_writer_commit(void *p, uint64_t size, const uint8_t md5[16], lake_info *info,
+                               ts_err *err)
+{
+    local_writer *w = p;
+    struct stat sb;
+    int rc = TS_OK, fd;
+    (void)md5;
+    (void)info;
+
+    if (fsync(w->fd) != 0) {
+        rc = ts_err_set(err, TS_ERR_IO, "could not fsync \"%s\": %s", w->tmp, strerror(errno));
+        goto out;
+    }
+    if (fstat(w->fd, &sb) != 0 || (uint64_t)sb.st_size != size) {
+        rc = ts_err_set(err, TS_ERR_IO, "\"%s\" does not hold the %llu bytes written", w->tmp,
+                        (unsigned long long)size);
+        goto out;
+    }
+    fd = w->fd;
+    w->fd = -1;
+    if (close(fd) != 0) {
+        rc = ts_err_set(err, TS_ERR_IO, "could not close \"%s\": %s", w->tmp, strerror(errno));
+        goto out;
+    }
+    if (rename(w->tmp, w->path) != 0) {
+        rc = ts_err_set(err, TS_ERR_IO, "could not rename \"%s\" to \"%s\": %s", w->tmp, w->path,
+                        strerror(errno));
+        goto out;
+    }
+    w->tmp[0] = '\0'; /* renamed: nothing to remove */
+    /* everything was allocated up front: after the rename only the folder's fsync
+     * can fail, and then the object is whole but perhaps not yet durable */
+    rc = fsync_dir(w->dir, err);
+out:
+    local_writer_release(w);
+    return rc;
+}
+
+static void local_writer_abort(void *p)
+{
+    local_writer_release(p);
+}
+
+static int local_stat(void *p, const char *full, lake_info *info, ts_err *err)
+{
+    local_store *st = p;
+    char *path = join(st->root, full);
+    uint8_t *buf = NULL;
+    EVP_MD_CTX *md = NULL;
+    struct stat sb;
+    unsigned mdlen = 0;
+    int fd = -1, rc = TS_OK;
+
+    if (!path || !(buf = ts_malloc(1u << 20)) || !(md = EVP_MD_CTX_new()) ||
+        EVP_DigestInit_ex(md, EVP_md5(), NULL) != 1) {
+        rc = ts_err_set(err, TS_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &sb) != 0) {
+        rc = ts_err_set(err, errno == ENOENT ? TS_ERR_NOTFOUND : TS_ERR_IO,
+                        "could not open \"%s\": %s", path, strerror(errno));
+        goto out;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        rc = ts_err_set(err, TS_ERR_NOTFOUND, "\"%s\" is not a file", path);
+        goto out;
+    }
+    for (;;) {
+        ssize_t n = read(fd, buf, 1u << 20);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = ts_err_set(err, TS_ERR_IO, "could not read \"%s\": %s", path, strerror(errno));
+            goto out;
+        }
+        if (n == 0)
+            break;
+        if (EVP_DigestUpdate(md, buf, (size_t)n) != 1) {
+            rc = ts_err_set(err, TS_ERR_INTERNAL, "MD5 update failed");
+            goto out;
+        }
+        info->size += (uint64_t)n;
+    }
+    if (EVP_DigestFinal_ex(md, info->md5, &mdlen) != 1) {
+        rc = ts_err_set(err, TS_ERR_INTERNAL, "MD5 final failed");
+        goto out;
+    }
+    info->has_md5 = true;
+out:
+    if (fd >= 0)
+        close(fd);
+    EVP_MD_CTX_free(md);
+    ts_free(buf);
+    ts_free(path);
+    return rc;
+}
+
+static int local_read(void *p, const char *full, uint64_t off, size_t len, void *buf, size_t *got,
+                      ts_err *err)
+{
+    local_store *st = p;
+    char *path = join(st->root, full);
+    int fd = -1, rc = TS_OK;
+
+    if (!path)
+        return ts_err_set(err, TS_ERR_NOMEM, "out of memory");
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        rc = ts_err_set(err, errno == ENOENT ? TS_ERR_NOTFOUND : TS_ERR_IO,
+                        "could not open \"%s\": %s", path, strerror(errno));
+        goto out;
+    }
+    while (*got < len) {
+        ssize_t n = pread(fd, (uint8_t *)buf + *got, len - *got, (off_t)(off + *got));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = ts_err_set(err, TS_ERR_IO, "could not read \"%s\": %s", path, strerror(errno));
+            goto out;
+        }
+        if (n == 0)
+            break;
+        *got += (size_t)n;
+    }
+out:
+    if (fd >= 0)
+        close(fd);
+    ts_free(path);
+    return rc;
+}
+
+/* A writer's temp file: ends in ".tmp-" and six more characters. */
+static bool is_temp(const char *name)
+{
+    size_t l = strlen(name);
+    return l > 11 && memcmp(name + l - 11, ".tmp-", 5) == 0;
+}
+
+typedef struct entry {
+    char *name;
+    uint64_t size;
+} entry;
+
+typedef struct walk {
+    entry *v;
+    size_t n, cap;
+    const char *prefix;
+    size_t plen;
+} walk;
+
+/* Walks root/rel, collecting regular files whose relative name starts with the prefix. */
+static int walk_dir(const char *root, ts_buf *rel, walk *wk, ts_err *err)
+{
+    char *dirpath = NULL;
+    DIR *d = NULL;
+    struct dirent *de;
+    size_t base = rel->len;
+    int rc = TS_OK;
+
+    dirpath = rel->len ? join(root, ts_buf_cstr(rel)) : ts_strdup(root);
+    if (!dirpath)
+        return ts_err_set(err, TS_ERR_NOMEM, "out of memory");
+    d = opendir(dirpath);
+    if (!d) {
+        if (errno != ENOENT && errno != ENOTDIR)
+            rc = ts_err_set(err, TS_ERR_IO, "could not open folder \"%s\": %s", dirpath,
+                            strerror(errno));
+        goto out;
+    }
+    while ((errno = 0, de = readdir(d)) != NULL) {
+        struct stat sb;
+        size_t cmp;
+        char *fp;
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        rel->len = base;
+        if ((base && ts_buf_putc(rel, '/')) || ts_buf_append(rel, de->d_name, strlen(de->d_name))) {
+            rc = ts_err_set(err, TS_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        /* prune: the relative name and the prefix must agree on their common part */
+        cmp = rel->len < wk->plen ? rel->len : wk->plen;
+        if (memcmp(rel->data, wk->prefix, cmp) != 0)
+            continue;
+        fp = join(root, ts_buf_cstr(rel));
+        if (!fp) {
+            rc = ts_err_set(err, TS_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        if (lstat(fp, &sb) != 0) {
+            ts_free(fp);
+            continue; /* removed meanwhile */
+        }
+        ts_free(fp);
+        if (S_ISDIR(sb.st_mode)) {
+            if ((rc = walk_dir(root, rel, wk, err)) != TS_OK)
+                goto out;
+        } else if (S_ISREG(sb.st_mode) && rel->len >= wk->plen && !is_temp(de->d_name)) {
+            if (wk->n == wk->cap) {
+                size_t nc = wk->cap ? wk->cap * 2 : 256;
+                entry *nv = ts_realloc(wk->v, nc * sizeof *nv);
+                if (!nv) {
+                    rc = ts_err_set(err, TS_ERR_NOMEM, "out of memory");
+                    goto out;
+                }
+                wk->v = nv;
+                wk->cap = nc;
+            }
+            if (!(wk->v[wk->n].name = ts_strdup(ts_buf_cstr(rel)))) {
+                rc = ts_err_set(err, TS_ERR_NOMEM, "out of memory");
+                goto out;
+            }
+            wk->v[wk->n++].size = (uint64_t)sb.st_size;
+        }
+    }
+    if (errno != 0)
+        rc = ts_err_set(err, TS_ERR_IO, "could not read folder \"%s\": %s", dirpath, strerror(errno));
+out:
+    rel->len = base;
+    if (d)
+        closedir(d);
+    ts_free(dirpath);
+    return rc;
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+    return strcmp(((const entry *)a)->name, ((const entry *)b)->name);
+}
+
+static int local_list(void *p, const char *prefix, lake_list_fn fn, void *ud, ts_err *err)
+{
+    local_store *st = p;
+    walk wk = {NULL, 0, 0, prefix, strlen(prefix)};
+    ts_buf rel;
+    int rc;
+
+    ts_buf_init(&rel, 0);
+    if ((rc = walk_dir(st->root, &rel, &wk, err)) != TS_OK)
+        goto out;
+    if (wk.n > 1)
+        qsort(wk.v, wk.n, sizeof *wk.v, cmp_entry);
+    for (size_t i = 0; i < wk.n; i++) {
+        lake_info info = {wk.v[i].name, wk.v[i].size, false, {0}};
+        if ((rc = fn(ud, &info)) != 0)
+            goto out;
+    }
+out:
+    for (size_t i = 0; i < wk.n; i++)
+        ts_free(wk.v[i].name);
+    ts_free(wk.v);
+    ts_buf_free(&rel);
+    return rc;
+}
+
+static int local_del(void *p, const char *full, ts_err *err)
+{
+    local_store *st = p;
+    char *path = join(st->root, full), *dir = NULL;
+    int rc;
+
+    if (!path || !(dir = dir_of(path))) {
+        rc = ts_err_set(err, TS_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    if (unlink(path) != 0) {
+        rc = ts_err_set(err, errno == ENOENT ? TS_ERR_NOTFOUND : TS_ERR_IO,
+                        "could not remove \"%s\": %s", path, strerror(errno));
+        goto out;
+    }
+    rc = fsync_dir(dir, err);
+out:
+    ts_free(dir);
+    ts_free(path);
+    return rc;
+}
+
+static int local_test(void *p, ts_err *err)
+{
+    local_store *st = p;
+    char *probe = NULL;
+    int fd = -1, rc;
+
+    if ((rc = ensure_root(st, err)) != TS_OK)
+        return rc;
+    if (!(probe = join(st->root, ".tsarchive-probe.tmp-XXXXXX")))
+        return ts_err_set(err, TS_ERR_NOMEM, "out of memory");
+    fd = mkostemp(probe, O_CLOEXEC);
+    if (fd < 0) {
+        rc = ts_err_set(err, TS_ERR_IO, "could not write in lake folder \"%s\": %s", st->root,
+                        strerror(errno));
+        goto out;
+    }
+    if (close(fd) != 0)
+        rc = ts_err_set(err, TS_ERR_IO, "could not close \"%s\": %s", probe, strerror(errno));
+    if (unlink(probe) != 0 && rc == TS_OK)
+        rc = ts_err_set(err, TS_ERR_IO, "could not remove \"%s\": %s", probe, strerror(errno));
+out:
+    ts_free(probe);
+    return rc;
+}
+
+static char *local_url(void *p, const char *full)
+{
+    local_store *st = p;
+    size_t l = strlen(st->root) + strlen(full) + 9;
+    char *u = ts_malloc(l);
+    if (u)
+        snprintf(u, l, "file://%s/%s", st->root, full);
+    return u;
+}
+
+const lake_store_ops lake_local_ops = {
+    "local",         local_free,         local_writer_open, local_writer_write, local_writer_commit,
+    local_writer_abort, local_stat,      local_read,        local_list,         local_del,
+    local_test,      local_url,
+};
