@@ -74,6 +74,24 @@ static int request_of(const ret *r, const ret_event *ev, bus_request *req, ts_er
     return 0;
 }
 
+/* Runs sql (its first column: event ids) and calls fn on each event's row, stopping
+ * at the first error. */
+static int for_each_event(ret *r, const char *sql, int nparams, const char *const *params,
+                          int (*fn)(ret *, const ret_event *, ts_err *), ts_err *err)
+{
+    PGresult *res = pg_query(r->pg, sql, nparams, params, err);
+    int rc = 0;
+    if (!res)
+        return err->code;
+    for (int i = 0; i < PQntuples(res) && !rc; i++) {
+        ret_event ev;
+        if ((rc = ret_state_get(r->pg, PQgetvalue(res, i, 0), &ev, err)) == 0)
+            rc = fn(r, &ev, err);
+    }
+    PQclear(res);
+    return rc;
+}
+
 static int send_request(ret *r, const ret_event *ev, ts_err *err)
 {
     bus_request req;
@@ -114,21 +132,10 @@ static int republish_outstanding(ret *r, bool all, ts_err *err)
 {
     char age[16];
     const char *p[1] = {age};
-    PGresult *res;
     snprintf(age, sizeof age, "%d", all ? 0 : r->cfg->retention_check_interval_hours * 3600);
-    res = pg_query(r->pg, "UPDATE tsarchive.archival_events SET requested_at = now()"
-                          " WHERE state = 'requested' AND requested_at <= now() - make_interval(secs => $1::int)"
-                          " RETURNING event_id::text", 1, p, err);
-    int rc = 0;
-    if (!res)
-        return err->code;
-    for (int i = 0; i < PQntuples(res) && !rc; i++) {
-        ret_event ev;
-        if ((rc = ret_state_get(r->pg, PQgetvalue(res, i, 0), &ev, err)) == 0)
-            rc = send_request(r, &ev, err);
-    }
-    PQclear(res);
-    return rc;
+    return for_each_event(r, "UPDATE tsarchive.archival_events SET requested_at = now()"
+                             " WHERE state = 'requested' AND requested_at <= now() - make_interval(secs => $1::int)"
+                             " RETURNING event_id::text", 1, p, send_request, err);
 }
 
 int ret_check_once(ret *r, bool republish, const char *table_glob, int *requested, ts_err *err)
@@ -412,18 +419,8 @@ out:
 
 int ret_retry_drops(ret *r, ts_err *err)
 {
-    PGresult *res = pg_query(r->pg, "SELECT event_id::text FROM tsarchive.archival_events"
-                                    " WHERE state = 'archived' ORDER BY confirmed_at", 0, NULL, err);
-    int rc = 0;
-    if (!res)
-        return err->code;
-    for (int i = 0; i < PQntuples(res) && !rc; i++) {
-        ret_event ev;
-        if ((rc = ret_state_get(r->pg, PQgetvalue(res, i, 0), &ev, err)) == 0)
-            rc = drop_chunk(r, &ev, err);
-    }
-    PQclear(res);
-    return rc;
+    return for_each_event(r, "SELECT event_id::text FROM tsarchive.archival_events"
+                             " WHERE state = 'archived' ORDER BY confirmed_at", 0, NULL, drop_chunk, err);
 }
 
 int ret_pending(ret *r, int64_t *n, ts_err *err)
