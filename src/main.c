@@ -34,7 +34,7 @@ static const command commands[] = {
     {"chunks", cmd_chunks, true, "chunks [--expired] [--table T] [--json]",
      "list hypertable chunks and partitions with their ranges, sizes and state"},
     {"export", cmd_export, true,
-     "export (--chunk SCHEMA.NAME | --table SCHEMA.NAME --from TS --to TS) -o FILE",
+     "export (--chunk SCHEMA.NAME | --table SCHEMA.NAME --from TS --to TS) -o FILE [--no-proof]",
      "write one chunk (or a time range) to a Parquet file"},
     {"restore", cmd_restore, true, "restore FILE... [--into SCHEMA.TABLE]",
      "load archived Parquet files back into the database"},

@@ -1,0 +1,257 @@
+/* conn.c: libpq connection setup, statement helpers and error mapping. */
+#include "conn.h"
+
+#include <string.h>
+
+#include "common/alloc.h"
+#include "common/log.h"
+
+static const char *session_sql[] = {
+    "TimeZone = 'UTC'",       "DateStyle = 'ISO, YMD'",   "IntervalStyle = 'postgres'",
+    "extra_float_digits = 3", "client_encoding = 'UTF8'", "bytea_output = 'hex'",
+};
+
+int pg_session_setup(PGconn *c, int local, ts_err *err)
+{
+    char sql[128];
+    for (size_t i = 0; i < sizeof session_sql / sizeof *session_sql; i++) {
+        snprintf(sql, sizeof sql, "SET %s%s", local ? "LOCAL " : "", session_sql[i]);
+        int rc = pg_exec(c, sql, err);
+        if (rc)
+            return rc;
+    }
+    return TS_OK;
+}
+
+/* Server notices go to the debug log, not to stderr. */
+static void on_notice(void *arg, const char *msg)
+{
+    size_t n = strlen(msg);
+    (void)arg;
+    while (n > 0 && msg[n - 1] == '\n')
+        n--;
+    ts_debug("server: %.*s", (int)n, msg);
+}
+
+int pg_connect(const char *url, PGconn **out, ts_err *err)
+{
+    const char *keys[] = {"dbname", "fallback_application_name", NULL};
+    const char *vals[] = {url && *url ? url : NULL, "tsarchive", NULL};
+    PGconn *c;
+    int rc;
+    *out = NULL;
+    if (!vals[0]) {
+        keys[0] = "fallback_application_name";
+        vals[0] = "tsarchive";
+        keys[1] = NULL;
+    }
+    c = PQconnectdbParams(keys, vals, 1);
+    if (!c)
+        return ts_err_set(err, TS_ERR_NOMEM, "out of memory connecting to the database");
+    if (PQstatus(c) != CONNECTION_OK) {
+        /* libpq's message names host and port, never the password. */
+        char msg[512];
+        const char *m = PQerrorMessage(c);
+        size_t n = strlen(m);
+        while (n > 0 && (m[n - 1] == '\n' || m[n - 1] == ' '))
+            n--;
+        snprintf(msg, sizeof msg, "%.*s", (int)n, m);
+        rc = ts_err_set(err,
+                        strstr(msg, "password") || strstr(msg, "authentication") ? TS_ERR_AUTH
+                                                                                 : TS_ERR_CONN,
+                        "could not connect to the database: %s", msg);
+        PQfinish(c);
+        return rc;
+    }
+    PQsetNoticeProcessor(c, on_notice, NULL);
+    rc = pg_session_setup(c, 0, err);
+    if (rc) {
+        PQfinish(c);
+        return rc;
+    }
+    *out = c;
+    return TS_OK;
+}
+
+void pg_disconnect(PGconn *c)
+{
+    if (c)
+        PQfinish(c);
+}
+
+static int map_sqlstate(const char *st)
+{
+    if (!st)
+        return TS_ERR_REMOTE;
+    if (strcmp(st, "42P01") == 0 || strcmp(st, "3F000") == 0 || strcmp(st, "42703") == 0 ||
+        strcmp(st, "42704") == 0)
+        return TS_ERR_NOTFOUND;
+    if (strcmp(st, "42501") == 0 || strncmp(st, "28", 2) == 0)
+        return TS_ERR_AUTH;
+    if (strcmp(st, "55P03") == 0 || strcmp(st, "40001") == 0 || strcmp(st, "40P01") == 0)
+        return TS_ERR_CONFLICT;
+    if (strcmp(st, "57014") == 0)
+        return TS_ERR_TIMEOUT;
+    if (strncmp(st, "08", 2) == 0 || strncmp(st, "57P", 3) == 0)
+        return TS_ERR_CONN;
+    if (strcmp(st, "53100") == 0)
+        return TS_ERR_IO;
+    return TS_ERR_REMOTE;
+}
+
+int pg_set_error(ts_err *err, PGconn *c, const PGresult *res, const char *what)
+{
+    const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    const char *st = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    char buf[512];
+    if (!msg) {
+        const char *m = c ? PQerrorMessage(c) : "";
+        size_t n = strlen(m);
+        while (n > 0 && (m[n - 1] == '\n' || m[n - 1] == ' '))
+            n--;
+        snprintf(buf, sizeof buf, "%.*s", (int)n, n ? m : "no answer from the server");
+        msg = buf;
+    }
+    int code =
+        st ? map_sqlstate(st) : (c && PQstatus(c) != CONNECTION_OK ? TS_ERR_CONN : TS_ERR_REMOTE);
+    if (st)
+        return ts_err_set(err, code, "%s: %s (SQLSTATE %s)", what, msg, st);
+    return ts_err_set(err, code, "%s: %s", what, msg);
+}
+
+PGresult *pg_query(PGconn *c, const char *sql, int nparams, const char *const *params, ts_err *err)
+{
+    PGresult *r =
+        nparams ? PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0) : PQexec(c, sql);
+    ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+        return r;
+    pg_set_error(err, c, r, "query failed");
+    PQclear(r);
+    return NULL;
+}
+
+int pg_exec(PGconn *c, const char *sql, ts_err *err)
+{
+    PGresult *r = pg_query(c, sql, 0, NULL, err);
+    if (!r)
+        return err && err->code ? err->code : TS_ERR_REMOTE;
+    PQclear(r);
+    return TS_OK;
+}
+
+static char *dup_and_freemem(char *p, ts_err *err, PGconn *c)
+{
+    char *out;
+    if (!p) {
+        pg_set_error(err, c, NULL, "could not quote");
+        return NULL;
+    }
+    out = ts_strdup(p);
+    PQfreemem(p);
+    if (!out)
+        ts_err_set(err, TS_ERR_NOMEM, "out of memory");
+    return out;
+}
+
+char *pg_quote_ident(PGconn *c, const char *ident, ts_err *err)
+{
+    return dup_and_freemem(PQescapeIdentifier(c, ident, strlen(ident)), err, c);
+}
+
+char *pg_quote_literal(PGconn *c, const char *lit, ts_err *err)
+{
+    return dup_and_freemem(PQescapeLiteral(c, lit, strlen(lit)), err, c);
+}
+
+char *pg_qualified_name(PGconn *c, const char *schema, const char *name, ts_err *err)
+{
+    char *s = pg_quote_ident(c, schema, err), *n = s ? pg_quote_ident(c, name, err) : NULL;
+    char *out = NULL;
+    if (s && n) {
+        size_t len = strlen(s) + strlen(n) + 2;
+        out = ts_malloc(len);
+        if (out)
+            snprintf(out, len, "%s.%s", s, n);
+        else
+            ts_err_set(err, TS_ERR_NOMEM, "out of memory");
+    }
+    ts_free(s);
+    ts_free(n);
+    return out;
+}
+
+/* Parses one part at *pp; advances past it. */
+static char *parse_part(const char **pp, ts_err *err)
+{
+    const char *p = *pp;
+    char *out, *o;
+    if (*p == '"') {
+        out = o = ts_malloc(strlen(p) + 1);
+        if (!out)
+            return NULL;
+        p++;
+        for (;;) {
+            if (!*p) {
+                ts_free(out);
+                ts_err_set(err, TS_ERR_INVALID, "unterminated quoted identifier in \"%s\"", *pp);
+                return NULL;
+            }
+            if (*p == '"') {
+                if (p[1] == '"') {
+                    *o++ = '"';
+                    p += 2;
+                    continue;
+                }
+                p++;
+                break;
+            }
+            *o++ = *p++;
+        }
+        *o = 0;
+        *pp = p;
+        return out;
+    }
+    const char *dot = strchr(p, '.');
+    size_t n = dot ? (size_t)(dot - p) : strlen(p);
+    out = ts_strndup(p, n);
+    *pp = p + n;
+    return out;
+}
+
+int pg_parse_qualified(const char *in, char **schema, char **name, ts_err *err)
+{
+    const char *p = in;
+    char *a = NULL, *b = NULL;
+    *schema = *name = NULL;
+    a = parse_part(&p, err);
+    if (!a)
+        goto fail;
+    if (*p == '.') {
+        p++;
+        b = parse_part(&p, err);
+        if (!b)
+            goto fail;
+    }
+    if (*p) {
+        ts_err_set(err, TS_ERR_INVALID, "could not parse \"%s\" as SCHEMA.NAME", in);
+        goto fail;
+    }
+    if (!b) {
+        b = a;
+        a = ts_strdup("public");
+        if (!a)
+            goto fail;
+    }
+    if (!*a || !*b) {
+        ts_err_set(err, TS_ERR_INVALID, "empty name in \"%s\"", in);
+        goto fail;
+    }
+    *schema = a;
+    *name = b;
+    return TS_OK;
+fail:
+    ts_free(a);
+    ts_free(b);
+    return ts_err_set(err, TS_ERR_INVALID, "could not parse \"%s\" as SCHEMA.NAME", in);
+}

@@ -1,0 +1,63 @@
+/* proof.h: the "chunk unchanged since export" proof (docs/change-proof.md). During
+ * export every row's binary image (as record_send() of the exported columns would
+ * produce it) is hashed to 64 bits; the proof is the row count and the exact sum of
+ * those hashes. At drop time the same figures are recomputed in SQL under the chunk's
+ * lock and compared: v2 = hashtextextended(encode(image, 'hex'), 0). */
+#ifndef TS_PG_PROOF_H
+#define TS_PG_PROOF_H
+
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "common/err.h"
+#include "copybin.h"
+
+/* The proof as a string: "v2:<rows>:<sum>:<columns>", e.g.
+ * "v2:1000:-12345678901234567890:3f2a..."; <columns> is the MD5 of the exported
+ * column list, so a changed table definition is reported as such. */
+#define PG_PROOF_MAX 128
+
+typedef struct pg_proof {
+    int64_t rows;
+    __int128 sum;
+    char columns[33]; /* hex MD5 of the SELECT list */
+} pg_proof;
+
+/* Adds one row (fields as decoded from binary COPY; oids[i] = the type of each
+ * selected expression). */
+void pg_proof_add_row(pg_proof *pr, const pg_copy_field *fields, int nfields, const uint32_t *oids);
+/* Formats into out (PG_PROOF_MAX bytes). */
+void pg_proof_format(const pg_proof *pr, char *out);
+/* Parses a proof string; TS_ERR_INVALID when malformed. */
+int pg_proof_parse(const char *s, pg_proof *pr, ts_err *err) TS_MUSTCHECK;
+/* Sets pr->columns from a SELECT list. */
+void pg_proof_set_columns(pg_proof *pr, const char *select_list);
+
+/* Checks that chunk_schema.chunk_name still holds exactly the rows the proof was made
+ * from: same exported column list, same row count, same sum of row hashes. Call it in
+ * the transaction that drops the chunk, AFTER locking it (e.g. LOCK TABLE ... IN
+ * ACCESS EXCLUSIVE MODE), so nothing can change between check and drop. Reads every
+ * row once. Returns 0 when unchanged, TS_ERR_CONFLICT (err says what differs) when
+ * changed, TS_ERR_INVALID for a malformed proof, other codes for database errors.
+ * Uses SET LOCAL for the session settings the text forms depend on. */
+int pg_chunk_unchanged(PGconn *c, const char *chunk_schema, const char *chunk_name,
+                       const char *proof, ts_err *err) TS_MUSTCHECK;
+
+/* lookup3 exactly as PostgreSQL's hash_bytes_extended(seed 0) on a little-endian
+ * machine; len is the total length fed. Exposed for the unit tests. */
+typedef struct pg_l3 {
+    uint32_t a, b, c;
+    uint8_t blk[12];
+    unsigned n;
+} pg_l3;
+void pg_l3_init(pg_l3 *s, size_t len);
+void pg_l3_update(pg_l3 *s, const void *data, size_t n);
+int64_t pg_l3_final(pg_l3 *s);
+
+/* Signed 128-bit integers as decimal text (out: 48 bytes); parse returns 0 or -1. */
+void pg_i128_format(__int128 v, char *out);
+int pg_i128_parse(const char *s, const char *end, __int128 *out);
+
+
+#endif
