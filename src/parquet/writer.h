@@ -19,7 +19,7 @@ typedef struct pq_writer_options {
     int64_t row_group_rows;         /* close a row group at this many rows (default 1M) */
     int64_t row_group_bytes;        /* ... or at this many uncompressed bytes (128 MiB) */
     int64_t page_bytes;             /* target uncompressed data page size (1 MiB) */
-    int64_t dictionary_bytes_limit; /* per column chunk; past it: PLAIN (1 MiB) */
+    int64_t dictionary_bytes_limit; /* per column chunk; past it: PLAIN (2 MiB) */
     bool dictionary;                /* try RLE_DICTIONARY for PQ_ENC_DEFAULT columns (true) */
     bool page_crc;                  /* write CRC32 of each page (false) */
     bool page_statistics;           /* statistics in data page headers too (true) */
@@ -29,7 +29,8 @@ typedef struct pq_writer_options {
 void pq_writer_options_default(pq_writer_options *opt);
 
 /* Creates a writer for ncols columns (specs are copied). Writes nothing until the
- * first page is flushed. NULL on bad schema or no memory, with err filled. */
+ * first row group closes (a column's dictionary page must precede its data pages).
+ * NULL on bad schema or no memory, with err filled. */
 pq_writer *pq_writer_new(const pq_column_spec *cols, int ncols, const pq_writer_options *opt,
                          pq_sink_fn sink, void *sink_ctx, ts_err *err);
 
