@@ -2,6 +2,7 @@
  * writing, dispatch to the store (local.c, azure.c), and the chunk object layout. */
 #include "lake_int.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -561,19 +562,20 @@ long lake_b64_decode(const char *s, size_t slen, uint8_t *out, size_t cap)
     size_t pad = 0;
     if (slen == 0)
         return 0;
-    if (slen % 4 || slen > (size_t)INT_MAX || strcspn(s, " \t\r\n") < slen)
-        return -1; /* EVP_DecodeBlock would skip white space: a key has none */
-    {
-        /* padding only at the end: EVP_DecodeBlock takes "Zg==Zg==" */
-        const char *eq = memchr(s, '=', slen);
-        if (eq && (slen - (size_t)(eq - s) > 2 || strspn(eq, "=") < slen - (size_t)(eq - s)))
+    if (slen % 4 || slen > (size_t)INT_MAX)
+        return -1;
+    /* s need not be NUL-terminated. EVP_DecodeBlock skips white space and takes "="
+     * anywhere ("Zg==Zg=="): only the alphabet, and padding only at the end. */
+    while (pad < 2 && s[slen - 1 - pad] == '=')
+        pad++;
+    for (size_t i = 0; i < slen - pad; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!isalnum(c) && c != '+' && c != '/')
             return -1;
     }
     if (!(tmp = ts_malloc(slen / 4 * 3)))
         return -1;
     n = EVP_DecodeBlock(tmp, (const unsigned char *)s, (int)slen);
-    while (pad < 2 && s[slen - 1 - pad] == '=')
-        pad++;
     if (n >= 0)
         n -= (long)pad; /* EVP_DecodeBlock counts the padding as zero bytes */
     if (n < 0 || (size_t)n > cap) {

@@ -277,8 +277,8 @@ static void t_parse_list(void **s)
         "<html>oops</html>",
         "<EnumerationResults><Blobs><Blob><Properties/></Blob></Blobs></EnumerationResults>",
         "<EnumerationResults><Blobs><Blob><Name>p/a</Na",
-        "<EnumerationResults><Blobs><Blob><Name>a</Name><Content-Length>12x</Content-Length></Blob>"
-        "</Blobs></EnumerationResults>",
+        ("<EnumerationResults><Blobs><Blob><Name>a</Name><Content-Length>12x</Content-Length></Blob>"
+         "</Blobs></EnumerationResults>"),
         "<EnumerationResults><Blobs><Blob><Name>a &bogus; b</Name></Blob></Blobs></EnumerationResults>",
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {

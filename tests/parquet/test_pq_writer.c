@@ -81,7 +81,10 @@ static int sample_rows(pq_writer *w, long from, long to)
         else
             TRY(pq_write_float(w, k++, r % 9 == 0 ? NAN : r % 9 == 1 ? -INFINITY : (float)r / 3));
         TRY(pq_write_double(w, k++, r == 0 ? -0.0 : sin((double)r)));
-        snprintf(s, sizeof s, r % 50 == 7 ? "" : "str\xc3\xa9%ld", r % 40 == 0 ? r : r % 13);
+        if (r % 50 == 7)
+            s[0] = '\0';
+        else
+            snprintf(s, sizeof s, "str\xc3\xa9%ld", r % 40 == 0 ? r : r % 13);
         if (r % 11 == 5)
             TRY(pq_write_null(w, k++));
         else

@@ -196,8 +196,8 @@ static const char *const edge_string[] = {
     "exercitation ullamco laboris nisi ut aliquip ex ea commodo consequat. \xc3\xa9\xc3\xa9",
 };
 static const char *const edge_enum[] = {"RED", "GREEN", "BLUE", "",
-                                        "\xc3\x9c"
-                                        "BERGR\xc3\x96SSE"};
+                                        ("\xc3\x9c"
+                                         "BERGR\xc3\x96SSE")};
 static const char *const edge_json[] = {
     "{}",
     "[]",
@@ -217,8 +217,8 @@ static const char *const edge_binary_hex[] = {
     "ff00ff",
     "7f",
     "c328",
-    "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
-    "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f",
+    ("000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+     "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"),
 };
 static const char *const edge_flba_hex[] = {"0000000000", "ffffffffff", "8000000000", "7fffffffff",
                                             "0000000001"};
