@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # services_lifecycle.sh: scripts/services on private ports and a private folder:
 # starting twice starts nothing twice; stop leaves no process and no listening port;
-# a port taken by someone else is refused, not shared.
+# a port taken by someone else is refused, not shared. Private ports below the
+# ephemeral range, apart from scripts/services' own.
 set -u
 root=$1
 tmp=$(mktemp -d)
-export TS_SERVICES_DIR=$tmp/services TS_PG_PORT=45432 TS_REDIS_PORT=46379 TS_AZURITE_PORT=40000 TS_TSDB_PORT=45433
+export TS_SERVICES_DIR=$tmp/services TS_PG_PORT=15432 TS_REDIS_PORT=16379 TS_AZURITE_PORT=10500 TS_TSDB_PORT=15433
 [ "$(id -u)" = 0 ] && chmod 755 "$tmp"
 pass=0 failn=0
 ok() { echo "ok   $*"; pass=$((pass + 1)); }

@@ -54,7 +54,7 @@
 
 /* The Azurite that scripts/services started, from the environment. */
 typedef struct az_env {
-    const char *endpoint; /* http://127.0.0.1:50000/devstoreaccount1 */
+    const char *endpoint; /* http://127.0.0.1:20000/devstoreaccount1 */
     const char *account;
     const char *key;
 } az_env;

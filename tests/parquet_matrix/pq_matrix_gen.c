@@ -345,7 +345,9 @@ static void make_value(kind k, int64_t n, value *v) {
         } else {
             unsigned __int128 u = ((unsigned __int128)h << 64) | mix(h);
             unsigned __int128 span = (unsigned __int128)dec38_max() * 2 + 1;
-            v->big = (i128)(u % span) - dec38_max();
+            /* in unsigned arithmetic: u % span can exceed INT128_MAX */
+            unsigned __int128 r = u % span, max = (unsigned __int128)dec38_max();
+            v->big = r >= max ? (i128)(r - max) : -(i128)(max - r);
         }
         put_be128(v->bytes, v->big);
         v->len = 16;
