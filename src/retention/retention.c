@@ -252,6 +252,19 @@ static void rollback(PGconn *pg)
         ts_debug("rollback: %s", e.msg);
 }
 
+/* Inside the drop transaction, a reason not to drop: roll back, say why (what is a
+ * format with the chunk's schema and name), and archive the chunk again. */
+static int keep_and_rearchive(ret *r, const ret_event *ev, const char *what, const char *why,
+                              ts_err *err)
+{
+    char head[400];
+    rollback(r->pg);
+    snprintf(head, sizeof head, what, ev->chunk_schema, ev->chunk_name);
+    ts_warn("%s (%s): kept, archiving it again", head, why);
+    r->counts.rearchived++;
+    return rerequest(r, ev, true, err);
+}
+
 /* The chunk's archive was verified: drop it in one transaction under its lock, after
  * proving it unchanged and seeing the object in the lake once more. */
 static int drop_chunk(ret *r, const ret_event *ev, ts_err *err)
@@ -298,11 +311,7 @@ static int drop_chunk(ret *r, const ret_event *ev, ts_err *err)
     }
     rc = pg_chunk_unchanged(r->pg, ev->chunk_schema, ev->chunk_name, ev->proof, &e);
     if (rc == TS_ERR_CONFLICT) {
-        rollback(r->pg);
-        ts_warn("chunk \"%s.%s\" changed since its export (%s): kept, archiving it again",
-                ev->chunk_schema, ev->chunk_name, e.msg);
-        r->counts.rearchived++;
-        rc = rerequest(r, ev, true, err);
+        rc = keep_and_rearchive(r, ev, "chunk \"%s.%s\" changed since its export", e.msg, err);
         goto out;
     }
     if (rc) {
@@ -312,11 +321,7 @@ static int drop_chunk(ret *r, const ret_event *ev, ts_err *err)
     /* the object once more, under the lock: deleted or replaced since? */
     rc = arc_verify_object(r->lk, path, ev->rows, ev->bytes, ev->checksum, NULL, &e);
     if (rc == TS_ERR_CONFLICT || rc == TS_ERR_NOTFOUND) {
-        rollback(r->pg);
-        ts_warn("archive of chunk \"%s.%s\" no longer checks out (%s): kept, archiving it again",
-                ev->chunk_schema, ev->chunk_name, e.msg);
-        r->counts.rearchived++;
-        rc = rerequest(r, ev, true, err);
+        rc = keep_and_rearchive(r, ev, "archive of chunk \"%s.%s\" no longer checks out", e.msg, err);
         goto out;
     }
     if (rc) {

@@ -13,6 +13,7 @@
 #   standby         a second retention service stands by while one is active
 #   scale_out       two archiver processes share one consumer group: every chunk
 #                   archived once, both take work
+#   batch_limit     never more than archival_batch_size requests out at once
 #   idempotent      a repeated request for an archived, unchanged chunk confirms
 #                   without rewriting the object
 case=${1:?usage: guarantees.sh CASE}
@@ -191,6 +192,26 @@ scale_out)
     expect "archived once in all" 5 $((a1 + a2))
     [ "$a1" -ge 1 ] && [ "$a2" -ge 1 ] && ok "both processes took work ($a1 + $a2)" || bad "one process did all ($a1 + $a2)"
     expect "every row in the lake once" $((12960 + 8760)) "$(lake_rows)"
+    ;;
+batch_limit)
+    sql "CREATE TABLE m_2021_q PARTITION OF m FOR VALUES FROM ('2021-01-01') TO ('2021-07-01');
+         CREATE TABLE m_2021_h PARTITION OF m FOR VALUES FROM ('2021-07-01') TO ('2022-01-01');
+         INSERT INTO m SELECT '2021-01-01'::timestamptz + i * interval '1 hour', i, i, 'old' FROM generate_series(0, 8759) i;"
+    expired_parts="$expired_parts,'m_2021_q','m_2021_h'"
+    write_config c.yaml local "archival_batch_size: 2"
+    "$BIN" -c c.yaml run --once >run.log 2>&1 &
+    run=$!
+    max=0 samples=0
+    while kill -0 $run 2>/dev/null; do   # the state table, sampled all through the run
+        n=$(sql "SELECT count(*) FROM tsarchive.archival_events WHERE state IN ('requested', 'archived')" 2>/dev/null)
+        [ -n "$n" ] && { samples=$((samples + 1)); [ "$n" -gt "$max" ] && max=$n; }
+        sleep 0.05
+    done
+    wait $run
+    expect "run --once exits 0" 0 $?
+    expect "all five dropped" 0 "$(parts_left)"
+    [ "$samples" -ge 5 ] && [ "$max" -le 2 ] && [ "$max" -ge 1 ] &&
+        ok "at most 2 out at once (max $max over $samples samples)" || bad "in flight: max $max over $samples samples"
     ;;
 idempotent)
     write_config c.yaml local
