@@ -681,42 +681,26 @@ static int page_stats(pq_col *c)
         }
         return stats_set(s, &lo, 1, &hi, 1);
     }
-    case ORD_I32: {
-        int32_t lo = AT(int32_t, 0), hi = lo;
-        for (size_t i = 1; i < n; i++) {
-            int32_t v = AT(int32_t, i);
-            lo = v < lo ? v : lo;
-            hi = v > hi ? v : hi;
-        }
-        return stats_set(s, &lo, 4, &hi, 4);
+    /* min and max in the type's own order: one loop, four integer types */
+#define MINMAX(T)                                                                                  \
+    {                                                                                              \
+        T lo = AT(T, 0), hi = lo;                                                                  \
+        for (size_t i = 1; i < n; i++) {                                                           \
+            T v = AT(T, i);                                                                        \
+            lo = v < lo ? v : lo;                                                                  \
+            hi = v > hi ? v : hi;                                                                  \
+        }                                                                                          \
+        return stats_set(s, &lo, sizeof lo, &hi, sizeof hi);                                       \
     }
-    case ORD_I64: {
-        int64_t lo = AT(int64_t, 0), hi = lo;
-        for (size_t i = 1; i < n; i++) {
-            int64_t v = AT(int64_t, i);
-            lo = v < lo ? v : lo;
-            hi = v > hi ? v : hi;
-        }
-        return stats_set(s, &lo, 8, &hi, 8);
-    }
-    case ORD_U32: {
-        uint32_t lo = AT(uint32_t, 0), hi = lo;
-        for (size_t i = 1; i < n; i++) {
-            uint32_t v = AT(uint32_t, i);
-            lo = v < lo ? v : lo;
-            hi = v > hi ? v : hi;
-        }
-        return stats_set(s, &lo, 4, &hi, 4);
-    }
-    case ORD_U64: {
-        uint64_t lo = AT(uint64_t, 0), hi = lo;
-        for (size_t i = 1; i < n; i++) {
-            uint64_t v = AT(uint64_t, i);
-            lo = v < lo ? v : lo;
-            hi = v > hi ? v : hi;
-        }
-        return stats_set(s, &lo, 8, &hi, 8);
-    }
+    case ORD_I32:
+        MINMAX(int32_t)
+    case ORD_I64:
+        MINMAX(int64_t)
+    case ORD_U32:
+        MINMAX(uint32_t)
+    case ORD_U64:
+        MINMAX(uint64_t)
+#undef MINMAX
     case ORD_FLOAT: {
         float lo = INFINITY, hi = -INFINITY;
         bool any = false;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/log.h"
 #include "pg/conn.h"
 
 /* Each migration runs once, in order; schema_version holds how many ran. */
@@ -88,7 +89,7 @@ fail:
     ts_err cleanup;
     ts_err_clear(&cleanup);
     if (exec(c, "ROLLBACK", &cleanup) != 0) /* the server rolls back a broken session */
-        ts_err_prefix(err, "(rollback failed too)");
+        ts_debug("rollback after a failed migration: %s", cleanup.msg);
     ts_err_prefix(err, "could not set up the tsarchive schema");
     return rc;
 }
