@@ -160,14 +160,16 @@ fivexx() { awk '/^tsarchive_http_requests_total\{.*code="5xx"\}/ { n += $2 } END
 t0=$(date +%s.%N)
 seq 0 19 | xargs -P 20 -I{} sh -c 'curl -s -K client{}.cfg -w "%{http_code}\n" >codes{}.txt 2>curl{}.err; echo $? >rc{}.txt' &
 LOAD=$!
-sleep 0.5
+t_trigger=$(date +%s.%N)
 "$BIN" -c tsarchive.yaml trigger --table public.m --json >trigger.json 2>trigger.err
 expect "trigger --table public.m (CLI) exits 0" 0 $?
 expect "trigger returns the 7 events it created" "7 7" \
     "$(jq -r '"\(.requested) \([.events[] | select(.chunk | startswith("public.m_2021_0"))] | length)"' trigger.json)"
-kill -0 $LOAD 2>/dev/null && ok "the load was running while archiving started" || bad "the load ended before the trigger"
 wait $LOAD
 t1=$(date +%s.%N)
+# the load must still have been running when the trigger started the archiving
+awk -v a="$t_trigger" -v b="$t1" 'BEGIN { exit !(b > a) }' &&
+    ok "the load was running while archiving started" || bad "the load ended before the trigger"
 during=$(sql "SELECT count(*) FROM tsarchive.archival_events WHERE chunk_name LIKE 'm_2021_%' AND state = 'dropped'")
 echo "     chunks archived and dropped before the load ended: $during of 7"
 total=$(cat codes*.txt | wc -l)
