@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "common/config.h"
+#include "common/fault.h"
 #include "common/log.h"
 
 typedef struct command {
@@ -186,6 +187,17 @@ int main(int argc, char **argv)
             ts_log_setup(lvl >= 0 ? lvl : TS_LOG_INFO,
                          log_json || strcmp(cfg->log.format, "json") == 0, stderr);
         }
+    }
+    {
+        int bad;
+        const char *why, *faults = ts_fault_setting(&bad, &why);
+        if (bad) {
+            cli_errorf("TSARCHIVE_FAULT=\"%s\" is not understood: %s", faults, why);
+            rc = TS_EXIT_USAGE;
+            goto out;
+        }
+        if (faults)
+            ts_warn("fault injection is on (TSARCHIVE_FAULT=%s): for tests only", faults);
     }
     rc = cmd->fn(cfg, nrest - consumed, rest + consumed);
 out:

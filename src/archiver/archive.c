@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "common/alloc.h"
+#include "common/fault.h"
 #include "common/log.h"
 #include "lake/lake.h"
 #include "parquet/reader.h"
@@ -117,6 +118,7 @@ typedef struct sink_ctx {
 
 static int lake_sink(void *ctx, const void *data, size_t len, ts_err *err)
 {
+    ts_fault("archiver.write"); /* Parquet bytes on their way: the object is half written */
     return lake_writer_write(((sink_ctx *)ctx)->w, data, len, err);
 }
 
@@ -181,6 +183,7 @@ static void on_progress(void *ctx, int64_t rows, int64_t copy_bytes)
     beat *b = ctx;
     struct timespec now;
     (void)rows, (void)copy_bytes;
+    ts_fault("archiver.export"); /* mid-COPY: rows read, the chunk's export under way */
     clock_gettime(CLOCK_MONOTONIC, &now);
     if (now.tv_sec - b->last.tv_sec >= b->hb->interval_s) {
         b->last = now;
@@ -280,6 +283,7 @@ int arc_archive(const ts_config *cfg, PGconn *pg, lake *lk, const bus_request *r
     /* read it back: the footer parses, and size, MD5, rows and proof are what we wrote */
     if ((rc = arc_verify_object(lk, path, res.rows, res.bytes, hex, &proof, &e)) != 0)
         goto lake_failed;
+    ts_fault("archiver.committed"); /* the object is whole; nobody knows yet */
     if (strcmp(proof, res.proof) != 0) {
         rc = fail_conf(conf, "object read back carries proof \"%s\", not the export's", proof);
         goto out;

@@ -18,6 +18,7 @@
 #include "bus/event.h"
 #include "commands.h"
 #include "common/alloc.h"
+#include "common/fault.h"
 #include "common/log.h"
 #include "lake/lake.h"
 #include "pg/conn.h"
@@ -152,8 +153,11 @@ static int handle_request(const ts_config *cfg, PGconn **pg, lake *lk, bus *b, c
                 conf.error);
     }
     rc = bus_confirmation_encode(&conf, &json, &len, &e);
+    ts_fault("archiver.before_confirm"); /* archived (or failed), nobody told */
     if (rc == 0)
         rc = bus_publish(b, cfg->redis.confirmation_stream, json, len, NULL, &e);
+    if (rc == 0)
+        ts_fault("archiver.before_ack"); /* confirmed, the request still pending */
     if (rc == 0)
         rc = bus_ack(b, cfg->redis.request_stream, GROUP_ARCHIVERS, m->id, &e);
     if (rc) {
@@ -435,6 +439,65 @@ answer:
     pthread_mutex_unlock(&sh->mu);
 }
 
+/* One active retention service per database, held by a session advisory lock: waits
+ * as a standby until it is free (or fails at once with --once). Returns 0 once
+ * leading, 1 when asked to stop first, or an error. */
+static int take_lead(PGconn *pg, const run_opts *ro, ret_shared *sh, ts_err *e)
+{
+    while (!atomic_load(&stopping)) {
+        PGresult *res = pg_query(pg, RETENTION_LOCK_SQL, 0, NULL, e);
+        bool leader;
+        if (!res)
+            return e->code;
+        leader = PQgetvalue(res, 0, 0)[0] == 't';
+        PQclear(res);
+        if (leader)
+            return 0;
+        if (ro->once)
+            return ts_err_set(e, TS_ERR_CONFLICT, "another retention service is active on this database");
+        ret_publish_phase(sh, RET_PHASE_STANDBY);
+        ts_info("another retention service is active on this database; standing by");
+        nap(5000);
+    }
+    return 1;
+}
+
+/* The database went away (restart, failover, network): connect again, with backoff,
+ * and take the lead again, since the advisory lock went with the old session. Returns
+ * 0 when leading again, 1 when asked to stop, or an error (--once only). */
+static int regain_database(PGconn *pg, const run_opts *ro, ret_shared *sh, ts_err *e)
+{
+    int wait_ms = 500, rc;
+    ts_warn("lost the database connection; reconnecting (nothing is dropped meanwhile)");
+    while (!atomic_load(&stopping)) {
+        ts_err_clear(e);
+        if (pg_reconnect(pg, e) == 0)
+            break;
+        ts_warn("%s; again in %d ms", e->msg, wait_ms);
+        nap(wait_ms);
+        wait_ms = wait_ms < 8000 ? wait_ms * 2 : 8000;
+    }
+    if (atomic_load(&stopping))
+        return 1;
+    ts_info("reconnected to the database");
+    if ((rc = take_lead(pg, ro, sh, e)) == 0)
+        ret_publish_phase(sh, RET_PHASE_ACTIVE);
+    return rc;
+}
+
+/* When to look for work again: every check interval, but soon while the batch limit
+ * kept chunks back or a retry comes due before then (and every 2 s with --once). */
+static double next_check_at(const ts_config *cfg, const run_opts *ro, const ret *r)
+{
+    const ret_counts *c = ret_get_counts(r);
+    double wait = ro->once ? 2 : cfg->retention_check_interval_hours * 3600.0;
+    if (c->backlog > 0 && wait > 2)
+        wait = 2;
+    if (c->next_retry_s >= 0 && c->next_retry_s + 0.5 < wait)
+        wait = (double)c->next_retry_s + 0.5;
+    return now_s() + wait;
+}
+
 static int retention_loop(const ts_config *cfg, const run_opts *ro, ret_shared *sh, int *exit_code)
 {
     PGconn *pg = NULL;
@@ -445,7 +508,7 @@ static int retention_loop(const ts_config *cfg, const run_opts *ro, ret_shared *
     publisher pub = {0};
     char name[96], host[64] = "host";
     double next_check = 0, last_reclaim = 0, last_drops = 0, started = now_s();
-    bool republish = true, leader = false;
+    bool republish = true;
     int64_t pending = 0;
     ts_err e;
     int rc;
@@ -460,22 +523,12 @@ static int retention_loop(const ts_config *cfg, const run_opts *ro, ret_shared *
     pub.b = b;
     pub.cfg = cfg;
     /* one active retention service per database; others wait as standbys */
-    while (!leader && !atomic_load(&stopping)) {
-        PGresult *res = pg_query(pg, RETENTION_LOCK_SQL, 0, NULL, &e);
-        if (!res)
-            goto fail;
-        leader = PQgetvalue(res, 0, 0)[0] == 't';
-        PQclear(res);
-        if (!leader) {
-            if (ro->once) {
-                rc = ts_err_set(&e, TS_ERR_CONFLICT,
-                                "another retention service is active on this database");
-                goto fail;
-            }
-            ret_publish_phase(sh, RET_PHASE_STANDBY);
-            ts_info("another retention service is active on this database; standing by");
-            nap(5000);
+    if ((rc = take_lead(pg, ro, sh, &e)) != 0) {
+        if (rc == 1) { /* stopped while standing by */
+            rc = 0;
+            goto out;
         }
+        goto fail;
     }
     if ((rc = ret_new(&r, cfg, pg, lk, publish_request, &pub, &e)) != 0)
         goto fail;
@@ -486,6 +539,14 @@ static int retention_loop(const ts_config *cfg, const run_opts *ro, ret_shared *
             cfg->lakehouse_enabled ? "" : " (lakehouse_enabled is false: report only)");
     while (!atomic_load(&stopping)) {
         ts_err_clear(&e);
+        if (PQstatus(pg) != CONNECTION_OK) {
+            if ((rc = regain_database(pg, ro, sh, &e)) == 1)
+                break;
+            if (rc)
+                goto fail;
+            republish = true; /* requests sent before may have gone with a Redis failure too */
+            next_check = 0;
+        }
         serve_trigger(sh, cfg, pg, r, &pub);
         ret_publish_state(sh, r, next_check);
         if (now_s() >= next_check) {
@@ -494,14 +555,12 @@ static int retention_loop(const ts_config *cfg, const run_opts *ro, ret_shared *
             ret_note_check(sh, rc, &e, false);
             if (rc != 0) {
                 ts_error("retention check failed: %s", e.msg);
-                if (PQstatus(pg) != CONNECTION_OK)
-                    PQreset(pg);
-                next_check = now_s() + 10;
+                next_check = now_s() + (PQstatus(pg) != CONNECTION_OK ? 0 : 10);
                 continue;
             }
             republish = false;
             /* --once keeps checking often, until every expired chunk is settled */
-            next_check = now_s() + (ro->once ? 2 : cfg->retention_check_interval_hours * 3600.0);
+            next_check = next_check_at(cfg, ro, r);
             ret_publish_state(sh, r, next_check);
         }
         if (now_s() - last_drops > 10) {
@@ -523,10 +582,16 @@ static int retention_loop(const ts_config *cfg, const run_opts *ro, ret_shared *
             continue;
         }
         handle_confirmations(cfg, r, b, &msgs);
+        /* a settled request makes room under the batch limit: fill it now */
+        if (msgs.n > 0 && ret_get_counts(r)->backlog > 0)
+            next_check = 0;
         ret_publish_state(sh, r, next_check);
         if (ro->once) {
-            if ((rc = ret_pending(r, &pending, &e)) != 0)
+            if ((rc = ret_pending(r, &pending, &e)) != 0) {
+                if (PQstatus(pg) != CONNECTION_OK)
+                    continue; /* reconnects at the top */
                 goto fail;
+            }
             if (pending == 0 && msgs.n == 0) {
                 /* nothing out: one more look, in case expired chunks are left */
                 int n = 0;

@@ -3,6 +3,7 @@
  * concurrency and per-block MD5; Put Block List with the whole object's MD5, then a
  * read-back of size and MD5; retries with backoff and jitter; paged listing. */
 #include "azure_int.h"
+#include "common/fault.h"
 #include "lake_int.h"
 
 #include <ctype.h>
@@ -931,6 +932,8 @@ static void *worker_main(void *arg)
             rc = TS_ERR_INTERNAL; /* another block failed: skip */
         else
             rc = put_block(w, c, w->bufs[job.buf], job.len, job.index, &e);
+        if (rc == 0)
+            ts_fault("lake.block_put"); /* between blocks: staged, not committed */
 
         pthread_mutex_lock(&w->mu);
         if (rc && e.code)

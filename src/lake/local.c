@@ -1,6 +1,11 @@
 /* local.c: the lake in a local folder. Objects are written to "name.tmp-XXXXXX",
- * fsynced, closed, renamed into place and the folder fsynced (PostgreSQL's
- * durable_rename), so a committed object is whole and survives a crash. */
+ * fsynced, renamed into place, closed and the folder fsynced (PostgreSQL's
+ * durable_rename), so a committed object is whole and survives a crash.
+ *
+ * A writer holds an exclusive flock on its temp file while it lives. A writer killed
+ * mid-write leaves its temp file behind, unlocked (the kernel drops the lock with the
+ * process): the next writer of the same object removes such leftovers, so a crash
+ * leaves no second copy of the object's bytes for long. */
 #include "lake_int.h"
 
 #include <dirent.h>
@@ -9,11 +14,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/alloc.h"
 #include "common/buf.h"
+#include "common/log.h"
 
 typedef struct local_store {
     char *root; /* absolute, no trailing slash */
@@ -160,6 +167,33 @@ static void local_free(void *p)
     ts_free(st);
 }
 
+/* Removes "path.tmp-*" files nobody holds: left by a writer that crashed. */
+static void sweep_stale_temps(const char *dir, const char *path)
+{
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+    size_t blen = strlen(base);
+    struct dirent *de;
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    while ((de = readdir(d)) != NULL) {
+        char *full;
+        int fd;
+        if (strncmp(de->d_name, base, blen) != 0 || strncmp(de->d_name + blen, ".tmp-", 5) != 0 ||
+            strlen(de->d_name + blen) != 11)
+            continue;
+        if (!(full = join(dir, de->d_name)))
+            break;
+        fd = open(full, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0 && unlink(full) == 0)
+            ts_info("removed \"%s\", a partial write left by a writer that stopped", full);
+        if (fd >= 0)
+            close(fd);
+        ts_free(full);
+    }
+    closedir(d);
+}
+
 static int local_writer_open(void *p, const char *full, void **out, ts_err *err)
 {
     local_store *st = p;
@@ -181,9 +215,10 @@ static int local_writer_open(void *p, const char *full, void **out, ts_err *err)
     }
     if ((rc = mkdirs(dir, err)) != TS_OK)
         goto out;
+    sweep_stale_temps(dir, w->path);
     sprintf(w->tmp, "%s.tmp-XXXXXX", w->path);
     w->fd = mkostemp(w->tmp, O_CLOEXEC);
-    if (w->fd < 0) {
+    if (w->fd < 0 || flock(w->fd, LOCK_EX | LOCK_NB) != 0) {
         rc = ts_err_set(err, TS_ERR_IO, "could not create \"%s\": %s", w->tmp, strerror(errno));
         goto out;
     }
@@ -246,18 +281,19 @@ static int local_writer_commit(void *p, uint64_t size, const uint8_t md5[16], la
                         (unsigned long long)size);
         goto out;
     }
-    fd = w->fd;
-    w->fd = -1;
-    if (close(fd) != 0) {
-        rc = ts_err_set(err, TS_ERR_IO, "could not close \"%s\": %s", w->tmp, strerror(errno));
-        goto out;
-    }
+    /* renamed while still open and locked, so no sweeper takes it for a leftover */
     if (rename(w->tmp, w->path) != 0) {
         rc = ts_err_set(err, TS_ERR_IO, "could not rename \"%s\" to \"%s\": %s", w->tmp, w->path,
                         strerror(errno));
         goto out;
     }
     w->tmp[0] = '\0'; /* renamed: nothing to remove */
+    fd = w->fd;
+    w->fd = -1;
+    if (close(fd) != 0) { /* after fsync, close has nothing left to write */
+        rc = ts_err_set(err, TS_ERR_IO, "could not close \"%s\": %s", w->path, strerror(errno));
+        goto out;
+    }
     /* everything was allocated up front: after the rename only the folder's fsync
      * can fail, and then the object is whole but perhaps not yet durable */
     rc = fsync_dir(w->dir, err);

@@ -73,6 +73,19 @@ int pg_connect(const char *url, PGconn **out, ts_err *err)
     return TS_OK;
 }
 
+int pg_reconnect(PGconn *c, ts_err *err)
+{
+    PQreset(c);
+    if (PQstatus(c) != CONNECTION_OK) {
+        const char *m = PQerrorMessage(c);
+        size_t n = strlen(m);
+        while (n > 0 && (m[n - 1] == '\n' || m[n - 1] == ' '))
+            n--;
+        return ts_err_set(err, TS_ERR_CONN, "could not reconnect to the database: %.*s", (int)n, m);
+    }
+    return pg_session_setup(c, 0, err);
+}
+
 void pg_disconnect(PGconn *c)
 {
     if (c)

@@ -14,6 +14,10 @@
  * change proof relies on). The url never reaches err. Frees with pg_disconnect. */
 int pg_connect(const char *url, PGconn **out, ts_err *err) TS_MUSTCHECK;
 void pg_disconnect(PGconn *c);
+/* Connects c again after the server went away (PQreset) and applies the session
+ * settings once more: a bare PQreset would lose them, and the change proof depends on
+ * them. Session state (advisory locks, transactions) is gone: the caller re-takes it. */
+int pg_reconnect(PGconn *c, ts_err *err) TS_MUSTCHECK;
 
 /* Applies the session settings above to an existing connection (SET LOCAL when
  * local is true, for use inside a caller's transaction). */

@@ -7,6 +7,7 @@
 
 #include "archiver/archive.h"
 #include "common/alloc.h"
+#include "common/fault.h"
 #include "common/log.h"
 #include "pg/conn.h"
 #include "pg/discover.h"
@@ -38,6 +39,7 @@ int ret_new(ret **out, const ts_config *cfg, PGconn *pg, lake *lk, ret_publish_f
     r->lk = lk;
     r->publish = publish;
     r->publish_ud = publish_ud;
+    r->counts.next_retry_s = -1;
     snprintf(r->database, sizeof r->database, "%s", PQdb(pg));
     *out = r;
     return 0;
@@ -142,7 +144,7 @@ int ret_check_once(ret *r, bool republish, const char *table_glob, int *requeste
 {
     pg_chunk_list list = {0};
     pg_discover_filter f = {.table = table_glob, .expired_only = true};
-    int64_t in_flight = 0;
+    int64_t in_flight = 0, backlog = 0;
     int64_t before = r->counts.requested;
     int rc;
 
@@ -177,8 +179,10 @@ int ret_check_once(ret *r, bool republish, const char *table_glob, int *requeste
         if (!strcmp(state, RET_REQUESTED) || !strcmp(state, RET_ARCHIVED) ||
             !strcmp(state, RET_RETRYING) || !strcmp(state, RET_DEAD))
             continue;
-        if (in_flight >= r->cfg->archival_batch_size)
-            break;
+        if (in_flight >= r->cfg->archival_batch_size) {
+            backlog++; /* requested once others settle */
+            continue;
+        }
         rc = ret_state_request(r->pg, r->database, ch->table_schema, ch->table_name, ch->chunk_schema,
                                ch->chunk_name, ch->range_start, ch->range_end,
                                ch->source == PG_SRC_PARTITION ? "partition" : "timescaledb", true, &ev, err);
@@ -207,6 +211,17 @@ int ret_check_once(ret *r, bool republish, const char *table_glob, int *requeste
                 in_flight++;
         }
         PQclear(res);
+    }
+    if (!rc) {
+        PGresult *res = pg_query(r->pg, "SELECT COALESCE(greatest(ceil(extract(epoch FROM min(next_attempt_at) - now())), 0), -1)"
+                                        " FROM tsarchive.archival_events WHERE state = 'retrying'", 0, NULL, err);
+        if (!res) {
+            rc = err->code;
+            goto out;
+        }
+        r->counts.next_retry_s = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        PQclear(res);
+        r->counts.backlog = backlog;
     }
 out:
     if (requested)
@@ -329,11 +344,14 @@ static int drop_chunk(ret *r, const ret_event *ev, ts_err *err)
         goto abort;
     }
     snprintf(sql, sizeof sql, "DROP TABLE %s", qname);
-    if ((rc = pg_exec(r->pg, sql, err)) != 0 ||
-        (rc = ret_state_move(r->pg, ev->event_id, RET_ARCHIVED, RET_DROPPED, -1, -1, NULL, NULL, NULL,
+    if ((rc = pg_exec(r->pg, sql, err)) != 0)
+        goto abort;
+    ts_fault("retention.after_drop"); /* dropped in the transaction, state not written */
+    if ((rc = ret_state_move(r->pg, ev->event_id, RET_ARCHIVED, RET_DROPPED, -1, -1, NULL, NULL, NULL,
                              NULL, -1, err)) != 0 ||
         (rc = pg_exec(r->pg, "COMMIT", err)) != 0)
         goto abort;
+    ts_fault("retention.after_commit"); /* dropped and recorded; confirmation not acked */
     r->counts.dropped++;
     r->counts.rows_dropped += ev->rows;
     ts_info("dropped chunk \"%s.%s\" (%lld rows, archived at %s)", ev->chunk_schema, ev->chunk_name,
@@ -413,6 +431,7 @@ int ret_on_confirmation(ret *r, const bus_confirmation *conf, ts_err *err)
         goto out;
     if ((rc = ret_state_get(r->pg, ev.event_id, &ev, err)) != 0)
         goto out;
+    ts_fault("retention.before_drop"); /* confirmed and verified, not dropped */
     rc = drop_chunk(r, &ev, err);
 out:
     ts_log_context("event_id", NULL);

@@ -24,6 +24,10 @@ typedef int (*ret_publish_fn)(void *ud, const bus_request *req, ts_err *err);
 typedef struct ret_counts {
     int64_t requested, confirmed_ok, confirmed_failed, dropped, rearchived, dead, skipped;
     int64_t rows_dropped, bytes_archived;
+    /* after the last check: expired chunks the batch limit kept back, and seconds
+     * until the earliest retry is due (-1: none waiting). The service checks again
+     * soon while either says there is work, not only every check interval. */
+    int64_t backlog, next_retry_s;
 } ret_counts;
 
 /* Connects nothing: pg and lk are the caller's and must outlive r. Migrates the
