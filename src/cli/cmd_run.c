@@ -485,16 +485,13 @@ static int regain_database(PGconn *pg, const run_opts *ro, ret_shared *sh, ts_er
     return rc;
 }
 
-/* When to look for work again: every check interval, but soon while the batch limit
- * kept chunks back or a retry comes due before then (and every 2 s with --once). */
+/* When to look for expired chunks again: every check interval, but soon while the
+ * batch limit kept some back (and every 2 s with --once). */
 static double next_check_at(const ts_config *cfg, const run_opts *ro, const ret *r)
 {
-    const ret_counts *c = ret_get_counts(r);
     double wait = ro->once ? 2 : cfg->retention_check_interval_hours * 3600.0;
-    if (c->backlog > 0 && wait > 2)
+    if (ret_get_counts(r)->backlog > 0 && wait > 2)
         wait = 2;
-    if (c->next_retry_s >= 0 && c->next_retry_s + 0.5 < wait)
-        wait = (double)c->next_retry_s + 0.5;
     return now_s() + wait;
 }
 
@@ -507,9 +504,10 @@ static int retention_loop(const ts_config *cfg, const run_opts *ro, ret_shared *
     bus_msgs msgs = {0};
     publisher pub = {0};
     char name[96], host[64] = "host";
-    double next_check = 0, last_reclaim = 0, last_drops = 0, started = now_s();
+    double next_check = 0, last_reclaim = 0, last_drops = 0, last_retries = 0, started = now_s();
     bool republish = true;
     int64_t pending = 0;
+    int reclaim_s = cfg->redis.visibility_timeout_s < 30 ? cfg->redis.visibility_timeout_s : 30;
     ts_err e;
     int rc;
 
@@ -563,14 +561,23 @@ static int retention_loop(const ts_config *cfg, const run_opts *ro, ret_shared *
             next_check = next_check_at(cfg, ro, r);
             ret_publish_state(sh, r, next_check);
         }
+        if (now_s() - last_retries >= 1) { /* failed attempts whose backoff is over */
+            last_retries = now_s();
+            if (ret_retry_due(r, &e) != 0)
+                ts_error("retries: %s", e.msg);
+        }
         if (now_s() - last_drops > 10) {
             last_drops = now_s();
             if (ret_retry_drops(r, &e) != 0)
                 ts_error("deferred drops: %s", e.msg);
         }
-        if (now_s() - last_reclaim > 30) {
+        /* confirmations read but never acked (a crashed predecessor's, or ours whose
+         * handling failed): idle for the visibility timeout, at most 30 s; only the
+         * active service reads confirmations, so nobody else holds them */
+        if (now_s() - last_reclaim > (reclaim_s > 5 ? reclaim_s : 5)) {
             last_reclaim = now_s();
-            rc = bus_reclaim(b, cfg->redis.confirmation_stream, GROUP_RETENTION, name, 30000, 10,
+            rc = bus_reclaim(b, cfg->redis.confirmation_stream, GROUP_RETENTION, name,
+                             (long long)reclaim_s * 1000, 10,
                              &msgs, &e);
         } else {
             rc = bus_read(b, cfg->redis.confirmation_stream, GROUP_RETENTION, name, 10, 1000, &msgs,

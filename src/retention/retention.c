@@ -39,7 +39,6 @@ int ret_new(ret **out, const ts_config *cfg, PGconn *pg, lake *lk, ret_publish_f
     r->lk = lk;
     r->publish = publish;
     r->publish_ud = publish_ud;
-    r->counts.next_retry_s = -1;
     snprintf(r->database, sizeof r->database, "%s", PQdb(pg));
     *out = r;
     return 0;
@@ -140,6 +139,36 @@ static int republish_outstanding(ret *r, bool all, ts_err *err)
                              " RETURNING event_id::text", 1, p, send_request, err);
 }
 
+/* Re-requests chunks whose retry time has come, while the batch limit allows. */
+static int due_retries(ret *r, int64_t *in_flight, ts_err *err)
+{
+    int rc = 0;
+    PGresult *res = pg_query(r->pg, "SELECT event_id::text FROM tsarchive.archival_events"
+                                    " WHERE state = 'retrying' AND next_attempt_at <= now()"
+                                    " ORDER BY next_attempt_at", 0, NULL, err);
+    if (!res)
+        return err->code;
+    for (int i = 0; i < PQntuples(res) && *in_flight < r->cfg->archival_batch_size && !rc; i++) {
+        ret_event ev;
+        if ((rc = ret_state_get(r->pg, PQgetvalue(res, i, 0), &ev, err)) == 0 &&
+            (rc = rerequest(r, &ev, false, err)) == 0)
+            (*in_flight)++;
+    }
+    PQclear(res);
+    return rc;
+}
+
+int ret_retry_due(ret *r, ts_err *err)
+{
+    int64_t in_flight = 0;
+    int rc;
+    if (!r->cfg->lakehouse_enabled)
+        return 0;
+    if ((rc = ret_state_in_flight(r->pg, &in_flight, err)) != 0)
+        return rc;
+    return due_retries(r, &in_flight, err);
+}
+
 int ret_check_once(ret *r, bool republish, const char *table_glob, int *requested, ts_err *err)
 {
     pg_chunk_list list = {0};
@@ -195,34 +224,8 @@ int ret_check_once(ret *r, bool republish, const char *table_glob, int *requeste
             goto out;
         in_flight++;
     }
-    /* retries whose time has come */
-    {
-        PGresult *res = pg_query(r->pg, "SELECT event_id::text FROM tsarchive.archival_events"
-                                        " WHERE state = 'retrying' AND next_attempt_at <= now()"
-                                        " ORDER BY next_attempt_at", 0, NULL, err);
-        if (!res) {
-            rc = err->code;
-            goto out;
-        }
-        for (int i = 0; i < PQntuples(res) && in_flight < r->cfg->archival_batch_size && !rc; i++) {
-            ret_event ev;
-            if ((rc = ret_state_get(r->pg, PQgetvalue(res, i, 0), &ev, err)) == 0 &&
-                (rc = rerequest(r, &ev, false, err)) == 0)
-                in_flight++;
-        }
-        PQclear(res);
-    }
-    if (!rc) {
-        PGresult *res = pg_query(r->pg, "SELECT COALESCE(greatest(ceil(extract(epoch FROM min(next_attempt_at) - now())), 0), -1)"
-                                        " FROM tsarchive.archival_events WHERE state = 'retrying'", 0, NULL, err);
-        if (!res) {
-            rc = err->code;
-            goto out;
-        }
-        r->counts.next_retry_s = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-        PQclear(res);
+    if ((rc = due_retries(r, &in_flight, err)) == 0)
         r->counts.backlog = backlog;
-    }
 out:
     if (requested)
         *requested = (int)(r->counts.requested - before);

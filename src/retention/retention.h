@@ -24,10 +24,9 @@ typedef int (*ret_publish_fn)(void *ud, const bus_request *req, ts_err *err);
 typedef struct ret_counts {
     int64_t requested, confirmed_ok, confirmed_failed, dropped, rearchived, dead, skipped;
     int64_t rows_dropped, bytes_archived;
-    /* after the last check: expired chunks the batch limit kept back, and seconds
-     * until the earliest retry is due (-1: none waiting). The service checks again
-     * soon while either says there is work, not only every check interval. */
-    int64_t backlog, next_retry_s;
+    /* after the last check: expired chunks the batch limit kept back; the service
+     * checks again as soon as a request settles while there are any */
+    int64_t backlog;
 } ret_counts;
 
 /* Connects nothing: pg and lk are the caller's and must outlive r. Migrates the
@@ -43,6 +42,10 @@ void ret_free(ret *r);
  * lakehouse_enabled false it only reports. */
 int ret_check_once(ret *r, bool republish, const char *table_glob, int *requested,
                    ts_err *err) TS_MUSTCHECK;
+
+/* Re-requests the chunks whose retry time has come (after a failed attempt's
+ * backoff), within the batch limit: cheap enough to call every second. */
+int ret_retry_due(ret *r, ts_err *err) TS_MUSTCHECK;
 
 /* Judges one confirmation: on success verifies the object and drops the chunk (or
  * keeps it and re-archives on any mismatch); on failure schedules a retry with

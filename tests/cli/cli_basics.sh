@@ -38,6 +38,12 @@ out=$(TSARCHIVE_ARCHIVAL_BATCH_SIZE=6 "$bin" config check 2>&1); check "env beat
 printf 'archival_batch_size: lots\n' >bad.yaml
 out=$("$bin" -c bad.yaml config check 2>&1); check "invalid config" 3 $? 'bad.yaml:1: key "archival_batch_size": expected an integer, got "lots"'
 out=$("$bin" -c missing.yaml config check 2>&1); check "missing config file" 3 $? 'could not open config file "missing.yaml"'
+# fault injection (tests only): a setting it cannot read is refused, never ignored
+out=$(TSARCHIVE_FAULT=archiver.export "$bin" config check 2>&1); check "fault setting without action" 2 $? 'TSARCHIVE_FAULT="archiver.export" is not understood'
+out=$(TSARCHIVE_FAULT="x@0:kill" "$bin" config check 2>&1); check "fault setting with hit 0" 2 $? 'is not understood'
+out=$(TSARCHIVE_FAULT="x:sleep=soon" "$bin" config check 2>&1); check "fault setting with bad sleep" 2 $? 'is not understood'
+out=$(TSARCHIVE_FAULT="archiver.export@2:kill,retention.after_drop:sleep=10" "$bin" config check 2>&1)
+check "fault setting accepted and announced" 0 $? "fault injection is on"
 printf 'database:\n  url: "postgresql://u:pw-SECRET-1@h/db"\nlake:\n  kind: ftp\n' >bad2.yaml
 out=$("$bin" -c bad2.yaml config check 2>&1); check "error names key and choices" 3 $? 'key "lake.kind": expected one of local|azure, got "ftp"' "pw-SECRET-1"
 

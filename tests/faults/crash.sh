@@ -74,9 +74,9 @@ ret_kill_before_drop | ret_kill_after_drop)
     ;;
 ret_kill_after_commit)
     # the confirmation the killed service never acked comes back to its successor
-    # (reclaimed after 30 s idle) and is ignored: the state table already says dropped
+    # (reclaimed after the 5 s visibility timeout) and is ignored: the state says dropped
     supervise ret "" retention
-    wait_for 90 "the unacked confirmation to be settled" none_pending "$TAG.confirmation" retention &&
+    wait_for 60 "the unacked confirmation to be settled" none_pending "$TAG.confirmation" retention &&
         ok "no confirmation left pending"
     log_has ret "ignored (a duplicate)" && ok "the redelivered confirmation was a duplicate" ||
         bad "no duplicate confirmation seen"
