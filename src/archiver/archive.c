@@ -173,28 +173,15 @@ static int already_archived(PGconn *pg, lake *lk, const char *path, const bus_re
     return ok;
 }
 
-typedef struct beat {
-    const arc_heartbeat *hb;
-    struct timespec last;
-} beat;
-
 static void on_progress(void *ctx, int64_t rows, int64_t copy_bytes)
 {
-    beat *b = ctx;
-    struct timespec now;
-    (void)rows, (void)copy_bytes;
+    (void)ctx, (void)rows, (void)copy_bytes;
     ts_fault("archiver.export"); /* mid-COPY: rows read, the chunk's export under way */
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    if (now.tv_sec - b->last.tv_sec >= b->hb->interval_s) {
-        b->last = now;
-        b->hb->fn(b->hb->ud);
-    }
 }
 
 int arc_archive(const ts_config *cfg, PGconn *pg, lake *lk, const bus_request *req,
-                const arc_heartbeat *hb, bus_confirmation *conf, ts_err *err)
+                bus_confirmation *conf, ts_err *err)
 {
-    beat bt = {hb, {0, 0}};
     pg_chunk ch;
     pg_export_source src = {0};
     pg_export_options opt;
@@ -255,11 +242,7 @@ int arc_archive(const ts_config *cfg, PGconn *pg, lake *lk, const bus_request *r
     src.range_start = start;
     src.range_end = end;
     pg_export_options_init(&opt, cfg);
-    if (hb && hb->fn) {
-        clock_gettime(CLOCK_MONOTONIC, &bt.last);
-        opt.progress = on_progress;
-        opt.progress_ctx = &bt;
-    }
+    opt.progress = on_progress;
 
     if ((rc = lake_writer_open(lk, path, &w, &e)) != 0)
         goto lake_failed;

@@ -12,22 +12,14 @@
 #include "common/err.h"
 #include "lake/lake.h"
 
-/* Called now and then while a chunk is exported (every 65536 rows at most once per
- * interval_s), so the request's owner can tell the bus it is still working on it. */
-typedef struct arc_heartbeat {
-    void (*fn)(void *ud);
-    void *ud;
-    int interval_s;
-} arc_heartbeat;
-
-/* Archives req's chunk. hb may be NULL. Always fills conf (the caller clears it): status success with
+/* Archives req's chunk. Always fills conf (the caller clears it): status success with
  * rows, bytes, object URL, MD5 and proof; or failure with the reason. Returns 0 when a
  * confirmation (success or failure) is ready to send, or a negative code when the
  * work could not be judged (the connection to PostgreSQL or the lake broke) and the
  * request should be retried by this or another worker. A repeated request for an
  * archived, unchanged chunk confirms without rewriting the object. */
 int arc_archive(const ts_config *cfg, PGconn *pg, lake *lk, const bus_request *req,
-                const arc_heartbeat *hb, bus_confirmation *conf, ts_err *err) TS_MUSTCHECK;
+                bus_confirmation *conf, ts_err *err) TS_MUSTCHECK;
 
 /* The lake path of a chunk (DESIGN.md's layout); ts_free() it. */
 char *arc_object_path(const char *database, const bus_chunk *ch);

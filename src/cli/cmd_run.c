@@ -81,28 +81,95 @@ typedef struct worker {
 } worker;
 
 /* Handles one request entry; returns 0 when it may be acked. */
-/* Keeps a long export's request from being reclaimed by another worker. */
-typedef struct hold {
-    bus *b;
+/* Keeps the request a worker is on from being reclaimed by another worker, for as
+ * long as the worker holds it: every third of the visibility timeout it resets the
+ * entry's idle time (XCLAIM to the same consumer). A thread of its own with its own
+ * Redis connection, so the hold lasts through every slow step (lake retries with
+ * backoff, a lock wait, a long export), not only while rows flow. */
+typedef struct holder {
     const ts_config *cfg;
     const char *consumer;
-    const char *id;
-} hold;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    char id[BUS_ID_MAX]; /* the entry being worked on; "" when idle */
+    bool stop;
+    pthread_t thread;
+} holder;
 
-static void hold_request(void *ud)
+static void *holder_main(void *arg)
 {
-    hold *h = ud;
+    holder *h = arg;
+    int interval = h->cfg->redis.visibility_timeout_s / 3 > 0 ? h->cfg->redis.visibility_timeout_s / 3 : 1;
+    char name[128], id[BUS_ID_MAX];
+    bus *b = NULL;
     ts_err e;
-    ts_err_clear(&e);
-    if (bus_extend(h->b, h->cfg->redis.request_stream, GROUP_ARCHIVERS, h->consumer, h->id, &e) != 0)
-        ts_warn("could not extend request %s: %s", h->id, e.msg);
+
+    snprintf(name, sizeof name, "%s-hold", h->consumer);
+    pthread_mutex_lock(&h->mu);
+    while (!h->stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_sec += interval;
+        while (!h->stop && pthread_cond_timedwait(&h->cv, &h->mu, &until) == 0)
+            ; /* woken early (a new entry): keep to the period; stop at once */
+        if (h->stop || !h->id[0])
+            continue;
+        memcpy(id, h->id, sizeof id);
+        pthread_mutex_unlock(&h->mu);
+        ts_err_clear(&e);
+        int rc = b ? 0 : open_bus(h->cfg, name, &b, &e);
+        if (rc == 0)
+            rc = bus_extend(b, h->cfg->redis.request_stream, GROUP_ARCHIVERS, h->consumer, id, &e);
+        pthread_mutex_lock(&h->mu);
+        if (rc && strcmp(id, h->id) == 0) /* not merely finished meanwhile */
+            ts_warn("could not extend request %s: %s", id, e.msg);
+    }
+    pthread_mutex_unlock(&h->mu);
+    bus_free(b);
+    return NULL;
+}
+
+static void holder_set(holder *h, const char *id)
+{
+    pthread_mutex_lock(&h->mu);
+    snprintf(h->id, sizeof h->id, "%s", id ? id : "");
+    pthread_cond_signal(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+}
+
+static int holder_start(holder *h, const ts_config *cfg, const char *consumer)
+{
+    pthread_condattr_t ca;
+    memset(h, 0, sizeof *h);
+    h->cfg = cfg;
+    h->consumer = consumer;
+    pthread_mutex_init(&h->mu, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&h->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    if (pthread_create(&h->thread, NULL, holder_main, h) != 0) {
+        pthread_cond_destroy(&h->cv);
+        pthread_mutex_destroy(&h->mu);
+        return TS_ERR_NOMEM;
+    }
+    return 0;
+}
+
+static void holder_stop(holder *h)
+{
+    pthread_mutex_lock(&h->mu);
+    h->stop = true;
+    pthread_cond_signal(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+    pthread_join(h->thread, NULL);
+    pthread_cond_destroy(&h->cv);
+    pthread_mutex_destroy(&h->mu);
 }
 
 static int handle_request(const ts_config *cfg, PGconn **pg, lake *lk, bus *b, const bus_msg *m,
-                          archiver_stats *st, int index, const char *consumer)
+                          archiver_stats *st, int index)
 {
-    hold hd = {b, cfg, consumer, m->id};
-    arc_heartbeat hb = {hold_request, &hd, cfg->redis.visibility_timeout_s / 3 > 0 ? cfg->redis.visibility_timeout_s / 3 : 1};
     bus_request req;
     bus_confirmation conf;
     const char *status = "interrupted";
@@ -135,7 +202,7 @@ static int handle_request(const ts_config *cfg, PGconn **pg, lake *lk, bus *b, c
             goto out;
         }
     }
-    rc = arc_archive(cfg, *pg, lk, &req, &hb, &conf, &e);
+    rc = arc_archive(cfg, *pg, lk, &req, &conf, &e);
     if (rc) { /* not judged: leave it un-acked, it is reclaimed after the visibility timeout */
         ts_error("archival of \"%s.%s\" interrupted: %s (request left for a retry)",
                  req.chunk.chunk_schema, req.chunk.chunk_name, e.msg);
@@ -195,17 +262,20 @@ static void *archiver_worker(void *arg)
     bus *b = NULL;
     bus_msgs msgs = {0};
     double last_reclaim = 0;
-    bool alive = false;
+    bool alive = false, holding = false;
+    holder hold;
     ts_err e;
 
     ts_err_clear(&e);
     gethostname(host, sizeof host - 1);
     snprintf(name, sizeof name, "archiver-%s-%d-%d", host, (int)getpid(), w->index);
     if ((w->rc = svc_open_lake(cfg, &lk, &e)) != 0 || (w->rc = open_bus(cfg, name, &b, &e)) != 0 ||
-        (w->rc = bus_group_create(b, cfg->redis.request_stream, GROUP_ARCHIVERS, &e)) != 0) {
-        ts_error("archiver worker %d cannot start: %s", w->index, e.msg);
+        (w->rc = bus_group_create(b, cfg->redis.request_stream, GROUP_ARCHIVERS, &e)) != 0 ||
+        (w->rc = holder_start(&hold, cfg, name)) != 0) {
+        ts_error("archiver worker %d cannot start: %s", w->index, w->rc == TS_ERR_NOMEM && !e.code ? "no thread" : e.msg);
         goto out;
     }
+    holding = true;
     alive = true;
     atomic_fetch_add(&w->stats->alive, 1);
     while (!atomic_load(&stopping)) {
@@ -226,11 +296,15 @@ static void *archiver_worker(void *arg)
         }
         for (size_t i = 0; i < msgs.n && !atomic_load(&stopping); i++) {
             atomic_fetch_add(&w->stats->busy, 1);
-            (void)handle_request(cfg, &pg, lk, b, &msgs.v[i], w->stats, w->index, name);
+            holder_set(&hold, msgs.v[i].id);
+            (void)handle_request(cfg, &pg, lk, b, &msgs.v[i], w->stats, w->index);
+            holder_set(&hold, NULL);
             atomic_fetch_sub(&w->stats->busy, 1);
         }
     }
 out:
+    if (holding)
+        holder_stop(&hold);
     if (alive)
         atomic_fetch_sub(&w->stats->alive, 1);
     bus_msgs_clear(&msgs);

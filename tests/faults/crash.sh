@@ -11,12 +11,15 @@
 #   arc_kill_before_confirm  archiver killed with the confirmation encoded, not sent (Azure)
 #   arc_kill_before_ack      archiver killed after confirming, the request not acked:
 #                            the request is served again and confirmed as a duplicate
+#   arc_stall_held           archiver stalled 12 s (past the 5 s visibility timeout) with
+#                            its object whole, a second archiver idle: the stalled one
+#                            keeps holding its request, nobody archives the chunk twice
 #   ret_kill_before_drop     retention killed after a verified confirmation, before the drop
 #   ret_kill_after_drop      retention killed inside the drop transaction, DROP done, its
 #                            state not written: the transaction rolls back, nothing is lost
 #   ret_kill_after_commit    retention killed after the drop committed, the confirmation not
 #                            acked: the redelivered confirmation is a duplicate
-# cases: arc_kill_export arc_kill_write arc_kill_block arc_kill_committed arc_kill_before_confirm arc_kill_before_ack ret_kill_before_drop ret_kill_after_drop ret_kill_after_commit
+# cases: arc_stall_held arc_kill_export arc_kill_write arc_kill_block arc_kill_committed arc_kill_before_confirm arc_kill_before_ack ret_kill_before_drop ret_kill_after_drop ret_kill_after_commit
 case=${1:?usage: crash.sh CASE}
 FAULT_CASE=$case
 . "$(dirname "$0")/lib.sh"
@@ -30,6 +33,7 @@ arc_kill_block) need_services TS_TEST_AZURE_CONNECTION_STRING; kind=azure arc_fa
 arc_kill_committed) arc_fault="archiver.committed@1:kill" point=archiver.committed ;;
 arc_kill_before_confirm) need_services TS_TEST_AZURE_CONNECTION_STRING; kind=azure arc_fault="archiver.before_confirm@1:kill" point=archiver.before_confirm ;;
 arc_kill_before_ack) arc_fault="archiver.before_ack@1:kill" point=archiver.before_ack ;;
+arc_stall_held) arc_fault="archiver.committed@1:sleep=12000" point=archiver.committed ;;
 ret_kill_before_drop) ret_fault="retention.before_drop@1:kill" point=retention.before_drop ;;
 ret_kill_after_drop) ret_fault="retention.after_drop@1:kill" point=retention.after_drop ;;
 ret_kill_after_commit) ret_fault="retention.after_commit@1:kill" point=retention.after_commit ;;
@@ -41,6 +45,19 @@ WORKERS=1 fault_config "$kind"
 supervise arc "$arc_fault" archiver
 supervise ret "$ret_fault" retention
 if [ -n "$arc_fault" ]; then victim=arc; else victim=ret; fi
+if [ "$case" = arc_stall_held ]; then
+    supervise arc2 "" archiver
+    wait_for 60 "the stall" log_has arc "fault injection: sleep 12000 ms at $point" && ok "stalled at $point"
+    wait_for 30 "the end of the stall" log_has arc "fault injection: resumed" && ok "resumed after 12 s"
+    settle 60
+    stop_all
+    check_promises
+    expect "three chunks archived, each once, over both archivers" 3 "$(cat "$WORK/arc.log" "$WORK/arc2.log" | grep -c 'archived chunk')"
+    log_has arc2 "already archived" && bad "the second archiver took the held request" || ok "the held request was not taken over"
+    check_sanitizers
+    finish
+    exit
+fi
 
 wait_for 60 "the fault at $point" log_has "$victim" "fault injection: kill at $point" &&
     ok "killed at $point"
