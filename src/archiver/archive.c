@@ -206,6 +206,13 @@ int arc_archive(const ts_config *cfg, PGconn *pg, lake *lk, const bus_request *r
         rc = fail_conf(conf, "integer-range chunks are not archived (their time unit is unknown)%s", "");
         goto out;
     }
+    if (strcmp(req->database, PQdb(pg)) != 0) { /* another database's request (a shared stream) */
+        char msg[300];
+        snprintf(msg, sizeof msg, "the request is for database \"%s\", this archiver serves \"%s\"",
+                 req->database, PQdb(pg));
+        rc = fail_conf(conf, "%s", msg);
+        goto out;
+    }
     rc = pg_discover_chunk(pg, cfg, req->chunk.chunk_schema, req->chunk.chunk_name, &ch, &e);
     if (rc == TS_ERR_NOTFOUND) {
         rc = fail_conf(conf, "%s", e.msg);
@@ -217,6 +224,15 @@ int arc_archive(const ts_config *cfg, PGconn *pg, lake *lk, const bus_request *r
     }
     if (ch.start_us != req->chunk.range_start || ch.end_us != req->chunk.range_end) {
         rc = fail_conf(conf, "the chunk's range in the database (%s) differs from the request's", ch.range_start);
+        goto out;
+    }
+    /* the object's place is named after the request's table: it must be the chunk's own */
+    if (strcmp(ch.table_schema, req->chunk.hypertable_schema) != 0 ||
+        strcmp(ch.table_name, req->chunk.hypertable) != 0) {
+        char msg[300];
+        snprintf(msg, sizeof msg, "the chunk's table in the database (\"%s\".\"%s\") differs from the request's",
+                 ch.table_schema, ch.table_name);
+        rc = fail_conf(conf, "%s", msg);
         goto out;
     }
     if (!(path = arc_object_path(req->database, &req->chunk))) {
