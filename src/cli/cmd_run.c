@@ -203,6 +203,18 @@ static int handle_request(const ts_config *cfg, PGconn **pg, lake *lk, bus *b, c
         }
     }
     rc = arc_archive(cfg, *pg, lk, &req, &conf, &e);
+    if (rc == TS_ERR_CONN && PQstatus(*pg) != CONNECTION_OK) {
+        /* the server restarted or the connection broke: one more try at once on a new
+         * connection, rather than leaving the request idle for the visibility timeout */
+        ts_warn("archival of \"%s.%s\" interrupted: %s; trying again on a new connection",
+                req.chunk.chunk_schema, req.chunk.chunk_name, e.msg);
+        pg_disconnect(*pg);
+        *pg = NULL;
+        bus_confirmation_clear(&conf);
+        ts_err_clear(&e);
+        if ((rc = pg_connect(cfg->database.url, pg, &e)) == 0)
+            rc = arc_archive(cfg, *pg, lk, &req, &conf, &e);
+    }
     if (rc) { /* not judged: leave it un-acked, it is reclaimed after the visibility timeout */
         ts_error("archival of \"%s.%s\" interrupted: %s (request left for a retry)",
                  req.chunk.chunk_schema, req.chunk.chunk_name, e.msg);
