@@ -46,7 +46,9 @@ for t in psql redis-cli node curl; do command -v "$t" >/dev/null || die "needs $
 [ -d "$root/tools/node_modules/@duckdb" ] || die "DuckDB for node missing in tools/node_modules (run scripts/deps)"
 [ "$( (nm -D "$bin"; nm "$bin") 2>/dev/null | grep -c __asan_init)" != 0 ] ||
     echo "bench/soak: warning: $bin does not look like an AddressSanitizer build" >&2
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
+# a small quarantine: ASan's default (256 MB of freed memory held back) would show as
+# RSS growth that is not the program's
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:quarantine_size_mb=16}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
 export PGOPTIONS="-c client_min_messages=warning" LC_ALL=C
 
