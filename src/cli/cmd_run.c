@@ -80,7 +80,6 @@ typedef struct worker {
     int rc;
 } worker;
 
-/* Handles one request entry; returns 0 when it may be acked. */
 /* Keeps the request a worker is on from being reclaimed by another worker, for as
  * long as the worker holds it: every third of the visibility timeout it resets the
  * entry's idle time (XCLAIM to the same consumer). A thread of its own with its own
@@ -137,7 +136,7 @@ static void holder_set(holder *h, const char *id)
     pthread_mutex_unlock(&h->mu);
 }
 
-static int holder_start(holder *h, const ts_config *cfg, const char *consumer)
+static int holder_start(holder *h, const ts_config *cfg, const char *consumer, ts_err *err)
 {
     pthread_condattr_t ca;
     memset(h, 0, sizeof *h);
@@ -151,7 +150,7 @@ static int holder_start(holder *h, const ts_config *cfg, const char *consumer)
     if (pthread_create(&h->thread, NULL, holder_main, h) != 0) {
         pthread_cond_destroy(&h->cv);
         pthread_mutex_destroy(&h->mu);
-        return TS_ERR_NOMEM;
+        return ts_err_set(err, TS_ERR_NOMEM, "could not start the request holder thread");
     }
     return 0;
 }
@@ -167,6 +166,17 @@ static void holder_stop(holder *h)
     pthread_mutex_destroy(&h->mu);
 }
 
+/* Keeps *pg if its connection is still good, else connects anew. */
+static int usable_pg(const ts_config *cfg, PGconn **pg, ts_err *e)
+{
+    if (*pg && PQstatus(*pg) == CONNECTION_OK)
+        return 0;
+    pg_disconnect(*pg);
+    *pg = NULL;
+    return pg_connect(cfg->database.url, pg, e);
+}
+
+/* Handles one request entry; returns 0 when it may be acked. */
 static int handle_request(const ts_config *cfg, PGconn **pg, lake *lk, bus *b, const bus_msg *m,
                           archiver_stats *st, int index)
 {
@@ -193,14 +203,10 @@ static int handle_request(const ts_config *cfg, PGconn **pg, lake *lk, bus *b, c
         return 1; /* already acked by the dead letter */
     }
     ts_log_context("event_id", req.event_id);
-    if (!*pg || PQstatus(*pg) != CONNECTION_OK) {
-        pg_disconnect(*pg);
-        *pg = NULL;
-        if ((rc = pg_connect(cfg->database.url, pg, &e)) != 0) {
-            ts_error("cannot reach PostgreSQL: %s (request left for a retry)", e.msg);
-            snprintf(why, sizeof why, "cannot reach PostgreSQL: %s", e.msg);
-            goto out;
-        }
+    if ((rc = usable_pg(cfg, pg, &e)) != 0) {
+        ts_error("cannot reach PostgreSQL: %s (request left for a retry)", e.msg);
+        snprintf(why, sizeof why, "cannot reach PostgreSQL: %s", e.msg);
+        goto out;
     }
     rc = arc_archive(cfg, *pg, lk, &req, &conf, &e);
     if (rc == TS_ERR_CONN && PQstatus(*pg) != CONNECTION_OK) {
@@ -208,11 +214,9 @@ static int handle_request(const ts_config *cfg, PGconn **pg, lake *lk, bus *b, c
          * connection, rather than leaving the request idle for the visibility timeout */
         ts_warn("archival of \"%s.%s\" interrupted: %s; trying again on a new connection",
                 req.chunk.chunk_schema, req.chunk.chunk_name, e.msg);
-        pg_disconnect(*pg);
-        *pg = NULL;
         bus_confirmation_clear(&conf);
         ts_err_clear(&e);
-        if ((rc = pg_connect(cfg->database.url, pg, &e)) == 0)
+        if ((rc = usable_pg(cfg, pg, &e)) == 0)
             rc = arc_archive(cfg, *pg, lk, &req, &conf, &e);
     }
     if (rc) { /* not judged: leave it un-acked, it is reclaimed after the visibility timeout */
@@ -283,8 +287,8 @@ static void *archiver_worker(void *arg)
     snprintf(name, sizeof name, "archiver-%s-%d-%d", host, (int)getpid(), w->index);
     if ((w->rc = svc_open_lake(cfg, &lk, &e)) != 0 || (w->rc = open_bus(cfg, name, &b, &e)) != 0 ||
         (w->rc = bus_group_create(b, cfg->redis.request_stream, GROUP_ARCHIVERS, &e)) != 0 ||
-        (w->rc = holder_start(&hold, cfg, name)) != 0) {
-        ts_error("archiver worker %d cannot start: %s", w->index, w->rc == TS_ERR_NOMEM && !e.code ? "no thread" : e.msg);
+        (w->rc = holder_start(&hold, cfg, name, &e)) != 0) {
+        ts_error("archiver worker %d cannot start: %s", w->index, e.msg);
         goto out;
     }
     holding = true;

@@ -33,6 +33,17 @@ static void on_notice(void *arg, const char *msg)
     ts_debug("server: %.*s", (int)n, msg);
 }
 
+/* libpq's last message without its trailing newline; it names host and port, never
+ * the password. */
+static void conn_message(const PGconn *c, char *buf, size_t cap)
+{
+    const char *m = PQerrorMessage(c);
+    size_t n = strlen(m);
+    while (n > 0 && (m[n - 1] == '\n' || m[n - 1] == ' '))
+        n--;
+    snprintf(buf, cap, "%.*s", (int)n, m);
+}
+
 int pg_connect(const char *url, PGconn **out, ts_err *err)
 {
     const char *keys[] = {"dbname", "fallback_application_name", NULL};
@@ -49,13 +60,8 @@ int pg_connect(const char *url, PGconn **out, ts_err *err)
     if (!c)
         return ts_err_set(err, TS_ERR_NOMEM, "out of memory connecting to the database");
     if (PQstatus(c) != CONNECTION_OK) {
-        /* libpq's message names host and port, never the password. */
         char msg[512];
-        const char *m = PQerrorMessage(c);
-        size_t n = strlen(m);
-        while (n > 0 && (m[n - 1] == '\n' || m[n - 1] == ' '))
-            n--;
-        snprintf(msg, sizeof msg, "%.*s", (int)n, m);
+        conn_message(c, msg, sizeof msg);
         rc = ts_err_set(err,
                         strstr(msg, "password") || strstr(msg, "authentication") ? TS_ERR_AUTH
                                                                                  : TS_ERR_CONN,
@@ -77,11 +83,9 @@ int pg_reconnect(PGconn *c, ts_err *err)
 {
     PQreset(c);
     if (PQstatus(c) != CONNECTION_OK) {
-        const char *m = PQerrorMessage(c);
-        size_t n = strlen(m);
-        while (n > 0 && (m[n - 1] == '\n' || m[n - 1] == ' '))
-            n--;
-        return ts_err_set(err, TS_ERR_CONN, "could not reconnect to the database: %.*s", (int)n, m);
+        char msg[512];
+        conn_message(c, msg, sizeof msg);
+        return ts_err_set(err, TS_ERR_CONN, "could not reconnect to the database: %s", msg);
     }
     return pg_session_setup(c, 0, err);
 }
