@@ -116,6 +116,10 @@ typedef struct sink_ctx {
     lake_writer *w;
 } sink_ctx;
 
+/* Advisory lock key space for "an archiver is writing this object": "objt", apart
+ * from the retention service's and the migrations' ("tsar" ...). */
+#define OBJECT_LOCK_KEY "1868721780"
+
 static int lake_sink(void *ctx, const void *data, size_t len, ts_err *err)
 {
     ts_fault("archiver.write"); /* Parquet bytes on their way: the object is half written */
@@ -190,6 +194,7 @@ int arc_archive(const ts_config *cfg, PGconn *pg, lake *lk, const bus_request *r
     lake_info info = {0};
     sink_ctx sink;
     char *path = NULL, *proof = NULL, hex[33], start[BUS_TIME_MAX], end[BUS_TIME_MAX];
+    bool locked = false;
     ts_err e;
     int rc = 0;
 
@@ -238,6 +243,20 @@ int arc_archive(const ts_config *cfg, PGconn *pg, lake *lk, const bus_request *r
     if (!(path = arc_object_path(req->database, &req->chunk))) {
         rc = ts_err_set(err, TS_ERR_NOMEM, "out of memory");
         goto out;
+    }
+    /* One worker at a time per object, whatever brought the request twice (a
+     * republish after a restart or takeover, a reclaim race): the second waits here,
+     * then finds the first one's object and confirms without exporting again. A
+     * session lock, so a worker that dies lets go with its connection. */
+    {
+        const char *p[1] = {path};
+        PGresult *lr = pg_query(pg, "SELECT pg_advisory_lock(" OBJECT_LOCK_KEY ", hashtext($1))", 1, p, &e);
+        if (!lr) {
+            rc = ts_err_set(err, e.code, "%s", e.msg);
+            goto out;
+        }
+        PQclear(lr);
+        locked = true;
     }
     if (already_archived(pg, lk, path, req, conf))
         goto out;
@@ -306,6 +325,11 @@ lake_failed:
     rc = fail_conf(conf, "lake: %s", e.msg);
 out:
     lake_writer_abort(w);
+    if (locked && PQstatus(pg) == CONNECTION_OK) {
+        const char *p[1] = {path};
+        PGresult *lr = pg_query(pg, "SELECT pg_advisory_unlock(" OBJECT_LOCK_KEY ", hashtext($1))", 1, p, &e);
+        PQclear(lr); /* on failure the session, and the lock with it, is gone */
+    }
     ts_free(path);
     ts_free(proof);
     pg_chunk_clear(&ch);
