@@ -105,8 +105,13 @@ azurite_down)
     wait_for 60 "Azurite back" port_open "$TS_AZURITE_PORT" && ok "Azurite started again on its data"
     n=$(failed_attempts)
     [ "$n" -ge 2 ] && ok "failure confirmations while it was down ($n)" || bad "failure confirmations: $n"
-    log_has ret "retry in 1 s" && log_has ret "retry in 2 s" && ok "retention backs off (1 s, 2 s)" ||
-        bad "no exponential backoff in the retention log"
+    # a second failure of the same chunk depends on how fast the machine is within the
+    # outage; when there was one, it must have backed off longer (e2e_failure_dead
+    # checks the whole 1 s, 2 s sequence deterministically)
+    log_has ret "retry in 1 s" && ok "retention schedules a retry after 1 s" || bad "no retry scheduled"
+    if grep -q "failed (attempt 2 of" "$WORK/ret.log"; then
+        log_has ret "retry in 2 s" && ok "a second failure backs off 2 s" || bad "no exponential backoff"
+    fi
     log_has arc "retry 1 of 3 in" && ok "the lake retried the unreachable endpoint" || bad "no lake retries logged"
     log_has arc "could not reach" && ok "the failures name the unreachable endpoint" || bad "no 'could not reach' in the archiver log"
     settle 90
