@@ -60,6 +60,7 @@ const char *ts_err_name(int code)
     case TS_ERR_INTERNAL: return "internal";
     case TS_ERR_TOOBIG: return "too big";
     case TS_ERR_REMOTE: return "remote";
+    case TS_ERR_EXISTS: return "exists";
     default: return "unknown";
     }
 }

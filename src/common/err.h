@@ -23,6 +23,7 @@ enum {
     TS_ERR_INTERNAL = -11,   /* a bug: API misuse, broken invariant */
     TS_ERR_TOOBIG = -12,     /* a size cap was reached */
     TS_ERR_REMOTE = -13,     /* a server answered with an error */
+    TS_ERR_EXISTS = -14,     /* a write-once name is taken (object, log version) */
 };
 
 typedef struct ts_err {

@@ -216,6 +216,7 @@ typedef struct az_req {
     size_t dst_cap;
     size_t dst_got;
     atomic_int *cancel; /* nonzero: stop retrying */
+    bool if_none_match; /* write-once: If-None-Match: *, a taken name is TS_ERR_EXISTS */
 } az_req;
 
 typedef struct az_resp {
@@ -226,6 +227,7 @@ typedef struct az_resp {
     uint64_t content_length;
     bool has_md5;
     uint8_t md5[16];
+    char etag[80]; /* "" when absent */
 } az_resp;
 
 typedef struct xfer {
@@ -314,6 +316,7 @@ static size_t on_header(char *p, size_t sz, size_t n, void *ud)
         x->rs->error_code[0] = '\0';
         x->rs->retry_after_s = -1;
         x->rs->has_len = x->rs->has_md5 = false;
+        x->rs->etag[0] = '\0';
         return len;
     }
     if (!colon)
@@ -332,6 +335,8 @@ static size_t on_header(char *p, size_t sz, size_t n, void *ud)
         x->rs->has_len = true;
     } else if (nl == 11 && strncasecmp(p, "Content-MD5", nl) == 0) {
         x->rs->has_md5 = lake_b64_decode(val, strlen(val), x->rs->md5, 16) == 16;
+    } else if (nl == 4 && strncasecmp(p, "ETag", nl) == 0) {
+        snprintf(x->rs->etag, sizeof x->rs->etag, "%.78s", val);
     }
     return len;
 }
@@ -611,6 +616,9 @@ static int az_fail(const az_store *st, const az_req *rq, const az_resp *rs, ts_e
         if (strcmp(rs->error_code, "ContainerNotFound") == 0)
             hint = st->create ? ": the container does not exist"
                               : ": the container does not exist (lake.create_container is off)";
+    } else if (rq->if_none_match && (rs->status == 409 || rs->status == 412)) {
+        code = TS_ERR_EXISTS; /* If-None-Match: * on a name that is taken */
+        hint = ": the name is taken (objects are write-once)";
     } else if (rs->status == 409) {
         code = TS_ERR_CONFLICT;
     }
@@ -1105,7 +1113,6 @@ static int az_writer_commit(void *p, uint64_t size, const uint8_t md5[16], lake_
     ts_buf xml;
     az_resp rs;
     int rc = TS_OK;
-    (void)info;
 
     ts_buf_init(&xml, 0);
     lake_b64_encode(md5, 16, md5b);
@@ -1121,6 +1128,8 @@ static int az_writer_commit(void *p, uint64_t size, const uint8_t md5[16], lake_
         rq.hdrs[rq.nhdrs++] = (az_header){"x-ms-blob-type", "BlockBlob"};
         rq.hdrs[rq.nhdrs++] = (az_header){"Content-MD5", md5b};
         rq.hdrs[rq.nhdrs++] = (az_header){"x-ms-blob-content-md5", md5b};
+        rq.hdrs[rq.nhdrs++] = (az_header){"If-None-Match", "*"};
+        rq.if_none_match = true;
         if ((rc = az_do_c(st, c, &rq, &rs, err)) != TS_OK)
             goto out;
         if (rs.status != 201) {
@@ -1159,6 +1168,8 @@ static int az_writer_commit(void *p, uint64_t size, const uint8_t md5[16], lake_
         rq.body_len = xml.len;
         rq.params[rq.nparams++] = (az_param){"comp", "blocklist"};
         rq.hdrs[rq.nhdrs++] = (az_header){"x-ms-blob-content-md5", md5b};
+        rq.hdrs[rq.nhdrs++] = (az_header){"If-None-Match", "*"};
+        rq.if_none_match = true;
         if ((rc = az_do(st, c, &rq, &rs, err)) != TS_OK)
             goto out;
         if (rs.status != 201) {
@@ -1183,6 +1194,8 @@ static int az_writer_commit(void *p, uint64_t size, const uint8_t md5[16], lake_
                         w->blob, st->container, st->account, rs.has_md5 ? "a different" : "no");
         goto out;
     }
+    if (info)
+        snprintf(info->etag, sizeof info->etag, "%s", rs.etag);
 out:
     handle_put(st, c);
     ts_buf_free(&xml);
@@ -1212,6 +1225,7 @@ static int az_stat(void *p, const char *full, lake_info *info, ts_err *err)
     info->size = rs.content_length;
     info->has_md5 = rs.has_md5;
     memcpy(info->md5, rs.md5, 16);
+    snprintf(info->etag, sizeof info->etag, "%s", rs.etag);
     return TS_OK;
 }
 
@@ -1485,7 +1499,7 @@ int az_parse_list(const char *xml, size_t len, lake_list_fn fn, void *ud, char *
     }
     for (;;) {
         const char *b, *be, *nv, *nve, *lv, *lve, *mv, *mve;
-        lake_info info = {NULL, 0, false, {0}};
+        lake_info info = {.name = NULL};
         bool enc = false;
         char *name;
         b = xml_elem(p, blobs_end, "Blob", &be, NULL);

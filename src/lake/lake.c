@@ -249,6 +249,22 @@ static void writer_release(lake_writer *w)
     ts_free(w);
 }
 
+/* Whether the object at path holds exactly size bytes with this MD5 (fills info's
+ * ETag when it does). */
+static bool same_object(lake *lk, const char *path, uint64_t size, const uint8_t md5[16],
+                        lake_info *info)
+{
+    lake_info have;
+    ts_err e;
+    ts_err_clear(&e);
+    if (lake_stat(lk, path, &have, &e) != TS_OK || have.size != size || !have.has_md5 ||
+        memcmp(have.md5, md5, 16) != 0)
+        return false;
+    if (info)
+        snprintf(info->etag, sizeof info->etag, "%s", have.etag);
+    return true;
+}
+
 int lake_writer_commit(lake_writer *w, lake_info *info, ts_err *err)
 {
     uint8_t md5[16];
@@ -265,7 +281,13 @@ int lake_writer_commit(lake_writer *w, lake_info *info, ts_err *err)
         rc = ts_err_set(err, TS_ERR_INTERNAL, "MD5 final failed");
         goto out;
     }
+    if (info)
+        memset(info, 0, sizeof *info);
     rc = w->lk->ops->writer_commit(w->w, w->size, md5, info, err);
+    if (rc == TS_ERR_EXISTS && same_object(w->lk, w->path, w->size, md5, info)) {
+        ts_err_clear(err); /* a commit of ours that was retried: the bytes are there */
+        rc = TS_OK;
+    }
     if (rc == TS_OK && info) {
         info->name = NULL;
         info->size = w->size;
@@ -283,6 +305,61 @@ void lake_writer_abort(lake_writer *w)
         return;
     w->lk->ops->writer_abort(w->w);
     writer_release(w);
+}
+
+int lake_put_bytes(lake *lk, const char *path, const void *data, size_t len, lake_info *info,
+                   ts_err *err)
+{
+    lake_writer *w = NULL;
+    int rc = lake_writer_open(lk, path, &w, err);
+    if (rc == TS_OK && (rc = lake_writer_write(w, data, len, err)) != TS_OK) {
+        lake_writer_abort(w);
+        return rc;
+    }
+    return rc ? rc : lake_writer_commit(w, info, err);
+}
+
+int lake_get_bytes(lake *lk, const char *path, size_t max, char **out, size_t *len,
+                   lake_info *info, ts_err *err)
+{
+    lake_info st;
+    char *buf = NULL;
+    size_t got = 0;
+    int rc;
+
+    *out = NULL;
+    *len = 0;
+    if ((rc = lake_stat(lk, path, &st, err)) != TS_OK)
+        return rc;
+    if (st.size > max)
+        return ts_err_set(err, TS_ERR_TOOBIG, "object \"%s\" holds %llu bytes, more than %zu",
+                          path, (unsigned long long)st.size, max);
+    if (!(buf = ts_malloc((size_t)st.size + 1)))
+        return ts_err_set(err, TS_ERR_NOMEM, "out of memory");
+    if ((rc = lake_read(lk, path, 0, (size_t)st.size, buf, &got, err)) != TS_OK)
+        goto out;
+    if (got != st.size) {
+        rc = ts_err_set(err, TS_ERR_CONFLICT, "object \"%s\" changed while being read", path);
+        goto out;
+    }
+    if (st.has_md5) {
+        uint8_t md5[16];
+        lake_md5(buf, got, md5);
+        if (memcmp(md5, st.md5, 16) != 0) {
+            rc = ts_err_set(err, TS_ERR_CONFLICT, "object \"%s\" does not match its stored MD5",
+                            path);
+            goto out;
+        }
+    }
+    buf[got] = '\0';
+    *out = buf;
+    *len = got;
+    buf = NULL;
+    if (info)
+        *info = st;
+out:
+    ts_free(buf);
+    return rc;
 }
 
 int lake_put_file(lake *lk, const char *file, const char *path, lake_info *info, ts_err *err)

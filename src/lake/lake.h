@@ -56,6 +56,9 @@ typedef struct lake_info {
     uint64_t size;
     bool has_md5;    /* lake_list on a local folder does not compute it */
     uint8_t md5[16];
+    char etag[80];   /* the store's entity tag (Azure ETag; locally inode, size and
+                      * mtime): it changes when the object is replaced; "" when unknown
+                      * (lake_list) */
 } lake_info;
 
 /* Fills o with the defaults above (kind LAKE_LOCAL, path "./lake"). */
@@ -83,14 +86,28 @@ int lake_writer_open(lake *lk, const char *path, lake_writer **out, ts_err *err)
 /* Appends bytes. Memory stays bounded (Azure: concurrency x block size). After an
  * error the writer can only be aborted. */
 int lake_writer_write(lake_writer *w, const void *p, size_t n, ts_err *err) TS_MUSTCHECK;
-/* Makes the object appear, whole, replacing any previous one, and checks the stored
- * size and MD5 against what was written. info (may be NULL) gets both. Frees w, also
- * on failure, in which case no new object is visible. */
+/* Makes the object appear, whole, and checks the stored size and MD5 against what was
+ * written. Objects are write-once: the commit never replaces an object (Azure
+ * If-None-Match: *, locally a no-replace rename); when the name is taken it fails
+ * with TS_ERR_EXISTS, unless the object there holds exactly these bytes (same size
+ * and MD5: a retried commit of our own), which is success. info (may be NULL) gets
+ * size, MD5 and ETag. Frees w, also on failure, in which case no new object is
+ * visible. */
 int lake_writer_commit(lake_writer *w, lake_info *info, ts_err *err) TS_MUSTCHECK;
 /* Discards the object being written and frees w. NULL is a no-op. */
 void lake_writer_abort(lake_writer *w);
 /* Bytes written so far. */
 uint64_t lake_writer_size(const lake_writer *w);
+
+/* Writes a small object from memory (a convenience over the writer), write-once as
+ * lake_writer_commit. */
+int lake_put_bytes(lake *lk, const char *path, const void *data, size_t len, lake_info *info,
+                   ts_err *err) TS_MUSTCHECK;
+/* Reads a whole object of at most max bytes into a new buffer (*out, NUL-terminated
+ * for convenience, ts_free it; *len without the NUL). TS_ERR_TOOBIG above max,
+ * TS_ERR_NOTFOUND when absent. info (may be NULL) gets size, MD5 and ETag. */
+int lake_get_bytes(lake *lk, const char *path, size_t max, char **out, size_t *len,
+                   lake_info *info, ts_err *err) TS_MUSTCHECK;
 
 /* Uploads a local file (a convenience over the writer). */
 int lake_put_file(lake *lk, const char *file, const char *path, lake_info *info,

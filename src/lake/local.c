@@ -263,6 +263,34 @@ static void local_writer_release(local_writer *w)
     ts_free(w);
 }
 
+/* rename(2) that fails with TS_ERR_EXISTS instead of replacing `to`: renameat2's
+ * RENAME_NOREPLACE, or link + unlink where the file system lacks it (both atomic). */
+static int rename_noreplace(const char *from, const char *to, ts_err *err)
+{
+    if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
+        return TS_OK;
+    if (errno == EINVAL || errno == ENOSYS) {
+        if (link(from, to) == 0) {
+            if (unlink(from) != 0)
+                ts_warn("could not remove \"%s\" after linking it: %s", from, strerror(errno));
+            return TS_OK;
+        }
+    }
+    if (errno == EEXIST)
+        return ts_err_set(err, TS_ERR_EXISTS, "\"%s\" already exists (objects are write-once)", to);
+    return ts_err_set(err, TS_ERR_IO, "could not rename \"%s\" to \"%s\": %s", from, to,
+                      strerror(errno));
+}
+
+/* A local object's entity tag: it changes whenever the file is replaced or rewritten. */
+static void local_etag(const struct stat *sb, lake_info *info)
+{
+    if (info)
+        snprintf(info->etag, sizeof info->etag, "\"%llx-%llx-%lld.%09ld\"",
+                 (unsigned long long)sb->st_ino, (unsigned long long)sb->st_size,
+                 (long long)sb->st_mtim.tv_sec, sb->st_mtim.tv_nsec);
+}
+
 static int local_writer_commit(void *p, uint64_t size, const uint8_t md5[16], lake_info *info,
                                ts_err *err)
 {
@@ -270,7 +298,6 @@ static int local_writer_commit(void *p, uint64_t size, const uint8_t md5[16], la
     struct stat sb;
     int rc = TS_OK, fd;
     (void)md5;
-    (void)info;
 
     if (fsync(w->fd) != 0) {
         rc = ts_err_set(err, TS_ERR_IO, "could not fsync \"%s\": %s", w->tmp, strerror(errno));
@@ -281,12 +308,11 @@ static int local_writer_commit(void *p, uint64_t size, const uint8_t md5[16], la
                         (unsigned long long)size);
         goto out;
     }
-    /* renamed while still open and locked, so no sweeper takes it for a leftover */
-    if (rename(w->tmp, w->path) != 0) {
-        rc = ts_err_set(err, TS_ERR_IO, "could not rename \"%s\" to \"%s\": %s", w->tmp, w->path,
-                        strerror(errno));
+    /* renamed while still open and locked, so no sweeper takes it for a leftover; never
+     * over an existing object (write-once) */
+    if ((rc = rename_noreplace(w->tmp, w->path, err)) != TS_OK)
         goto out;
-    }
+    local_etag(&sb, info);
     w->tmp[0] = '\0'; /* renamed: nothing to remove */
     fd = w->fd;
     w->fd = -1;
@@ -352,6 +378,7 @@ static int local_stat(void *p, const char *full, lake_info *info, ts_err *err)
         rc = ts_err_set(err, TS_ERR_INTERNAL, "MD5 final failed");
         goto out;
     }
+    local_etag(&sb, info);
     info->has_md5 = true;
 out:
     if (fd >= 0)
@@ -508,7 +535,7 @@ static int local_list(void *p, const char *prefix, lake_list_fn fn, void *ud, ts
     if (wk.n > 1)
         qsort(wk.v, wk.n, sizeof *wk.v, cmp_entry);
     for (size_t i = 0; i < wk.n; i++) {
-        lake_info info = {wk.v[i].name, wk.v[i].size, false, {0}};
+        lake_info info = {.name = wk.v[i].name, .size = wk.v[i].size};
         if ((rc = fn(ud, &info)) != 0)
             goto out;
     }
