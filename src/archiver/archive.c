@@ -1,180 +1,146 @@
-/* archive.c: request -> export -> lake -> verify -> confirmation. */
-#include "archive.h"
+/* archive.c: one request, start to finish: check it against the database, find a
+ * version already archived that still holds the chunk's rows, or export the chunk
+ * straight into a new write-once object (no temp file), read the object back, and
+ * fill the confirmation. */
+#include "archiver.h"
 
-#include <jansson.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "common/alloc.h"
 #include "common/fault.h"
 #include "common/log.h"
-#include "lake/lake.h"
-#include "parquet/reader.h"
+#include "common/runctl.h"
+#include "object/object.h"
 #include "pg/conn.h"
 #include "pg/discover.h"
 #include "pg/export.h"
 #include "pg/proof.h"
 
-char *arc_object_path(const char *database, const bus_chunk *ch)
-{
-    return lake_object_path(database, ch->hypertable_schema, ch->hypertable, ch->chunk_name,
-                            ch->range_start, ch->range_end);
-}
-
-char *arc_proof_json(const char *chunk_proof)
-{
-    json_t *o = json_pack("{s:s}", "chunk", chunk_proof);
-    char *s = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
-    char *out = s ? ts_strdup(s) : NULL;
-    free(s);
-    json_decref(o);
-    return out;
-}
-
-int arc_proof_from_json(const char *text, char *out, size_t len, ts_err *err)
-{
-    json_error_t je;
-    json_t *o = text ? json_loads(text, 0, &je) : NULL;
-    const char *v = o ? json_string_value(json_object_get(o, "chunk")) : NULL;
-    int rc = 0;
-    if (!v || strlen(v) >= len)
-        rc = ts_err_set(err, TS_ERR_INVALID, "the confirmation's proof is not {\"chunk\": \"...\"}");
-    else
-        snprintf(out, len, "%s", v);
-    json_decref(o);
-    return rc;
-}
-
-/* ---- the lake as the Parquet reader's byte source ---- */
-typedef struct lake_src {
-    lake *lk;
-    const char *path;
-} lake_src;
-
-static int lake_read_exact(void *ctx, uint64_t off, void *dst, size_t len, ts_err *err)
-{
-    lake_src *s = ctx;
-    size_t got = 0;
-    int rc = lake_read(s->lk, s->path, off, len, dst, &got, err);
-    if (rc)
-        return rc;
-    if (got != len)
-        return ts_err_set(err, TS_ERR_FORMAT, "object \"%s\" ended at %llu bytes, expected more",
-                          s->path, (unsigned long long)(off + got));
-    return 0;
-}
-
-int arc_verify_object(lake *lk, const char *path, int64_t rows, int64_t bytes, const char *md5_hex,
-                      char **proof_out, ts_err *err)
-{
-    lake_info info = {0};
-    lake_src src = {lk, path};
-    pq_reader *r = NULL;
-    char hex[33];
-    const char *proof;
-    int rc;
-
-    if (proof_out)
-        *proof_out = NULL;
-    if ((rc = lake_stat(lk, path, &info, err)) != 0)
-        return rc;
-    if (bytes >= 0 && info.size != (uint64_t)bytes)
-        return ts_err_set(err, TS_ERR_CONFLICT, "object \"%s\" holds %llu bytes, expected %lld", path,
-                          (unsigned long long)info.size, (long long)bytes);
-    if (md5_hex && *md5_hex) {
-        if (!info.has_md5)
-            return ts_err_set(err, TS_ERR_CONFLICT, "object \"%s\" has no stored MD5 to compare", path);
-        lake_md5_hex(info.md5, hex);
-        if (strcmp(hex, md5_hex) != 0)
-            return ts_err_set(err, TS_ERR_CONFLICT, "object \"%s\" has MD5 %s, expected %s", path, hex,
-                              md5_hex);
-    }
-    if ((rc = pq_reader_open(&r, lake_read_exact, &src, info.size, NULL, err)) != 0) {
-        ts_err_prefix(err, "object \"%s\"", path);
-        return rc == TS_ERR_FORMAT ? TS_ERR_CONFLICT : rc;
-    }
-    if (rows >= 0 && pq_reader_num_rows(r) != rows) {
-        rc = ts_err_set(err, TS_ERR_CONFLICT, "object \"%s\" holds %lld rows, expected %lld", path,
-                        (long long)pq_reader_num_rows(r), (long long)rows);
-        goto out;
-    }
-    proof = pq_reader_kv(r, PG_KV_PROOF);
-    if (!proof) {
-        rc = ts_err_set(err, TS_ERR_CONFLICT, "object \"%s\" carries no tsarchive proof", path);
-        goto out;
-    }
-    if (proof_out && !(*proof_out = ts_strdup(proof)))
-        rc = ts_err_set(err, TS_ERR_NOMEM, "out of memory");
-out:
-    pq_reader_free(r);
-    return rc;
-}
-
-/* ---- export straight into a lake writer ---- */
-typedef struct sink_ctx {
-    lake_writer *w;
-} sink_ctx;
-
-/* Advisory lock key space for "an archiver is writing this object": "objt", apart
+/* Advisory lock key space for "an archiver is working on this chunk": "objt", apart
  * from the retention service's and the migrations' ("tsar" ...). */
-#define OBJECT_LOCK_KEY "1868721780"
+#define CHUNK_LOCK_KEY "1868721780"
 
-static int lake_sink(void *ctx, const void *data, size_t len, ts_err *err)
+static int fail_conf(bus_confirmation *conf, const char *msg)
 {
-    ts_fault("archiver.write"); /* Parquet bytes on their way: the object is half written */
-    return lake_writer_write(((sink_ctx *)ctx)->w, data, len, err);
-}
-
-static int fail_conf(bus_confirmation *conf, const char *fmt, const char *detail)
-{
-    char msg[1024];
-    snprintf(msg, sizeof msg, fmt, detail);
     conf->status = BUS_STATUS_FAILURE;
     conf->error = ts_strdup(msg);
     return conf->error ? 0 : TS_ERR_NOMEM;
 }
 
-/* A repeated request: is the object there, whole, and the chunk unchanged since? */
-static int already_archived(PGconn *pg, lake *lk, const char *path, const bus_request *req,
-                            bus_confirmation *conf)
+static void chunk_of(const bus_request *req, const char *cluster, obj_chunk *c)
 {
-    lake_info info = {0};
-    lake_src src = {lk, path};
-    pq_reader *r = NULL;
-    char hex[33];
-    const char *proof;
+    memset(c, 0, sizeof *c);
+    c->cluster = cluster;
+    c->database = req->database;
+    c->table_schema = req->chunk.hypertable_schema;
+    c->table_name = req->chunk.hypertable;
+    c->chunk_schema = req->chunk.chunk_schema;
+    c->chunk_name = req->chunk.chunk_name;
+    c->integer_range = req->chunk.range_kind == BUS_RANGE_INTEGER;
+    c->range_start = req->chunk.range_start;
+    c->range_end = req->chunk.range_end;
+}
+
+/* ---- a version already archived ---- */
+
+typedef struct found {
+    const obj_chunk *c;
+    char **paths;
+    int n, cap;
+} found;
+
+static int collect_version(void *ud, const lake_info *info)
+{
+    found *f = ud;
+    if (!obj_path_is_version(f->c, info->name, NULL))
+        return 0;
+    if (f->n == f->cap) {
+        int cap = f->cap ? f->cap * 2 : 4;
+        char **p = ts_realloc(f->paths, (size_t)cap * sizeof *p);
+        if (!p)
+            return TS_ERR_NOMEM;
+        f->paths = p;
+        f->cap = cap;
+    }
+    if (!(f->paths[f->n] = ts_strdup(info->name)))
+        return TS_ERR_NOMEM;
+    f->n++;
+    return 0;
+}
+
+/* Whether the chunk still holds exactly the rows the proof was made from (in a
+ * read-only snapshot; the retention service checks again under the chunk's lock). */
+static bool chunk_matches(PGconn *pg, const bus_request *req, const char *proof)
+{
+    ts_err e, c2;
+    bool ok = false;
+    ts_err_clear(&e);
+    ts_err_clear(&c2);
+    if (pg_exec(pg, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", &e) != 0)
+        return false;
+    ok = pg_chunk_unchanged(pg, req->chunk.chunk_schema, req->chunk.chunk_name, proof, &e) == 0;
+    if (pg_exec(pg, "COMMIT", &c2) != 0)
+        ok = false;
+    return ok;
+}
+
+/* A repeated request (a republish after a restart, a takeover, a reclaim race): is a
+ * version of the chunk in the lake, whole, holding exactly the chunk's rows? Then it
+ * is confirmed and nothing is written. */
+static bool already_archived(PGconn *pg, lake *lk, const obj_chunk *c, const bus_request *req,
+                             bus_confirmation *conf)
+{
+    found f = {.c = c};
+    char *pre = obj_version_prefix(c);
+    bool ok = false;
     ts_err e;
-    int ok = 0;
 
     ts_err_clear(&e);
-    if (lake_stat(lk, path, &info, &e) != 0 || !info.has_md5)
-        return 0;
-    if (pq_reader_open(&r, lake_read_exact, &src, info.size, NULL, &e) != 0)
-        return 0;
-    proof = pq_reader_kv(r, PG_KV_PROOF);
-    if (proof && pg_exec(pg, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", &e) == 0) {
-        ok = pg_chunk_unchanged(pg, req->chunk.chunk_schema, req->chunk.chunk_name, proof, &e) == 0;
-        ts_err c2;
-        ts_err_clear(&c2);
-        if (pg_exec(pg, "COMMIT", &c2) != 0)
-            ok = 0;
+    if (!pre || lake_list(lk, pre, collect_version, &f, &e) != 0)
+        goto out;
+    for (int i = f.n - 1; i >= 0 && !ok; i--) {
+        lake_info info;
+        char *proof = NULL, hex[33];
+        ts_err_clear(&e);
+        if (obj_verify(lk, f.paths[i], -1, -1, NULL, &proof, &info, &e) == 0 && info.has_md5 &&
+            chunk_matches(pg, req, proof)) {
+            lake_md5_hex(info.md5, hex);
+            conf->status = BUS_STATUS_SUCCESS;
+            conf->bytes = (int64_t)info.size;
+            conf->object = lake_url(lk, f.paths[i]);
+            conf->checksum = ts_strdup(hex);
+            conf->proof = obj_proof_json(proof);
+            {
+                pg_proof pp;
+                ts_err pe;
+                ts_err_clear(&pe);
+                conf->rows = pg_proof_parse(proof, &pp, &pe) == 0 ? pp.rows : 0;
+            }
+            ok = conf->object && conf->checksum && conf->proof;
+            if (ok)
+                ts_info("chunk \"%s.%s\" is already archived in \"%s\" and unchanged: confirming "
+                        "without writing again",
+                        req->chunk.chunk_schema, req->chunk.chunk_name, f.paths[i]);
+        }
+        ts_free(proof);
     }
-    if (ok) {
-        lake_md5_hex(info.md5, hex);
-        conf->status = BUS_STATUS_SUCCESS;
-        conf->rows = pq_reader_num_rows(r);
-        conf->bytes = (int64_t)info.size;
-        conf->object = lake_url(lk, path);
-        conf->checksum = ts_strdup(hex);
-        conf->proof = arc_proof_json(proof);
-        ok = conf->object && conf->checksum && conf->proof;
-        if (ok)
-            ts_info("chunk \"%s.%s\" is already archived and unchanged: confirming without rewriting",
-                    req->chunk.chunk_schema, req->chunk.chunk_name);
-    }
-    pq_reader_free(r);
+out:
+    for (int i = 0; i < f.n; i++)
+        ts_free(f.paths[i]);
+    ts_free(f.paths);
+    ts_free(pre);
     return ok;
+}
+
+/* ---- export straight into a lake writer ---- */
+
+static int lake_sink(void *ctx, const void *data, size_t len, ts_err *err)
+{
+    ts_fault("archiver.write"); /* Parquet bytes on their way: the object is half written */
+    if (ts_run_stopping()) /* SIGTERM: abort the upload now; the request goes to another */
+        return ts_err_set(err, TS_ERR_TIMEOUT, "the archiver is stopping");
+    return lake_writer_write(ctx, data, len, err);
 }
 
 static void on_progress(void *ctx, int64_t rows, int64_t copy_bytes)
@@ -183,8 +149,27 @@ static void on_progress(void *ctx, int64_t rows, int64_t copy_bytes)
     ts_fault("archiver.export"); /* mid-COPY: rows read, the chunk's export under way */
 }
 
-int arc_archive(const ts_config *cfg, PGconn *pg, lake *lk, const bus_request *req,
-                bus_confirmation *conf, ts_err *err)
+/* Takes or releases the session lock that makes one worker at a time work on a
+ * chunk, whatever brought its request twice. A session lock, so a worker that dies
+ * lets go with its connection. */
+static int chunk_lock(PGconn *pg, const bus_request *req, bool take, ts_err *err)
+{
+    char key[2 * BUS_NAME_MAX + 4];
+    const char *p[1] = {key};
+    PGresult *r;
+    snprintf(key, sizeof key, "%s.%s", req->chunk.chunk_schema, req->chunk.chunk_name);
+    r = pg_query(pg,
+                 take ? "SELECT pg_advisory_lock(" CHUNK_LOCK_KEY ", hashtext($1))"
+                      : "SELECT pg_advisory_unlock(" CHUNK_LOCK_KEY ", hashtext($1))",
+                 1, p, err);
+    if (!r)
+        return err->code;
+    PQclear(r);
+    return TS_OK;
+}
+
+int arc_archive(const ts_config *cfg, PGconn *pg, lake *lk, const char *cluster,
+                const bus_request *req, bus_confirmation *conf, ts_err *err)
 {
     pg_chunk ch;
     pg_export_source src = {0};
@@ -192,8 +177,9 @@ int arc_archive(const ts_config *cfg, PGconn *pg, lake *lk, const bus_request *r
     pg_export_result res;
     lake_writer *w = NULL;
     lake_info info = {0};
-    sink_ctx sink;
-    char *path = NULL, *proof = NULL, hex[33], start[BUS_TIME_MAX], end[BUS_TIME_MAX];
+    obj_chunk oc;
+    char *path = NULL, *proof = NULL, hex[33], start[BUS_TIME_MAX], end[BUS_TIME_MAX],
+         vid[OBJ_VID_LEN + 1], msg[1024];
     bool locked = false;
     ts_err e;
     int rc = 0;
@@ -203,24 +189,25 @@ int arc_archive(const ts_config *cfg, PGconn *pg, lake *lk, const bus_request *r
     memset(conf, 0, sizeof *conf);
     memcpy(conf->event_id, req->event_id, sizeof conf->event_id);
     memcpy(conf->database, req->database, sizeof conf->database);
+    snprintf(conf->cluster, sizeof conf->cluster, "%s", cluster);
     conf->chunk = req->chunk;
     conf->archived_at = bus_time_now();
     ts_err_clear(&e);
+    chunk_of(req, cluster, &oc);
 
     if (req->chunk.range_kind != BUS_RANGE_TIMESTAMP) {
-        rc = fail_conf(conf, "integer-range chunks are not archived (their time unit is unknown)%s", "");
+        rc = fail_conf(conf, "integer-range chunks are not archived (their time unit is unknown)");
         goto out;
     }
-    if (strcmp(req->database, PQdb(pg)) != 0) { /* another database's request (a shared stream) */
-        char msg[300];
-        snprintf(msg, sizeof msg, "the request is for database \"%s\", this archiver serves \"%s\"",
-                 req->database, PQdb(pg));
-        rc = fail_conf(conf, "%s", msg);
+    if (strcmp(req->database, PQdb(pg)) != 0 || (req->cluster[0] && strcmp(req->cluster, cluster))) {
+        snprintf(msg, sizeof msg, "the request is for database \"%s\" of cluster \"%s\", this archiver "
+                 "serves \"%s\" of \"%s\"", req->database, req->cluster, PQdb(pg), cluster);
+        rc = fail_conf(conf, msg);
         goto out;
     }
     rc = pg_discover_chunk(pg, cfg, req->chunk.chunk_schema, req->chunk.chunk_name, &ch, &e);
     if (rc == TS_ERR_NOTFOUND) {
-        rc = fail_conf(conf, "%s", e.msg);
+        rc = fail_conf(conf, e.msg);
         goto out;
     }
     if (rc) {
@@ -228,47 +215,36 @@ int arc_archive(const ts_config *cfg, PGconn *pg, lake *lk, const bus_request *r
         goto out;
     }
     if (ch.start_us != req->chunk.range_start || ch.end_us != req->chunk.range_end) {
-        rc = fail_conf(conf, "the chunk's range in the database (%s) differs from the request's", ch.range_start);
+        snprintf(msg, sizeof msg, "the chunk's range in the database (%s .. %s) differs from the "
+                 "request's", ch.range_start, ch.range_end);
+        rc = fail_conf(conf, msg);
         goto out;
     }
     /* the object's place is named after the request's table: it must be the chunk's own */
     if (strcmp(ch.table_schema, req->chunk.hypertable_schema) != 0 ||
         strcmp(ch.table_name, req->chunk.hypertable) != 0) {
-        char msg[300];
-        snprintf(msg, sizeof msg, "the chunk's table in the database (\"%s\".\"%s\") differs from the request's",
-                 ch.table_schema, ch.table_name);
-        rc = fail_conf(conf, "%s", msg);
+        snprintf(msg, sizeof msg, "the chunk's table in the database (\"%s\".\"%s\") differs from "
+                 "the request's", ch.table_schema, ch.table_name);
+        rc = fail_conf(conf, msg);
         goto out;
     }
-    if (!(path = arc_object_path(req->database, &req->chunk))) {
-        rc = ts_err_set(err, TS_ERR_NOMEM, "out of memory");
+    if (bus_time_format(req->chunk.range_start, start, sizeof start) != 0 ||
+        bus_time_format(req->chunk.range_end, end, sizeof end) != 0) {
+        rc = fail_conf(conf, "the chunk's range is outside years 1-9999");
         goto out;
     }
-    /* One worker at a time per object, whatever brought the request twice (a
-     * republish after a restart or takeover, a reclaim race): the second waits here,
-     * then finds the first one's object and confirms without exporting again. A
-     * session lock, so a worker that dies lets go with its connection. */
-    {
-        const char *p[1] = {path};
-        PGresult *lr = pg_query(pg, "SELECT pg_advisory_lock(" OBJECT_LOCK_KEY ", hashtext($1))", 1, p, &e);
-        if (!lr) {
-            rc = ts_err_set(err, e.code, "%s", e.msg);
-            goto out;
-        }
-        PQclear(lr);
-        locked = true;
+    if ((rc = chunk_lock(pg, req, true, &e)) != 0) {
+        rc = ts_err_set(err, rc, "%s", e.msg);
+        goto out;
     }
-    if (already_archived(pg, lk, path, req, conf))
+    locked = true;
+    if (already_archived(pg, lk, &oc, req, conf))
         goto out;
     /* already_archived may have half-filled conf before finding a difference */
     ts_free(conf->object), ts_free(conf->checksum), ts_free(conf->proof);
     conf->object = conf->checksum = conf->proof = NULL;
+    conf->rows = conf->bytes = 0;
 
-    if ((rc = bus_time_format(req->chunk.range_start, start, sizeof start)) != 0 ||
-        (rc = bus_time_format(req->chunk.range_end, end, sizeof end)) != 0) {
-        rc = fail_conf(conf, "the chunk's range is outside years 1-9999%s", "");
-        goto out;
-    }
     src.database = req->database;
     src.table_schema = req->chunk.hypertable_schema;
     src.table_name = req->chunk.hypertable;
@@ -279,18 +255,25 @@ int arc_archive(const ts_config *cfg, PGconn *pg, lake *lk, const bus_request *r
     pg_export_options_init(&opt, cfg);
     opt.progress = on_progress;
 
+    /* a name no other version can have: a second export of the chunk (it changed, or
+     * its earlier export was lost) never replaces the first */
+    if ((rc = obj_vid_new(req->event_id, vid, &e)) != 0 ||
+        !(path = obj_version_path(&oc, vid))) {
+        rc = ts_err_set(err, rc ? rc : TS_ERR_NOMEM, "%s", rc ? e.msg : "out of memory");
+        goto out;
+    }
     if ((rc = lake_writer_open(lk, path, &w, &e)) != 0)
         goto lake_failed;
-    sink.w = w;
-    rc = pg_export(pg, &src, &opt, lake_sink, &sink, &res, &e);
+    rc = pg_export(pg, &src, &opt, lake_sink, w, &res, &e);
     if (rc) {
         lake_writer_abort(w);
         w = NULL;
-        if (rc == TS_ERR_CONN) { /* PostgreSQL went away: let another attempt judge */
-            rc = ts_err_set(err, rc, "%s", e.msg);
+        if (rc == TS_ERR_CONN || ts_run_stopping()) { /* let another attempt judge */
+            rc = ts_err_set(err, rc == TS_ERR_CONN ? rc : TS_ERR_TIMEOUT, "%s", e.msg);
             goto out;
         }
-        rc = fail_conf(conf, "export failed: %s", e.msg);
+        snprintf(msg, sizeof msg, "export failed: %s", e.msg);
+        rc = fail_conf(conf, msg);
         goto out;
     }
     rc = lake_writer_commit(w, &info, &e);
@@ -299,11 +282,11 @@ int arc_archive(const ts_config *cfg, PGconn *pg, lake *lk, const bus_request *r
         goto lake_failed;
     lake_md5_hex(info.md5, hex);
     /* read it back: the footer parses, and size, MD5, rows and proof are what we wrote */
-    if ((rc = arc_verify_object(lk, path, res.rows, res.bytes, hex, &proof, &e)) != 0)
+    if ((rc = obj_verify(lk, path, res.rows, res.bytes, hex, &proof, NULL, &e)) != 0)
         goto lake_failed;
     ts_fault("archiver.committed"); /* the object is whole; nobody knows yet */
     if (strcmp(proof, res.proof) != 0) {
-        rc = fail_conf(conf, "object read back carries proof \"%s\", not the export's", proof);
+        rc = fail_conf(conf, "the object read back carries another proof than the export's");
         goto out;
     }
     conf->status = BUS_STATUS_SUCCESS;
@@ -311,24 +294,25 @@ int arc_archive(const ts_config *cfg, PGconn *pg, lake *lk, const bus_request *r
     conf->bytes = res.bytes;
     conf->object = lake_url(lk, path);
     conf->checksum = ts_strdup(hex);
-    conf->proof = arc_proof_json(res.proof);
+    conf->proof = obj_proof_json(res.proof);
     if (!conf->object || !conf->checksum || !conf->proof)
         rc = ts_err_set(err, TS_ERR_NOMEM, "out of memory");
     else
-        ts_info("archived chunk \"%s.%s\": %lld rows, %lld bytes", req->chunk.chunk_schema,
-                req->chunk.chunk_name, (long long)res.rows, (long long)res.bytes);
+        ts_info("archived chunk \"%s.%s\": %lld rows, %lld bytes in \"%s\"", req->chunk.chunk_schema,
+                req->chunk.chunk_name, (long long)res.rows, (long long)res.bytes, path);
     goto out;
 
 lake_failed:
     /* The lake refused or broke: a failure confirmation lets the retention side
      * count the attempt and back off, and nothing is dropped. */
-    rc = fail_conf(conf, "lake: %s", e.msg);
+    snprintf(msg, sizeof msg, "lake: %s", e.msg);
+    rc = fail_conf(conf, msg);
 out:
     lake_writer_abort(w);
     if (locked && PQstatus(pg) == CONNECTION_OK) {
-        const char *p[1] = {path};
-        PGresult *lr = pg_query(pg, "SELECT pg_advisory_unlock(" OBJECT_LOCK_KEY ", hashtext($1))", 1, p, &e);
-        PQclear(lr); /* on failure the session, and the lock with it, is gone */
+        ts_err ue;
+        ts_err_clear(&ue);
+        (void)chunk_lock(pg, req, false, &ue); /* on failure the session, and the lock, is gone */
     }
     ts_free(path);
     ts_free(proof);

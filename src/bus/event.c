@@ -563,6 +563,22 @@ static int parse_root(const char *data, size_t len, json_t **out, ts_err *err)
     return TS_OK;
 }
 
+/* The optional "cluster": absent means "" (events of earlier versions). */
+static int get_cluster(json_t *root, char out[BUS_CLUSTER_MAX + 1], ts_err *err)
+{
+    const char *s;
+    size_t n;
+    int rc;
+    out[0] = '\0';
+    if (!json_object_get(root, "cluster"))
+        return TS_OK;
+    if ((rc = get_text(root, "", "cluster", BUS_CLUSTER_MAX, 0, &s, &n, err)) != TS_OK)
+        return rc;
+    memcpy(out, s, n);
+    out[n] = '\0';
+    return TS_OK;
+}
+
 static int get_event_id(json_t *root, char out[BUS_EVENT_ID_LEN + 1], ts_err *err)
 {
     char path[64];
@@ -591,6 +607,7 @@ int bus_request_parse(const char *data, size_t len, bus_request *r, ts_err *err)
     if ((rc = get_event_id(root, tmp.event_id, err)) ||
         (rc = get_int(root, "", "attempt", 1, 1000000, &attempt, err)) ||
         (rc = get_time(root, "", "requested_at", &tmp.requested_at, err)) ||
+        (rc = get_cluster(root, tmp.cluster, err)) ||
         (rc = get_name(root, "", "database", tmp.database, err)) ||
         (rc = parse_chunk(root, &tmp.chunk, err)))
         goto out;
@@ -617,7 +634,8 @@ int bus_confirmation_parse(const char *data, size_t len, bus_confirmation *c, ts
         goto out;
     tmp.status = (bus_status)st;
     int ok = tmp.status == BUS_STATUS_SUCCESS;
-    if ((rc = get_name(root, "", "database", tmp.database, err)) ||
+    if ((rc = get_cluster(root, tmp.cluster, err)) ||
+        (rc = get_name(root, "", "database", tmp.database, err)) ||
         (rc = parse_chunk(root, &tmp.chunk, err)) ||
         (rc = get_int(root, "", "rows", 0, INT64_MAX, &tmp.rows, err)) ||
         (rc = get_int(root, "", "bytes", 0, INT64_MAX, &tmp.bytes, err)) ||
@@ -798,9 +816,14 @@ int bus_request_encode(const bus_request *r, char **out, size_t *outlen, ts_err 
         (rc = check_name(r->database, sizeof r->database, "database", err)) ||
         (rc = build_chunk(&r->chunk, &chunk, err)))
         goto out;
-    root = json_pack("{s:i, s:s, s:i, s:s, s:s, s:o}", "version", BUS_EVENT_VERSION,
+    if (strnlen(r->cluster, sizeof r->cluster) == sizeof r->cluster) {
+        rc = BAD(err, "cluster", "not NUL-terminated");
+        goto out;
+    }
+    root = json_pack("{s:i, s:s, s:i, s:s, s:s?, s:s, s:o}", "version", BUS_EVENT_VERSION,
                      "event_id", r->event_id, "attempt", r->attempt, "requested_at", at,
-                     "database", r->database, "chunk", chunk);
+                     "cluster", r->cluster[0] ? r->cluster : NULL, "database", r->database,
+                     "chunk", chunk);
     chunk = NULL; /* json_pack's "o" took it, even on failure */
     if (!root) {
         rc = ts_err_set(err, TS_ERR_NOMEM, "out of memory encoding an event");
@@ -871,9 +894,14 @@ int bus_confirmation_encode(const bus_confirmation *c, char **out, size_t *outle
     }
     if ((rc = build_chunk(&c->chunk, &chunk, err)))
         goto out;
-    root = json_pack("{s:i, s:s, s:s, s:s, s:o, s:I, s:I, s:s?, s:s?, s:s?, s:s, s:o?}",
+    if (strnlen(c->cluster, sizeof c->cluster) == sizeof c->cluster) {
+        rc = BAD(err, "cluster", "not NUL-terminated");
+        goto out;
+    }
+    root = json_pack("{s:i, s:s, s:s, s:s?, s:s, s:o, s:I, s:I, s:s?, s:s?, s:s?, s:s, s:o?}",
                      "version", BUS_EVENT_VERSION, "event_id", c->event_id,
-                     "status", bus_status_name(c->status), "database", c->database,
+                     "status", bus_status_name(c->status),
+                     "cluster", c->cluster[0] ? c->cluster : NULL, "database", c->database,
                      "chunk", chunk, "rows", (json_int_t)c->rows, "bytes", (json_int_t)c->bytes,
                      "object", c->object, "checksum", c->checksum, "error", error,
                      "archived_at", at, "proof", proof);

@@ -13,6 +13,7 @@
 #define BUS_EVENT_VERSION 1
 #define BUS_EVENT_MAX_BYTES (64 * 1024) /* cap on one encoded event */
 #define BUS_NAME_MAX 63                 /* PostgreSQL identifiers: NAMEDATALEN - 1 */
+#define BUS_CLUSTER_MAX 63              /* the cluster's identity (object.h) */
 #define BUS_EVENT_ID_LEN 36             /* canonical UUID text */
 #define BUS_TIME_MAX 40                 /* room for any value of a range or time field */
 #define BUS_OBJECT_MAX 4096             /* lake URL */
@@ -42,11 +43,13 @@ typedef struct bus_chunk {
 } bus_chunk;
 
 /* database.archival.request. JSON: {"version": 1, "event_id", "attempt",
- * "requested_at", "database", "chunk"}. */
+ * "requested_at", ["cluster",] "database", "chunk"}. */
 typedef struct bus_request {
     char event_id[BUS_EVENT_ID_LEN + 1]; /* lowercase canonical UUID */
     int attempt;                         /* >= 1 */
     int64_t requested_at;                /* microseconds since the epoch, UTC */
+    char cluster[BUS_CLUSTER_MAX + 1];   /* optional ("" when absent): which cluster's
+                                          * database, for several clusters on one Redis */
     char database[BUS_NAME_MAX + 1];
     bus_chunk chunk;
 } bus_request;
@@ -60,6 +63,7 @@ typedef struct bus_request {
 typedef struct bus_confirmation {
     char event_id[BUS_EVENT_ID_LEN + 1]; /* the request's */
     bus_status status;
+    char cluster[BUS_CLUSTER_MAX + 1]; /* optional, as in the request */
     char database[BUS_NAME_MAX + 1];
     bus_chunk chunk;
     int64_t rows;        /* >= 0 */

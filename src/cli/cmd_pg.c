@@ -15,6 +15,7 @@
 #include "pg/discover.h"
 #include "pg/export.h"
 #include "pg/restore.h"
+#include "retention/state.h"
 
 static int usage_error(const char *cmd, const char *usage)
 {
@@ -35,34 +36,68 @@ static void human_size(int64_t b, char *out, size_t n)
 }
 
 /* The services' state of each chunk (tsarchive.archival_events), when the table
- * exists; NULL otherwise. */
-static PGresult *load_states(PGconn *c)
+ * exists. */
+typedef struct chunk_state {
+    char *schema, *name, *text;
+} chunk_state;
+
+typedef struct chunk_states {
+    chunk_state *v;
+    int n, cap;
+} chunk_states;
+
+static void add_chunk_state(void *ud, const char *schema, const char *name, ret_state s,
+                            int attempts, const char *error)
 {
-    ts_err e;
-    PGresult *r;
-    ts_err_clear(&e);
-    r = pg_query(c, "SELECT to_regclass('tsarchive.archival_events') IS NOT NULL", 0, NULL, &e);
-    if (!r || PQgetvalue(r, 0, 0)[0] != 't') {
-        PQclear(r);
-        return NULL;
+    chunk_states *cs = ud;
+    char text[64];
+    (void)error;
+    if (cs->n == cs->cap) {
+        int cap = cs->cap ? cs->cap * 2 : 64;
+        chunk_state *v = ts_realloc(cs->v, (size_t)cap * sizeof *v);
+        if (!v)
+            return;
+        cs->v = v;
+        cs->cap = cap;
     }
-    PQclear(r);
-    return pg_query(c, "SELECT chunk_schema, chunk_name, state || CASE WHEN attempts > 1"
-                       " THEN ' (' || attempts || ' attempts)' ELSE '' END"
-                       " FROM tsarchive.archival_events", 0, NULL, &e);
+    if (attempts > 1)
+        snprintf(text, sizeof text, "%s (%d attempts)", ret_state_name(s), attempts);
+    else
+        snprintf(text, sizeof text, "%s", ret_state_name(s));
+    cs->v[cs->n].schema = ts_strdup(schema);
+    cs->v[cs->n].name = ts_strdup(name);
+    cs->v[cs->n].text = ts_strdup(text);
+    cs->n++;
 }
 
-static const char *state_of(const PGresult *st, const pg_chunk *ch)
+static void chunk_states_free(chunk_states *cs)
 {
-    for (int i = 0; st && i < PQntuples(st); i++)
-        if (!strcmp(PQgetvalue(st, i, 0), ch->chunk_schema) && !strcmp(PQgetvalue(st, i, 1), ch->chunk_name))
-            return PQgetvalue(st, i, 2);
-    return NULL;
+    for (int i = 0; i < cs->n; i++) {
+        ts_free(cs->v[i].schema);
+        ts_free(cs->v[i].name);
+        ts_free(cs->v[i].text);
+    }
+    ts_free(cs->v);
+}
+
+static int cmp_state(const void *a, const void *b)
+{
+    const chunk_state *x = a, *y = b;
+    int c = strcmp(x->schema ? x->schema : "", y->schema ? y->schema : "");
+    return c ? c : strcmp(x->name ? x->name : "", y->name ? y->name : "");
+}
+
+/* The chunk's state text (cs sorted by cmp_state), or NULL. */
+static const char *state_of(const chunk_states *cs, const pg_chunk *ch)
+{
+    chunk_state key = {ch->chunk_schema, ch->chunk_name, NULL};
+    const chunk_state *f = cs->n ? bsearch(&key, cs->v, (size_t)cs->n, sizeof *cs->v, cmp_state) : NULL;
+    return f ? f->text : NULL;
 }
 
 int cmd_chunks(const ts_config *cfg, int argc, char **argv)
 {
-    PGresult *st = NULL;
+    chunk_states cs = {0};
     static const char *usage = "[--expired] [--table T] [--json]";
     pg_discover_filter f = {0};
     bool json = false;
@@ -84,10 +119,17 @@ int cmd_chunks(const ts_config *cfg, int argc, char **argv)
     rc = pg_connect(cfg->database.url, &c, &err);
     if (!rc)
         rc = pg_discover(c, cfg, &f, &l, &err);
-    if (!rc)
-        st = load_states(c);
+    if (!rc) {
+        ts_err e2;
+        ts_err_clear(&e2);
+        if (ret_state_chunks(c, add_chunk_state, &cs, &e2) != 0)
+            fprintf(stderr, "tsarchive: archival states not shown: %s\n", e2.msg);
+        if (cs.n > 1)
+            qsort(cs.v, (size_t)cs.n, sizeof *cs.v, cmp_state);
+    }
     pg_disconnect(c);
     if (rc) {
+        chunk_states_free(&cs);
         cli_errorf("%s", err.msg);
         return TS_EXIT_FAIL;
     }
@@ -107,7 +149,7 @@ int cmd_chunks(const ts_config *cfg, int argc, char **argv)
                           ch->expired, "retention_days", ch->retention_days);
             if (o)
                 json_object_set_new(o, "archival_state",
-                                    state_of(st, ch) ? json_string(state_of(st, ch)) : json_null());
+                                    state_of(&cs, ch) ? json_string(state_of(&cs, ch)) : json_null());
             if (o)
                 json_array_append_new(a, o);
         }
@@ -129,11 +171,11 @@ int cmd_chunks(const ts_config *cfg, int argc, char **argv)
                    ch->has_start ? ch->range_start : "-inf", ch->has_end ? ch->range_end : "+inf",
                    sz, ch->compressed ? "yes" : "no", ch->expired ? "yes" : "no",
                    ch->source == PG_SRC_TIMESCALEDB ? "timescaledb" : "partition",
-                   state_of(st, ch) ? state_of(st, ch) : "-");
+                   state_of(&cs, ch) ? state_of(&cs, ch) : "-");
         }
         fprintf(stderr, "%d chunk(s)\n", l.n);
     }
-    PQclear(st);
+    chunk_states_free(&cs);
     pg_chunk_list_free(&l);
     return TS_EXIT_OK;
 }

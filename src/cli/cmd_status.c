@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "pg/conn.h"
 #include "pg/discover.h"
+#include "retention/state.h"
 
 #define STATUS_TIMEOUT_S 5L
 #define TRIGGER_TIMEOUT_S 150L /* the service itself gives up after 120 s */
@@ -105,12 +106,53 @@ static const char *jstr(json_t *o, const char *key, const char *def)
     return json_is_string(v) ? json_string_value(v) : def;
 }
 
+typedef struct db_ctx {
+    const ts_config *cfg;
+    json_t *tables;
+    bool nomem;
+} db_ctx;
+
+/* The row of table name in tables, added when missing. */
+static json_t *table_row(const ts_config *cfg, json_t *tables, const char *name, int days)
+{
+    json_t *t = NULL, *v;
+    size_t k;
+    json_array_foreach(tables, k, v) {
+        if (!strcmp(jstr(v, "table", ""), name))
+            t = v;
+    }
+    if (t)
+        return t;
+    (void)cfg;
+    t = json_pack("{s:s,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:n,s:n}", "table", name,
+                  "retention_period_days", days, "chunks_total", 0, "expired", 0,
+                  "pending_archival", 0, "archived", 0, "dropped", 0, "failed", 0, "dead", 0,
+                  "oldest_expired_age_s", "oldest_expired_chunk");
+    if (!t || json_array_append_new(tables, t) != 0)
+        return NULL;
+    return t;
+}
+
+/* One (table, state, count) of the state table into its row. */
+static void add_state(void *ud, const char *name, ret_state s, int64_t n)
+{
+    static const char *const key[RET_NSTATES] = {NULL, "pending_archival", "archived", "dropped",
+                                                 "failed", "dead"};
+    db_ctx *dc = ud;
+    json_t *t = table_row(dc->cfg, dc->tables, name, ts_config_retention_days(dc->cfg, name));
+    if (!t) {
+        dc->nomem = true;
+        return;
+    }
+    if (key[s])
+        json_object_set_new(t, key[s], json_integer(n));
+}
+
 /* The per-table picture straight from the database, shaped like the retention
  * service's "tables" (without the loop's schedule). */
 static json_t *tables_from_db(const ts_config *cfg, char *err, size_t errlen)
 {
     PGconn *pg = NULL;
-    PGresult *res = NULL;
     pg_chunk_list list = {0};
     pg_discover_filter f = {.table = NULL, .expired_only = false};
     json_t *tables = json_array(), *out = NULL;
@@ -123,22 +165,10 @@ static json_t *tables_from_db(const ts_config *cfg, char *err, size_t errlen)
     for (int i = 0; i < list.n; i++) {
         const pg_chunk *ch = &list.items[i];
         char name[260];
-        json_t *t = NULL;
-        size_t k;
-        json_t *v;
+        json_t *t;
         snprintf(name, sizeof name, "%s.%s", ch->table_schema, ch->table_name);
-        json_array_foreach(tables, k, v) {
-            if (!strcmp(jstr(v, "table", ""), name))
-                t = v;
-        }
-        if (!t) {
-            t = json_pack("{s:s,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:n,s:n}", "table", name,
-                          "retention_period_days", ch->retention_days, "chunks_total", 0, "expired",
-                          0, "pending_archival", 0, "archived", 0, "dropped", 0, "failed", 0,
-                          "dead", 0, "oldest_expired_age_s", "oldest_expired_chunk");
-            if (!t || json_array_append_new(tables, t) != 0)
-                goto out;
-        }
+        if (!(t = table_row(cfg, tables, name, ch->retention_days)))
+            goto out;
         json_object_set_new(t, "chunks_total", json_integer(jint(t, "chunks_total") + 1));
         if (ch->expired) {
             double age = (double)(list.now_us -
@@ -154,49 +184,16 @@ static json_t *tables_from_db(const ts_config *cfg, char *err, size_t errlen)
             }
         }
     }
-    if (!(res = pg_query(pg, "SELECT to_regclass('tsarchive.archival_events') IS NOT NULL", 0, NULL,
-                         &e)))
-        goto out;
-    if (PQgetvalue(res, 0, 0)[0] == 't') {
-        PQclear(res);
-        if (!(res = pg_query(pg,
-                             "SELECT table_schema || '.' || table_name, state, count(*)"
-                             " FROM tsarchive.archival_events GROUP BY 1, 2",
-                             0, NULL, &e)))
+    {
+        db_ctx dc = {cfg, tables, false};
+        if (ret_state_summary(pg, add_state, &dc, &e) != 0 || dc.nomem)
             goto out;
-        for (int i = 0; i < PQntuples(res); i++) {
-            const char *name = PQgetvalue(res, i, 0), *state = PQgetvalue(res, i, 1);
-            static const char *const st[][2] = {{"requested", "pending_archival"},
-                                                {"archived", "archived"},
-                                                {"dropped", "dropped"},
-                                                {"retrying", "failed"},
-                                                {"dead", "dead"}};
-            json_t *t = NULL, *v;
-            size_t k;
-            json_array_foreach(tables, k, v) {
-            if (!strcmp(jstr(v, "table", ""), name))
-                t = v;
-        }
-            if (!t) {
-                t = json_pack("{s:s,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:n,s:n}", "table", name,
-                              "retention_period_days", ts_config_retention_days(cfg, name),
-                              "chunks_total", 0, "expired", 0, "pending_archival", 0, "archived", 0,
-                              "dropped", 0, "failed", 0, "dead", 0, "oldest_expired_age_s",
-                              "oldest_expired_chunk");
-                if (!t || json_array_append_new(tables, t) != 0)
-                    goto out;
-            }
-            for (size_t s = 0; s < sizeof st / sizeof *st; s++)
-                if (!strcmp(state, st[s][0]))
-                    json_object_set_new(t, st[s][1], json_integer(atoll(PQgetvalue(res, i, 2))));
-        }
     }
     out = tables;
     tables = NULL;
 out:
     if (!out)
         ts_redact(e.code ? e.msg : "out of memory", err, errlen);
-    PQclear(res);
     pg_chunk_list_free(&list);
     pg_disconnect(pg);
     json_decref(tables);

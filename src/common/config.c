@@ -45,6 +45,7 @@ static const cf_key keys[] = {
     {"database", "exclude", CF_LIST, O(database.exclude), "", 0, 0, NULL},
     {"database", "lock_timeout_ms", CF_INT, O(database.lock_timeout_ms), "5000", 1, 3600000, NULL},
     {"database", "statement_timeout_ms", CF_INT, O(database.statement_timeout_ms), "0", 0, 86400000, NULL},
+    {"database", "cluster_name", CF_STR, O(database.cluster_name), "", 0, 0, NULL},
 
     {"redis", "url", CF_URL, O(redis.url), "redis://127.0.0.1:6379/0", 0, 0, NULL},
     {"redis", "request_stream", CF_STR, O(redis.request_stream), "database.archival.request", 0, 0, NULL},

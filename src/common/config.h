@@ -32,7 +32,8 @@ typedef struct ts_config {
         char **include;       /* "schema.table" glob patterns; NULL-terminated; empty = all */
         char **exclude;
         int lock_timeout_ms;  /* for the chunk lock at drop time */
-        int statement_timeout_ms;
+        int statement_timeout_ms; /* the retention service's statements; 0: none */
+        char *cluster_name;   /* names the cluster in the lake; "": its system identifier */
     } database;
     struct {
         char *url;                 /* redis://[:password@]host:port/db */

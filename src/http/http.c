@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/alloc.h"
 #include "common/buf.h"
@@ -103,6 +104,24 @@ int http_query_int(const http_request *req, http_response *resp, const char *key
     }
     *out = x;
     return 0;
+}
+
+json_t *http_json_time(int64_t us)
+{
+    struct tm tm;
+    time_t t;
+    char buf[48];
+    size_t n;
+    if (us <= 0)
+        return json_null();
+    t = (time_t)(us / 1000000);
+    if (!gmtime_r(&t, &tm) || !(n = strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm)))
+        return json_null();
+    if (us % 1000000)
+        snprintf(buf + n, sizeof buf - n, ".%06dZ", (int)(us % 1000000));
+    else
+        snprintf(buf + n, sizeof buf - n, "Z");
+    return json_string(buf);
 }
 
 /* Compares without an early exit, so timing does not tell how much of a guess was right. */
@@ -199,7 +218,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         (void)http_reply_error(&resp, 404, "no such endpoint: %s %s", method, url);
     } else if (!match) {
         (void)http_reply_error(&resp, 405, "method %s is not allowed on %s (allowed: %s)", method, url, allow);
-    } else if (*s->token && (strcmp(method, "GET") != 0 || s->opt.token_for_get) &&
+    } else if (*s->token && !match->open &&
                !token_ok(s->token, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization"))) {
         (void)http_reply_error(&resp, 401, "this endpoint needs \"Authorization: Bearer <token>\"");
         challenge = true;

@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/err.h"
 
@@ -27,12 +28,13 @@ typedef struct http_route {
     const char *path;   /* exact path, e.g. "/archival/status" */
     http_handler fn;
     void *ud;
+    bool open; /* answered without the token (liveness and readiness probes) */
 } http_route;
 
 typedef struct http_options {
     const char *listen;  /* "HOST:PORT" (IPv4 or [IPv6]); port 0 = any free port */
-    const char *token;   /* "" or NULL = no token */
-    bool token_for_get;  /* GETs need the token too (POSTs always do when one is set) */
+    const char *token;   /* "" or NULL = no token; else every route but the open ones
+                          * needs "Authorization: Bearer <token>" */
     size_t max_body;     /* bytes; larger bodies get 413 (default 64 KiB) */
     size_t max_url;      /* bytes of path + query; longer get 414 (default 2 KiB) */
     int threads;         /* default 4 */
@@ -70,6 +72,9 @@ int http_reply_error(http_response *resp, int status, const char *fmt, ...) TS_P
 /* Sets resp to plain text (copied) with the given content type. */
 int http_reply_text(http_response *resp, int status, const char *content_type, const char *text,
                     size_t len) TS_MUSTCHECK;
+
+/* A Unix time in microseconds as an RFC 3339 UTC JSON string; JSON null for <= 0. */
+json_t *http_json_time(int64_t unix_us);
 
 /* Parses a non-negative integer query parameter into *out: 0 when absent (out keeps
  * its default), TS_ERR_INVALID with a message in resp (400) when bad or > max. */

@@ -1,10 +1,16 @@
 /* conn.c: libpq connection setup, statement helpers and error mapping. */
 #include "conn.h"
 
+#include <errno.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "common/alloc.h"
 #include "common/log.h"
+#include "common/runctl.h"
 
 static const char *session_sql[] = {
     "TimeZone = 'UTC'",       "DateStyle = 'ISO, YMD'",   "IntervalStyle = 'postgres'",
@@ -46,16 +52,25 @@ static void conn_message(const PGconn *c, char *buf, size_t cap)
 
 int pg_connect(const char *url, PGconn **out, ts_err *err)
 {
-    const char *keys[] = {"dbname", "fallback_application_name", NULL};
-    const char *vals[] = {url && *url ? url : NULL, "tsarchive", NULL};
+    return pg_connect_opts(url, 0, 0, out, err);
+}
+
+int pg_connect_opts(const char *url, int connect_timeout_s, int statement_timeout_ms, PGconn **out,
+                    ts_err *err)
+{
+    /* defaults first: the url's own settings, expanded from dbname, override them */
+    const char *keys[4], *vals[4];
+    char ct[16];
+    int n = 0;
     PGconn *c;
     int rc;
     *out = NULL;
-    if (!vals[0]) {
-        keys[0] = "fallback_application_name";
-        vals[0] = "tsarchive";
-        keys[1] = NULL;
-    }
+    snprintf(ct, sizeof ct, "%d", connect_timeout_s > 0 ? connect_timeout_s : 10);
+    keys[n] = "connect_timeout", vals[n++] = ct;
+    keys[n] = "fallback_application_name", vals[n++] = "tsarchive";
+    if (url && *url)
+        keys[n] = "dbname", vals[n++] = url;
+    keys[n] = NULL, vals[n] = NULL;
     c = PQconnectdbParams(keys, vals, 1);
     if (!c)
         return ts_err_set(err, TS_ERR_NOMEM, "out of memory connecting to the database");
@@ -71,6 +86,11 @@ int pg_connect(const char *url, PGconn **out, ts_err *err)
     }
     PQsetNoticeProcessor(c, on_notice, NULL);
     rc = pg_session_setup(c, 0, err);
+    if (rc == TS_OK && statement_timeout_ms > 0) {
+        char sql[64];
+        snprintf(sql, sizeof sql, "SET statement_timeout = %d", statement_timeout_ms);
+        rc = pg_exec(c, sql, err);
+    }
     if (rc) {
         PQfinish(c);
         return rc;
@@ -136,11 +156,93 @@ int pg_set_error(ts_err *err, PGconn *c, const PGresult *res, const char *what)
     return ts_err_set(err, code, "%s: %s", what, msg);
 }
 
+/* The calling thread's client-side limits (pg_thread_limits). */
+static _Thread_local int limit_ms;
+static _Thread_local bool limit_stop;
+
+void pg_thread_limits(int timeout_ms, bool stop_aware)
+{
+    limit_ms = timeout_ms > 0 ? timeout_ms : 0;
+    limit_stop = stop_aware;
+}
+
+/* Waits for the statement sent on c to be answered, within the thread's limits. On
+ * giving up, the connection is shut down so that libpq sees it broken (PQstatus turns
+ * CONNECTION_BAD) and the caller reconnects; a frozen server cannot hold a service. */
+static int wait_answer(PGconn *c, ts_err *err)
+{
+    double deadline = limit_ms ? ts_mono_s() + limit_ms / 1000.0 : 0;
+    int sock = PQsocket(c);
+    const char *why = NULL;
+    for (;;) {
+        struct pollfd pfd = {.fd = sock, .events = POLLIN};
+        int fl = PQflush(c), wait = 100;
+        if (fl < 0)
+            return TS_OK; /* the error comes with the result */
+        if (fl == 0) {
+            if (!PQconsumeInput(c) || !PQisBusy(c))
+                return TS_OK;
+        } else {
+            pfd.events |= POLLOUT;
+        }
+        if (limit_stop && ts_run_stopping()) {
+            why = "the service is stopping";
+            break;
+        }
+        if (deadline) {
+            double left = deadline - ts_mono_s();
+            if (left <= 0) {
+                why = "no answer from the server in time";
+                break;
+            }
+            if (left * 1000 < wait)
+                wait = (int)(left * 1000) + 1;
+        }
+        if (poll(&pfd, 1, wait) < 0 && errno != EINTR) {
+            why = "poll failed";
+            break;
+        }
+    }
+    shutdown(sock, SHUT_RDWR);
+    (void)PQconsumeInput(c); /* sees the closed socket: the connection is bad now */
+    return ts_err_set(err, limit_stop && ts_run_stopping() ? TS_ERR_TIMEOUT : TS_ERR_CONN,
+                      "query abandoned: %s (limit %d ms)", why, limit_ms);
+}
+
 PGresult *pg_query(PGconn *c, const char *sql, int nparams, const char *const *params, ts_err *err)
 {
-    PGresult *r =
-        nparams ? PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0) : PQexec(c, sql);
-    ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    PGresult *r = NULL, *next;
+    ExecStatusType st;
+    int sent = nparams ? PQsendQueryParams(c, sql, nparams, NULL, params, NULL, NULL, 0)
+                       : PQsendQuery(c, sql);
+    if (!sent) {
+        pg_set_error(err, c, NULL, "query failed");
+        return NULL;
+    }
+    if (wait_answer(c, err) != TS_OK) {
+        while ((next = PQgetResult(c)) != NULL)
+            PQclear(next);
+        return NULL;
+    }
+    /* as PQexec: the last result, or the first error */
+    while ((next = PQgetResult(c)) != NULL) {
+        ExecStatusType ns = PQresultStatus(next);
+        if (r && PQresultStatus(r) == PGRES_FATAL_ERROR) {
+            PQclear(next);
+            continue;
+        }
+        PQclear(r);
+        r = next;
+        if (ns == PGRES_COPY_IN || ns == PGRES_COPY_OUT || ns == PGRES_COPY_BOTH)
+            break; /* not for this function: report it as an error below */
+        if (ns != PGRES_FATAL_ERROR && PQisBusy(c) && wait_answer(c, err) != TS_OK) {
+            PQclear(r);
+            while ((next = PQgetResult(c)) != NULL)
+                PQclear(next);
+            return NULL;
+        }
+    }
+    st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
         return r;
     pg_set_error(err, c, r, "query failed");

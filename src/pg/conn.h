@@ -4,6 +4,7 @@
 #define TS_PG_CONN_H
 
 #include <libpq-fe.h>
+#include <stdbool.h>
 
 #include "common/err.h"
 
@@ -14,6 +15,17 @@
  * change proof relies on). The url never reaches err. Frees with pg_disconnect. */
 int pg_connect(const char *url, PGconn **out, ts_err *err) TS_MUSTCHECK;
 void pg_disconnect(PGconn *c);
+/* pg_connect with a connect timeout (0: 10 s; the url's own connect_timeout wins) and
+ * a statement_timeout for the session (0: the server's default). */
+int pg_connect_opts(const char *url, int connect_timeout_s, int statement_timeout_ms, PGconn **out,
+                    ts_err *err) TS_MUSTCHECK;
+
+/* Client-side limits on the calling thread's pg_query/pg_exec: a statement not
+ * answered within timeout_ms (0: no limit), or still running when a stop is asked for
+ * (stop_aware; common/runctl.h), is abandoned with TS_ERR_CONN / TS_ERR_TIMEOUT and its
+ * connection closed, so the caller reconnects. statement_timeout cannot do this: a
+ * server that is frozen (SIGSTOP, a hung host) never answers. */
+void pg_thread_limits(int timeout_ms, bool stop_aware);
 /* Connects c again after the server went away (PQreset) and applies the session
  * settings once more: a bare PQreset would lose them, and the change proof depends on
  * them. Session state (advisory locks, transactions) is gone: the caller re-takes it. */

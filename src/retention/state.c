@@ -1,12 +1,39 @@
-/* state.c: tsarchive.archival_events: schema migrations and state transitions. */
+/* state.c: tsarchive.archival_events: migrations, every query on it, and the state
+ * transitions. */
 #include "state.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/alloc.h"
 #include "common/log.h"
 #include "pg/conn.h"
+
+static const char *const state_names[RET_NSTATES] = {"",        "requested", "archived",
+                                                     "dropped", "retrying",  "dead"};
+
+const char *ret_state_name(ret_state s)
+{
+    return (int)s >= 0 && (int)s < RET_NSTATES ? state_names[s] : "";
+}
+
+ret_state ret_state_parse(const char *s)
+{
+    for (int i = 1; s && i < RET_NSTATES; i++)
+        if (strcmp(s, state_names[i]) == 0)
+            return (ret_state)i;
+    return RET_NONE;
+}
+
+void ret_ids_free(ret_ids *ids)
+{
+    if (!ids)
+        return;
+    ts_free(ids->v);
+    ids->v = NULL;
+    ids->n = 0;
+}
 
 /* Each migration runs once, in order; schema_version holds how many ran. */
 static const char *const migrations[] = {
@@ -32,28 +59,38 @@ static const char *const migrations[] = {
     "  PRIMARY KEY (chunk_schema, chunk_name))",
     /* 2 */
     "CREATE INDEX archival_events_state ON tsarchive.archival_events (state, next_attempt_at)",
+    /* 3: drops retried with a backoff of their own, per chunk */
+    "ALTER TABLE tsarchive.archival_events"
+    "  ADD COLUMN drop_attempts integer NOT NULL DEFAULT 0,"
+    "  ADD COLUMN next_drop_at timestamptz",
 };
 #define NMIGRATIONS (int)(sizeof migrations / sizeof *migrations)
 
-/* Advisory lock key for migrations: "tsar" "migr" as two int4. */
+/* Advisory lock keys: "tsar" "migr" for migrations, "tsar" "reta" for the lead. */
 #define MIGRATE_LOCK "SELECT pg_advisory_xact_lock(1953723762, 1835624306)"
+#define LEAD_LOCK "SELECT pg_try_advisory_lock(1953723762, 1919251572)"
 
-static int exec(PGconn *c, const char *sql, ts_err *err)
+static void rollback(PGconn *c, const char *why)
 {
-    return pg_exec(c, sql, err);
+    ts_err cleanup;
+    ts_err_clear(&cleanup);
+    if (pg_exec(c, "ROLLBACK", &cleanup) != 0) /* the server rolls back a broken session */
+        ts_debug("rollback after %s: %s", why, cleanup.msg);
 }
 
 int ret_state_migrate(PGconn *c, ts_err *err)
 {
     PGresult *r = NULL;
     int rc, have;
-    char sql[64];
+    char vbuf[16];
+    const char *p[1] = {vbuf};
 
-    if ((rc = exec(c, "BEGIN", err)) != 0)
+    if ((rc = pg_exec(c, "BEGIN", err)) != 0)
         return rc;
-    if ((rc = exec(c, MIGRATE_LOCK, err)) != 0 ||
-        (rc = exec(c, "CREATE SCHEMA IF NOT EXISTS tsarchive", err)) != 0 ||
-        (rc = exec(c, "CREATE TABLE IF NOT EXISTS tsarchive.schema_version (version integer NOT NULL)", err)) != 0)
+    if ((rc = pg_exec(c, MIGRATE_LOCK, err)) != 0 ||
+        (rc = pg_exec(c, "CREATE SCHEMA IF NOT EXISTS tsarchive", err)) != 0 ||
+        (rc = pg_exec(c, "CREATE TABLE IF NOT EXISTS tsarchive.schema_version (version integer NOT NULL)",
+                      err)) != 0)
         goto fail;
     if (!(r = pg_query(c, "SELECT coalesce(max(version), 0) FROM tsarchive.schema_version", 0, NULL, err))) {
         rc = err->code;
@@ -69,35 +106,51 @@ int ret_state_migrate(PGconn *c, ts_err *err)
         goto fail;
     }
     for (int v = have; v < NMIGRATIONS; v++)
-        if ((rc = exec(c, migrations[v], err)) != 0)
+        if ((rc = pg_exec(c, migrations[v], err)) != 0)
             goto fail;
     if (have < NMIGRATIONS) {
-        snprintf(sql, sizeof sql, "%s", have ? "UPDATE tsarchive.schema_version SET version = $1"
-                                             : "INSERT INTO tsarchive.schema_version VALUES ($1)");
-        char vbuf[16];
-        const char *p[1] = {vbuf};
         snprintf(vbuf, sizeof vbuf, "%d", NMIGRATIONS);
-        if (!(r = pg_query(c, sql, 1, p, err))) {
+        if (!(r = pg_query(c, have ? "UPDATE tsarchive.schema_version SET version = $1"
+                                   : "INSERT INTO tsarchive.schema_version VALUES ($1)",
+                           1, p, err))) {
             rc = err->code;
             goto fail;
         }
         PQclear(r);
     }
-    return exec(c, "COMMIT", err);
+    return pg_exec(c, "COMMIT", err);
 fail:
     PQclear(r);
-    ts_err cleanup;
-    ts_err_clear(&cleanup);
-    if (exec(c, "ROLLBACK", &cleanup) != 0) /* the server rolls back a broken session */
-        ts_debug("rollback after a failed migration: %s", cleanup.msg);
+    rollback(c, "a failed migration");
     ts_err_prefix(err, "could not set up the tsarchive schema");
     return rc;
 }
 
-#define EVENT_COLS                                                                                   \
-    "event_id::text, chunk_schema, chunk_name, table_schema, table_name, range_start, range_end, "   \
-    "source, state, attempts, coalesce(rows, -1), coalesce(bytes, -1), coalesce(object, ''), "      \
-    "coalesce(checksum, ''), coalesce(proof, ''), coalesce(error, '')"
+int ret_state_exists(PGconn *c, bool *exists, ts_err *err)
+{
+    PGresult *r = pg_query(c, "SELECT to_regclass('tsarchive.archival_events') IS NOT NULL", 0,
+                           NULL, err);
+    if (!r)
+        return err->code;
+    *exists = PQgetvalue(r, 0, 0)[0] == 't';
+    PQclear(r);
+    return TS_OK;
+}
+
+int ret_state_try_lead(PGconn *c, bool *leader, ts_err *err)
+{
+    PGresult *r = pg_query(c, LEAD_LOCK, 0, NULL, err);
+    if (!r)
+        return err->code;
+    *leader = PQgetvalue(r, 0, 0)[0] == 't';
+    PQclear(r);
+    return TS_OK;
+}
+
+#define EVENT_COLS                                                                                 \
+    "event_id::text, chunk_schema, chunk_name, table_schema, table_name, range_start, range_end, " \
+    "source, state, attempts, coalesce(rows, -1), coalesce(bytes, -1), coalesce(object, ''), "    \
+    "coalesce(checksum, ''), coalesce(proof, ''), coalesce(error, ''), drop_attempts"
 
 static void copy_field(char *dst, size_t len, const PGresult *r, int col)
 {
@@ -114,7 +167,7 @@ static void fill(ret_event *ev, const PGresult *r)
     copy_field(ev->range_start, sizeof ev->range_start, r, 5);
     copy_field(ev->range_end, sizeof ev->range_end, r, 6);
     copy_field(ev->source, sizeof ev->source, r, 7);
-    copy_field(ev->state, sizeof ev->state, r, 8);
+    ev->state = ret_state_parse(PQgetvalue(r, 0, 8));
     ev->attempts = atoi(PQgetvalue(r, 0, 9));
     ev->rows = strtoll(PQgetvalue(r, 0, 10), NULL, 10);
     ev->bytes = strtoll(PQgetvalue(r, 0, 11), NULL, 10);
@@ -122,12 +175,11 @@ static void fill(ret_event *ev, const PGresult *r)
     copy_field(ev->checksum, sizeof ev->checksum, r, 13);
     copy_field(ev->proof, sizeof ev->proof, r, 14);
     copy_field(ev->error, sizeof ev->error, r, 15);
+    ev->drop_attempts = atoi(PQgetvalue(r, 0, 16));
 }
 
-int ret_state_request(PGconn *c, const char *database, const char *table_schema,
-                      const char *table_name, const char *chunk_schema, const char *chunk_name,
-                      const char *range_start, const char *range_end, const char *source,
-                      bool reset_attempts, ret_event *ev, ts_err *err)
+int ret_state_request(PGconn *c, const ret_chunk_ref *ch, bool reset_attempts, ret_event *ev,
+                      ts_err *err)
 {
     /* Insert, or re-arm a row that is not active. The WHERE on the update keeps an
      * active request (requested, archived) untouched: then no row comes back. */
@@ -144,18 +196,19 @@ int ret_state_request(PGconn *c, const char *database, const char *table_schema,
         "  rows = NULL, bytes = NULL, object = NULL, checksum = NULL, proof = NULL,"
         "  error = CASE WHEN $9 THEN NULL ELSE e.error END,"
         "  requested_at = now(), confirmed_at = NULL, dropped_at = NULL,"
-        "  next_attempt_at = NULL, updated_at = now()"
+        "  next_attempt_at = NULL, drop_attempts = 0, next_drop_at = NULL, updated_at = now()"
         " WHERE e.state NOT IN ('requested', 'archived')"
         " RETURNING " EVENT_COLS;
-    const char *p[9] = {chunk_schema, chunk_name, database, table_schema, table_name,
-                        range_start, range_end, source, reset_attempts ? "true" : "false"};
+    const char *p[9] = {ch->chunk_schema, ch->chunk_name, ch->database,  ch->table_schema,
+                        ch->table_name,   ch->range_start, ch->range_end, ch->source,
+                        reset_attempts ? "true" : "false"};
     PGresult *r = pg_query(c, sql, 9, p, err);
     if (!r)
         return err->code;
     if (PQntuples(r) != 1) {
         PQclear(r);
         return ts_err_set(err, TS_ERR_CONFLICT, "chunk \"%s.%s\" already has a request out",
-                          chunk_schema, chunk_name);
+                          ch->chunk_schema, ch->chunk_name);
     }
     fill(ev, r);
     PQclear(r);
@@ -178,9 +231,7 @@ int ret_state_get(PGconn *c, const char *event_id, ret_event *ev, ts_err *err)
     return 0;
 }
 
-int ret_state_move(PGconn *c, const char *event_id, const char *from, const char *to,
-                   int64_t rows, int64_t bytes, const char *object, const char *checksum,
-                   const char *proof, const char *error, int retry_after_s, ts_err *err)
+int ret_state_move(PGconn *c, const char *event_id, const ret_change *ch, ts_err *err)
 {
     static const char sql[] =
         "UPDATE tsarchive.archival_events SET state = $3,"
@@ -191,34 +242,58 @@ int ret_state_move(PGconn *c, const char *event_id, const char *from, const char
         "  dropped_at = CASE WHEN $3 = 'dropped' THEN now() ELSE dropped_at END,"
         "  next_attempt_at = CASE WHEN $10::int IS NULL THEN NULL"
         "                    ELSE now() + make_interval(secs => $10::int) END,"
+        "  drop_attempts = CASE WHEN $3 = 'archived' AND $2 <> 'archived' THEN 0"
+        "                  ELSE drop_attempts END,"
+        "  next_drop_at = CASE WHEN $3 = 'archived' THEN next_drop_at END,"
         "  updated_at = now()"
         " WHERE event_id::text = $1 AND state = $2";
     char rb[24], bb[24], sb[16];
     const char *p[10];
     PGresult *r;
     int n;
-    snprintf(rb, sizeof rb, "%lld", (long long)rows);
-    snprintf(bb, sizeof bb, "%lld", (long long)bytes);
-    snprintf(sb, sizeof sb, "%d", retry_after_s);
-    p[0] = event_id, p[1] = from, p[2] = to;
-    p[3] = rows >= 0 ? rb : NULL;
-    p[4] = bytes >= 0 ? bb : NULL;
-    p[5] = object, p[6] = checksum, p[7] = proof, p[8] = error;
-    p[9] = retry_after_s >= 0 ? sb : NULL;
+    snprintf(rb, sizeof rb, "%lld", (long long)ch->rows);
+    snprintf(bb, sizeof bb, "%lld", (long long)ch->bytes);
+    snprintf(sb, sizeof sb, "%d", ch->retry_after_s);
+    p[0] = event_id, p[1] = ret_state_name(ch->from), p[2] = ret_state_name(ch->to);
+    p[3] = ch->rows >= 0 ? rb : NULL;
+    p[4] = ch->bytes >= 0 ? bb : NULL;
+    p[5] = ch->object, p[6] = ch->checksum, p[7] = ch->proof, p[8] = ch->error;
+    p[9] = ch->retry_after_s >= 0 ? sb : NULL;
     if (!(r = pg_query(c, sql, 10, p, err)))
         return err->code;
     n = atoi(PQcmdTuples(r));
     PQclear(r);
     if (n != 1)
         return ts_err_set(err, TS_ERR_CONFLICT, "archival event \"%s\" is no longer in state \"%s\"",
-                          event_id, from);
+                          event_id, ret_state_name(ch->from));
     return 0;
 }
 
-int ret_state_in_flight(PGconn *c, int64_t *n, ts_err *err)
+int ret_state_drop_failed(PGconn *c, const char *event_id, const char *why, int backoff_s,
+                          bool count, ts_err *err)
 {
-    PGresult *r = pg_query(c, "SELECT count(*) FROM tsarchive.archival_events"
-                              " WHERE state IN ('requested', 'archived')", 0, NULL, err);
+    char sb[16];
+    const char *p[3] = {event_id, why, sb};
+    PGresult *r;
+    snprintf(sb, sizeof sb, "%d", backoff_s);
+    r = pg_query(c, count ? "UPDATE tsarchive.archival_events SET drop_attempts = drop_attempts + 1,"
+                            "  error = $2, next_drop_at = now() + make_interval(secs => $3::int),"
+                            "  updated_at = now()"
+                            " WHERE event_id::text = $1 AND state = 'archived'"
+                          : "UPDATE tsarchive.archival_events SET"
+                    "  error = $2, next_drop_at = now() + make_interval(secs => $3::int),"
+                    "  updated_at = now()"
+                    " WHERE event_id::text = $1 AND state = 'archived'",
+                 3, p, err);
+    if (!r)
+        return err->code;
+    PQclear(r);
+    return TS_OK;
+}
+
+static int count_where(PGconn *c, const char *sql, int64_t *n, ts_err *err)
+{
+    PGresult *r = pg_query(c, sql, 0, NULL, err);
     if (!r)
         return err->code;
     *n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
@@ -226,15 +301,119 @@ int ret_state_in_flight(PGconn *c, int64_t *n, ts_err *err)
     return 0;
 }
 
-int ret_state_of_chunk(PGconn *c, const char *chunk_schema, const char *chunk_name, char *state,
-                       size_t len, ts_err *err)
+int ret_state_in_flight(PGconn *c, int64_t *n, ts_err *err)
+{
+    return count_where(c, "SELECT count(*) FROM tsarchive.archival_events"
+                          " WHERE state IN ('requested', 'archived')", n, err);
+}
+
+int ret_state_pending(PGconn *c, int64_t *n, ts_err *err)
+{
+    return count_where(c, "SELECT count(*) FROM tsarchive.archival_events"
+                          " WHERE state IN ('requested', 'archived', 'retrying')", n, err);
+}
+
+int ret_state_count(PGconn *c, ret_state s, int64_t *n, ts_err *err)
+{
+    const char *p[1] = {ret_state_name(s)};
+    PGresult *r = pg_query(c, "SELECT count(*) FROM tsarchive.archival_events WHERE state = $1", 1,
+                           p, err);
+    if (!r)
+        return err->code;
+    *n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return 0;
+}
+
+int ret_state_of_chunk(PGconn *c, const char *chunk_schema, const char *chunk_name,
+                       ret_state *state, ts_err *err)
 {
     const char *p[2] = {chunk_schema, chunk_name};
     PGresult *r = pg_query(c, "SELECT state FROM tsarchive.archival_events"
                               " WHERE chunk_schema = $1 AND chunk_name = $2", 2, p, err);
     if (!r)
         return err->code;
-    snprintf(state, len, "%s", PQntuples(r) ? PQgetvalue(r, 0, 0) : "");
+    *state = PQntuples(r) ? ret_state_parse(PQgetvalue(r, 0, 0)) : RET_NONE;
     PQclear(r);
     return 0;
+}
+
+static int ids_of(PGconn *c, const char *sql, int nparams, const char *const *params, ret_ids *ids,
+                  ts_err *err)
+{
+    PGresult *r = pg_query(c, sql, nparams, params, err);
+    int n;
+    ids->v = NULL;
+    ids->n = 0;
+    if (!r)
+        return err->code;
+    n = PQntuples(r);
+    if (n && !(ids->v = ts_calloc((size_t)n, sizeof *ids->v))) {
+        PQclear(r);
+        return ts_err_set(err, TS_ERR_NOMEM, "out of memory");
+    }
+    for (int i = 0; i < n; i++)
+        snprintf(ids->v[i], sizeof ids->v[i], "%s", PQgetvalue(r, i, 0));
+    ids->n = n;
+    PQclear(r);
+    return TS_OK;
+}
+
+int ret_state_touch_outstanding(PGconn *c, int age_s, ret_ids *ids, ts_err *err)
+{
+    char age[16];
+    const char *p[1] = {age};
+    snprintf(age, sizeof age, "%d", age_s);
+    return ids_of(c, "UPDATE tsarchive.archival_events SET requested_at = now()"
+                     " WHERE state = 'requested' AND requested_at <= now() - make_interval(secs => $1::int)"
+                     " RETURNING event_id::text", 1, p, ids, err);
+}
+
+int ret_state_due_retries(PGconn *c, ret_ids *ids, ts_err *err)
+{
+    return ids_of(c, "SELECT event_id::text FROM tsarchive.archival_events"
+                     " WHERE state = 'retrying' AND next_attempt_at <= now()"
+                     " ORDER BY next_attempt_at", 0, NULL, ids, err);
+}
+
+int ret_state_due_drops(PGconn *c, ret_ids *ids, ts_err *err)
+{
+    return ids_of(c, "SELECT event_id::text FROM tsarchive.archival_events"
+                     " WHERE state = 'archived' AND (next_drop_at IS NULL OR next_drop_at <= now())"
+                     " ORDER BY drop_attempts, confirmed_at", 0, NULL, ids, err);
+}
+
+int ret_state_summary(PGconn *c, ret_state_count_fn fn, void *ud, ts_err *err)
+{
+    bool exists = false;
+    PGresult *r;
+    int rc = ret_state_exists(c, &exists, err);
+    if (rc || !exists)
+        return rc;
+    if (!(r = pg_query(c, "SELECT table_schema || '.' || table_name, state, count(*)"
+                          " FROM tsarchive.archival_events GROUP BY 1, 2 ORDER BY 1, 2",
+                       0, NULL, err)))
+        return err->code;
+    for (int i = 0; i < PQntuples(r); i++)
+        fn(ud, PQgetvalue(r, i, 0), ret_state_parse(PQgetvalue(r, i, 1)),
+           strtoll(PQgetvalue(r, i, 2), NULL, 10));
+    PQclear(r);
+    return TS_OK;
+}
+
+int ret_state_chunks(PGconn *c, ret_state_chunk_fn fn, void *ud, ts_err *err)
+{
+    bool exists = false;
+    PGresult *r;
+    int rc = ret_state_exists(c, &exists, err);
+    if (rc || !exists)
+        return rc;
+    if (!(r = pg_query(c, "SELECT chunk_schema, chunk_name, state, attempts, coalesce(error, '')"
+                          " FROM tsarchive.archival_events", 0, NULL, err)))
+        return err->code;
+    for (int i = 0; i < PQntuples(r); i++)
+        fn(ud, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), ret_state_parse(PQgetvalue(r, i, 2)),
+           atoi(PQgetvalue(r, i, 3)), PQgetvalue(r, i, 4));
+    PQclear(r);
+    return TS_OK;
 }

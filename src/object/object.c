@@ -1,0 +1,295 @@
+/* object.c: names, proofs and the cheap verification of archived objects. */
+#include "object.h"
+
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "common/alloc.h"
+#include "common/buf.h"
+#include "parquet/reader.h"
+#include "pg/conn.h"
+#include "pg/export.h"
+
+/* ---- names ---- */
+
+/* Appends s with every byte outside [A-Za-z0-9_-] as %XX: the dot that separates
+ * schema and table, and "." or ".." as a whole name, can then never be ambiguous. */
+static int put_escaped(ts_buf *b, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                     c == '_' || c == '-';
+        int rc = plain ? ts_buf_putc(b, (char)c)
+                       : ts_buf_printf(b, "%%%c%c", hex[c >> 4], hex[c & 15]);
+        if (rc)
+            return rc;
+    }
+    return TS_OK;
+}
+
+char *obj_table_root(const char *cluster, const char *database, const char *schema,
+                     const char *table)
+{
+    ts_buf b;
+    char *out = NULL;
+    ts_buf_init(&b, 0);
+    if (put_escaped(&b, cluster) == TS_OK && ts_buf_putc(&b, '/') == TS_OK &&
+        put_escaped(&b, database) == TS_OK && ts_buf_putc(&b, '/') == TS_OK &&
+        put_escaped(&b, schema) == TS_OK && ts_buf_putc(&b, '.') == TS_OK &&
+        put_escaped(&b, table) == TS_OK)
+        out = ts_strdup(ts_buf_cstr(&b));
+    ts_buf_free(&b);
+    return out;
+}
+
+/* A range end for a name: 20240131T000000Z (.ffffff when not whole seconds), or the
+ * integer for integer ranges. */
+static int put_bound(ts_buf *b, bool integer, int64_t v)
+{
+    struct tm tm;
+    time_t t;
+    int64_t secs = v / 1000000, frac = v % 1000000;
+    char s[40];
+    if (integer)
+        return ts_buf_printf(b, "%" PRId64, v);
+    if (frac < 0) {
+        frac += 1000000;
+        secs--;
+    }
+    t = (time_t)secs;
+    if (!gmtime_r(&t, &tm) || tm.tm_year + 1900 < 1 || tm.tm_year + 1900 > 9999 ||
+        !strftime(s, sizeof s, "%Y%m%dT%H%M%S", &tm))
+        return TS_ERR_INVALID;
+    return frac ? ts_buf_printf(b, "%s.%06dZ", s, (int)frac) : ts_buf_printf(b, "%sZ", s);
+}
+
+char *obj_version_prefix(const obj_chunk *c)
+{
+    char *root = obj_table_root(c->cluster, c->database, c->table_schema, c->table_name), *out = NULL;
+    ts_buf b;
+    int year = 0, month = 0;
+    if (!root)
+        return NULL;
+    if (!c->integer_range) {
+        struct tm tm;
+        time_t t = (time_t)((c->range_start - (c->range_start % 1000000 < 0 ? 1000000 : 0)) / 1000000);
+        if (!gmtime_r(&t, &tm)) {
+            ts_free(root);
+            return NULL;
+        }
+        year = tm.tm_year + 1900;
+        month = tm.tm_mon + 1;
+    }
+    ts_buf_init(&b, 0);
+    if ((c->integer_range ? ts_buf_printf(&b, "%s/", root)
+                          : ts_buf_printf(&b, "%s/year=%04d/month=%02d/", root, year, month)) ==
+            TS_OK &&
+        put_escaped(&b, c->chunk_name) == TS_OK && ts_buf_putc(&b, '_') == TS_OK &&
+        put_bound(&b, c->integer_range, c->range_start) == TS_OK && ts_buf_putc(&b, '_') == TS_OK &&
+        put_bound(&b, c->integer_range, c->range_end) == TS_OK && ts_buf_putc(&b, '_') == TS_OK)
+        out = ts_strdup(ts_buf_cstr(&b));
+    ts_buf_free(&b);
+    ts_free(root);
+    return out;
+}
+
+char *obj_version_path(const obj_chunk *c, const char *vid)
+{
+    char *pre = obj_version_prefix(c), *out;
+    if (!pre)
+        return NULL;
+    out = ts_malloc(strlen(pre) + strlen(vid) + 9);
+    if (out)
+        sprintf(out, "%s%s.parquet", pre, vid);
+    ts_free(pre);
+    return out;
+}
+
+int obj_vid_new(const char *proof, char *out, ts_err *err)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char rnd[16], d[EVP_MAX_MD_SIZE];
+    unsigned int dl = 0;
+    struct timespec ts;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    int ok;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ok = md && RAND_bytes(rnd, sizeof rnd) == 1 && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 &&
+         EVP_DigestUpdate(md, proof ? proof : "", proof ? strlen(proof) : 0) == 1 &&
+         EVP_DigestUpdate(md, &ts, sizeof ts) == 1 && EVP_DigestUpdate(md, rnd, sizeof rnd) == 1 &&
+         EVP_DigestFinal_ex(md, d, &dl) == 1 && dl >= OBJ_VID_LEN / 2;
+    EVP_MD_CTX_free(md);
+    if (!ok)
+        return ts_err_set(err, TS_ERR_INTERNAL, "could not make a version id (OpenSSL)");
+    for (int i = 0; i < OBJ_VID_LEN / 2; i++) {
+        out[2 * i] = hex[d[i] >> 4];
+        out[2 * i + 1] = hex[d[i] & 15];
+    }
+    out[OBJ_VID_LEN] = '\0';
+    return TS_OK;
+}
+
+static bool vid_ok(const char *s)
+{
+    for (int i = 0; i < OBJ_VID_LEN; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return false;
+    return true;
+}
+
+bool obj_path_is_version(const obj_chunk *c, const char *path, char *vid)
+{
+    char *pre = obj_version_prefix(c);
+    size_t pl;
+    bool ok;
+    if (!pre)
+        return false;
+    pl = strlen(pre);
+    ok = strncmp(path, pre, pl) == 0 && strlen(path + pl) == OBJ_VID_LEN + 8 &&
+         vid_ok(path + pl) && strcmp(path + pl + OBJ_VID_LEN, ".parquet") == 0;
+    if (ok && vid)
+        snprintf(vid, OBJ_VID_LEN + 1, "%s", path + pl);
+    ts_free(pre);
+    return ok;
+}
+
+char *obj_path_of_url(lake *lk, const obj_chunk *c, const char *url)
+{
+    char *pre = obj_version_prefix(c), *upre = NULL, *out = NULL;
+    size_t ul;
+    if (!pre || !url || !(upre = lake_url(lk, pre)))
+        goto out;
+    ul = strlen(upre);
+    if (strncmp(url, upre, ul) != 0 || strlen(url + ul) != OBJ_VID_LEN + 8 || !vid_ok(url + ul) ||
+        strcmp(url + ul + OBJ_VID_LEN, ".parquet") != 0)
+        goto out;
+    if ((out = ts_malloc(strlen(pre) + OBJ_VID_LEN + 9)))
+        sprintf(out, "%s%s", pre, url + ul);
+out:
+    ts_free(pre);
+    ts_free(upre);
+    return out;
+}
+
+/* ---- proofs ---- */
+
+char *obj_proof_json(const char *chunk_proof)
+{
+    json_t *o = json_pack("{s:s}", "chunk", chunk_proof);
+    char *s = o ? json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    char *out = s ? ts_strdup(s) : NULL;
+    free(s);
+    json_decref(o);
+    return out;
+}
+
+int obj_proof_from_json(const char *text, char *out, size_t len, ts_err *err)
+{
+    json_error_t je;
+    json_t *o = text ? json_loads(text, 0, &je) : NULL;
+    const char *v = o ? json_string_value(json_object_get(o, "chunk")) : NULL;
+    int rc = 0;
+    if (!v || strlen(v) >= len)
+        rc = ts_err_set(err, TS_ERR_INVALID, "the confirmation's proof is not {\"chunk\": \"...\"}");
+    else
+        snprintf(out, len, "%s", v);
+    json_decref(o);
+    return rc;
+}
+
+/* ---- verification ---- */
+
+typedef struct lake_src {
+    lake *lk;
+    const char *path;
+} lake_src;
+
+/* The lake as the Parquet reader's byte source. */
+static int lake_read_exact(void *ctx, uint64_t off, void *dst, size_t len, ts_err *err)
+{
+    lake_src *s = ctx;
+    size_t got = 0;
+    int rc = lake_read(s->lk, s->path, off, len, dst, &got, err);
+    if (rc)
+        return rc;
+    if (got != len)
+        return ts_err_set(err, TS_ERR_FORMAT, "object \"%s\" ended at %llu bytes, expected more",
+                          s->path, (unsigned long long)(off + got));
+    return 0;
+}
+
+int obj_verify(lake *lk, const char *path, int64_t rows, int64_t bytes, const char *md5_hex,
+               char **proof_out, lake_info *info_out, ts_err *err)
+{
+    lake_info info = {0};
+    lake_src src = {lk, path};
+    pq_reader *r = NULL;
+    char hex[33];
+    const char *proof;
+    int rc;
+
+    if (proof_out)
+        *proof_out = NULL;
+    if ((rc = lake_stat(lk, path, &info, err)) != 0)
+        return rc;
+    if (info_out)
+        *info_out = info;
+    if (bytes >= 0 && info.size != (uint64_t)bytes)
+        return ts_err_set(err, TS_ERR_CONFLICT, "object \"%s\" holds %llu bytes, expected %lld", path,
+                          (unsigned long long)info.size, (long long)bytes);
+    if (md5_hex && *md5_hex) {
+        if (!info.has_md5)
+            return ts_err_set(err, TS_ERR_CONFLICT, "object \"%s\" has no stored MD5 to compare", path);
+        lake_md5_hex(info.md5, hex);
+        if (strcmp(hex, md5_hex) != 0)
+            return ts_err_set(err, TS_ERR_CONFLICT, "object \"%s\" has MD5 %s, expected %s", path, hex,
+                              md5_hex);
+    }
+    if ((rc = pq_reader_open(&r, lake_read_exact, &src, info.size, NULL, err)) != 0) {
+        ts_err_prefix(err, "object \"%s\"", path);
+        return rc == TS_ERR_FORMAT ? TS_ERR_CONFLICT : rc;
+    }
+    if (rows >= 0 && pq_reader_num_rows(r) != rows) {
+        rc = ts_err_set(err, TS_ERR_CONFLICT, "object \"%s\" holds %lld rows, expected %lld", path,
+                        (long long)pq_reader_num_rows(r), (long long)rows);
+        goto out;
+    }
+    proof = pq_reader_kv(r, PG_KV_PROOF);
+    if (!proof) {
+        rc = ts_err_set(err, TS_ERR_CONFLICT, "object \"%s\" carries no tsarchive proof", path);
+        goto out;
+    }
+    if (proof_out && !(*proof_out = ts_strdup(proof)))
+        rc = ts_err_set(err, TS_ERR_NOMEM, "out of memory");
+out:
+    pq_reader_free(r);
+    return rc;
+}
+
+/* ---- the cluster ---- */
+
+int obj_cluster_id(PGconn *pg, const char *cluster_name, char out[64], ts_err *err)
+{
+    PGresult *r;
+    if (cluster_name && *cluster_name) {
+        snprintf(out, 64, "%s", cluster_name);
+        return TS_OK;
+    }
+    if (!(r = pg_query(pg, "SELECT system_identifier::text FROM pg_catalog.pg_control_system()", 0,
+                       NULL, err)))
+        return err->code;
+    snprintf(out, 64, "pg%s", PQntuples(r) ? PQgetvalue(r, 0, 0) : "");
+    PQclear(r);
+    if (strlen(out) < 3)
+        return ts_err_set(err, TS_ERR_REMOTE, "the server gave no system identifier");
+    return TS_OK;
+}

@@ -1,0 +1,75 @@
+/* object.h: what an archived object is, for both services: its identity (the table
+ * folder unique to cluster, database, schema and table; a name per archived version
+ * that no other version can have), the proof it carries, and its verification
+ * (the cheap gates: size, MD5, footer, rows, proof). The archiver writes objects by
+ * these rules and the retention service checks them by the same rules; neither
+ * service includes the other. Knows PostgreSQL only through pg/ and the lake only
+ * through lake/. */
+#ifndef TS_OBJECT_H
+#define TS_OBJECT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "common/err.h"
+#include "lake/lake.h"
+
+#define OBJ_VID_LEN 16 /* hex characters of a version id */
+
+/* One chunk (or native partition) as the lake names it. Strings are borrowed. */
+typedef struct obj_chunk {
+    const char *cluster;  /* the cluster's identity (obj_cluster_id) */
+    const char *database; /* current_database() */
+    const char *table_schema, *table_name;
+    const char *chunk_schema, *chunk_name;
+    bool integer_range;  /* range in the time column's integers, else microseconds UTC */
+    int64_t range_start; /* inclusive */
+    int64_t range_end;   /* exclusive */
+} obj_chunk;
+
+/* The folder of a table's archive: "<cluster>/<database>/<schema>.<table>", each part
+ * escaped (every byte outside [A-Za-z0-9_-] as %XX, the dot included), so no two
+ * tables of any clusters share a folder. ts_free() it; NULL on no memory. */
+char *obj_table_root(const char *cluster, const char *database, const char *schema,
+                     const char *table);
+
+/* The start of every version's name of a chunk:
+ * "<root>/year=YYYY/month=MM/<chunk>_<start>_<end>_". A version's path is that plus
+ * obj_vid and ".parquet". ts_free() it; NULL on no memory or an unprintable range. */
+char *obj_version_prefix(const obj_chunk *c);
+
+/* The path of one version. ts_free() it. */
+char *obj_version_path(const obj_chunk *c, const char *vid);
+
+/* A new version id: OBJ_VID_LEN lowercase hex characters from the export's proof, the
+ * time and random bytes, so no two exports share one. out has OBJ_VID_LEN + 1 bytes. */
+int obj_vid_new(const char *proof, char *out, ts_err *err) TS_MUSTCHECK;
+
+/* Whether path is a version of c's object (its prefix, a well-formed id, ".parquet");
+ * the id is copied into vid (OBJ_VID_LEN + 1 bytes) when not NULL. */
+bool obj_path_is_version(const obj_chunk *c, const char *path, char *vid);
+
+/* The path of lake URL url when it names a version of c's object, else NULL (the URL
+ * points elsewhere: another chunk, another store, outside the lake). ts_free() it. */
+char *obj_path_of_url(lake *lk, const obj_chunk *c, const char *url);
+
+/* The proof as a confirmation carries it, {"chunk":"<pg proof>"}, and back. */
+char *obj_proof_json(const char *chunk_proof);
+int obj_proof_from_json(const char *json, char *out, size_t len, ts_err *err) TS_MUSTCHECK;
+
+/* The cheap gates: the object's size, MD5 (when md5_hex is given), that its footer
+ * parses, its row count (rows >= 0) and the proof in its metadata. *proof_out (may be
+ * NULL) receives that proof (ts_free it); *info (may be NULL) the object's size, MD5
+ * and ETag. TS_ERR_CONFLICT names the first difference; TS_ERR_NOTFOUND when the
+ * object is gone; other codes when the lake cannot be read. */
+int obj_verify(lake *lk, const char *path, int64_t rows, int64_t bytes, const char *md5_hex,
+               char **proof_out, lake_info *info, ts_err *err) TS_MUSTCHECK;
+
+/* The cluster's identity for object names: cluster_name when set, else "pg" and the
+ * system identifier PostgreSQL gives every cluster at initdb (kept by physical
+ * replicas, so a failover keeps the folder). out has 64 bytes. */
+int obj_cluster_id(PGconn *pg, const char *cluster_name, char out[64], ts_err *err) TS_MUSTCHECK;
+
+#endif
