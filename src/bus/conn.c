@@ -158,7 +158,25 @@ static int io_write(bus_conn *c, const char *buf, size_t n, size_t *put, short *
             *put = (size_t)r;
             return TS_OK;
         }
-        return tls_result(c, r, "send", want, err);
+        ts_err we;
+        ts_err_clear(&we);
+        int rc = tls_result(c, r, "send", want, &we);
+        if (rc == TS_OK)
+            return TS_OK;
+        if (rc == TS_ERR_CONN) {
+            /* a TLS 1.3 server refuses our certificate after the handshake, with an
+             * alert and a close; our write then meets the reset: the alert, if it
+             * arrived, tells why */
+            char one;
+            short w = 0;
+            ERR_clear_error();
+            errno = 0;
+            int rr = SSL_read(c->ssl, &one, 1);
+            if (rr <= 0 && SSL_get_error(c->ssl, rr) == SSL_ERROR_SSL)
+                return tls_result(c, rr, "send", &w, err);
+            ERR_clear_error();
+        }
+        return ts_err_set(err, rc, "%s", we.msg);
     }
     ssize_t r = send(c->fd, buf, n, MSG_NOSIGNAL);
     if (r >= 0) {
