@@ -636,6 +636,41 @@ static void test_credentials_reauth(void **state)
     ts_log_setup(TS_LOG_INFO, 0, log_file);
 }
 
+/* The TLS port of scripts/services (TS_TEST_REDISS_URL), with and without the client
+ * certificate it makes; skipped, saying so, when the settings are not in the
+ * environment. */
+static void test_services_endpoint(void **state)
+{
+    (void)state;
+    const char *url = getenv("TS_TEST_REDISS_URL"), *ca = getenv("TS_TEST_REDIS_TLS_CA");
+    const char *crt = getenv("TS_TEST_REDIS_TLS_CERT"), *key = getenv("TS_TEST_REDIS_TLS_KEY");
+    if (!url || !*url || !ca || !*ca) {
+        print_message("TS_TEST_REDISS_URL or TS_TEST_REDIS_TLS_CA is not set (source "
+                      "build/services/env after scripts/services start): not tried\n");
+        skip();
+    }
+    bus_options o;
+    bus_options_init(&o);
+    o.url = url;
+    o.tls_ca_file = ca;
+    o.retry_ms = 0;
+    const char *s = "tsbus.tls.services";
+    char id[BUS_ID_MAX];
+    for (int with_cert = 0; with_cert < 2; with_cert++) {
+        if (with_cert && (!crt || !key))
+            break;
+        o.tls_cert_file = with_cert ? crt : NULL;
+        o.tls_key_file = with_cert ? key : NULL;
+        bus *b = NULL;
+        CHECK(bus_new(&o, &b, E));
+        CHECK(bus_ping(b, E));
+        CHECK(bus_publish(b, s, "{}", 2, id, E));
+        assert_true(xlen(b, s) >= 1);
+        CHECK(bus_stream_delete(b, s, E));
+        bus_free(b);
+    }
+}
+
 /* ---- set-up ---- */
 
 /* After each test, whatever it changed on the server goes back (a failed test included). */
@@ -733,6 +768,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_teardown(test_mutual_tls, restore),
         cmocka_unit_test_teardown(test_insecure, restore),
         cmocka_unit_test_teardown(test_credentials_reauth, restore),
+        cmocka_unit_test(test_services_endpoint),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     /* what bus/ logged, for the reader of a failed run */
