@@ -128,8 +128,8 @@ out:
 static int tls_result(bus_conn *c, int ret, const char *doing, short *want, ts_err *err)
 {
     char txt[300];
+    int saved = errno; /* before anything else can change it */
     int code, e = SSL_get_error(c->ssl, ret);
-    int saved = errno;
     if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
         *want = e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT;
         return TS_OK;

@@ -1,10 +1,10 @@
 /* test_bus_tls.c: bus/ over TLS against throwaway redis-server processes, each with a
  * plain port (the test's own admin connection) and a TLS port, certificates made by
  * make_certs.sh (openssl): streams over TLS, reconnect across a restart, refused
- * certificates (wrong CA, expired, host name mismatch), wrong password, mutual TLS,
- * tls_insecure and its warning, and the credentials callback with re-AUTH before a
- * token expires on the same connection. Exits 77 when redis-server or openssl is
- * missing, or redis-server was built without TLS. */
+ * certificates (wrong CA, expired, host name mismatch), wrong password, an ACL user in
+ * the URL, mutual TLS, tls_insecure and its warning, and the credentials callback with
+ * re-AUTH before a token expires on the same connection. Exits 77 when redis-server or
+ * openssl is missing, or redis-server was built without TLS. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -303,6 +303,8 @@ static int count(const char *hay, const char *needle)
     return n;
 }
 
+static long long client(const char *name, char *user, size_t ulen);
+
 /* ---- tests ---- */
 
 static void test_streams_over_tls(void **state)
@@ -443,6 +445,33 @@ static void test_refused_certificates(void **state)
     tls_options(&o, url, "ca.crt");
     assert_int_equal(ping_once(&o, msg, sizeof msg), TS_ERR_AUTH);
     ASSERT_HAS(msg, "NOAUTH");
+}
+
+/* ACL credentials in the URL: AUTH user password. */
+static void test_acl_user(void **state)
+{
+    (void)state;
+    char url[160], msg[768], user[64];
+    redisContext *c = admin();
+    redisReply *r = redisCommand(c, "ACL SETUSER alice reset on >al1ce-pw ~* &* +@all");
+    assert_true(r && r->type == REDIS_REPLY_STATUS);
+    freeReplyObject(r);
+    redisFree(c);
+    bus_options o;
+    url_for(url, sizeof url, "127.0.0.1", "alice:al1ce-pw", srv.tls_port);
+    tls_options(&o, url, "ca.crt");
+    o.client_name = "tsbus-alice";
+    bus *b = NULL;
+    CHECK(bus_new(&o, &b, E));
+    CHECK(bus_ping(b, E));
+    assert_true(client("tsbus-alice", user, sizeof user) > 0);
+    assert_string_equal(user, "alice");
+    bus_free(b);
+    url_for(url, sizeof url, "127.0.0.1", "alice:not-al1ce-pw", srv.tls_port);
+    tls_options(&o, url, "ca.crt");
+    assert_int_equal(ping_once(&o, msg, sizeof msg), TS_ERR_AUTH);
+    ASSERT_HAS(msg, "refused the credentials of user \"alice\"");
+    assert_null(strstr(msg, "al1ce-pw"));
 }
 
 static void test_mutual_tls(void **state)
@@ -765,6 +794,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_streams_over_tls, restore),
         cmocka_unit_test_teardown(test_refused_certificates, restore),
+        cmocka_unit_test_teardown(test_acl_user, restore),
         cmocka_unit_test_teardown(test_mutual_tls, restore),
         cmocka_unit_test_teardown(test_insecure, restore),
         cmocka_unit_test_teardown(test_credentials_reauth, restore),
