@@ -1,10 +1,10 @@
-/* bus.c: the Redis streams transport: one hiredis connection per bus, rebuilt with
- * exponential backoff when Redis goes away (a failed context is freed, never reused),
- * and the stream commands on top of it. */
+/* bus.c: the Redis streams transport: one connection per bus (conn.c: plain TCP or TLS),
+ * rebuilt with exponential backoff when Redis goes away (a failed connection is freed,
+ * never reused), authenticated from the URL or a credentials callback (re-AUTH before
+ * a token expires), and the stream commands on top of it. */
 #include "bus.h"
 
 #include <errno.h>
-#include <hiredis/hiredis.h>
 #include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -15,18 +15,24 @@
 
 #include "common/alloc.h"
 #include "common/log.h"
+#include "conn.h"
 #include "event.h"
+#include "tls.h"
 #include "url.h"
 
 struct bus {
     bus_options o;     /* string members point at the copies below */
     char *deadletter;
     char *client_name;
+    char *tls_ca_file, *tls_cert_file, *tls_key_file;
     bus_url url;
+    bus_tls *tls;      /* NULL for redis:// */
     char where[300];   /* "redis at host:port", for messages: never the password */
-    redisContext *c;   /* NULL while disconnected */
+    bus_conn *c;       /* NULL while disconnected */
     int backoff_ms;    /* the next wait after a failure */
     int64_t next_connect_ms; /* no connection attempt before this (monotonic) */
+    int64_t reauth_at_us;    /* AUTH again on the live connection from this time on
+                              * (CLOCK_REALTIME); 0: never */
     ts_err conn_err;   /* why the last connection attempt failed */
     long long connects;
 };
@@ -40,6 +46,14 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Wall-clock microseconds: token expiry times are wall-clock times. */
+static int64_t wall_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 static void sleep_ms(int64_t ms)
 {
     if (ms <= 0)
@@ -47,12 +61,6 @@ static void sleep_ms(int64_t ms)
     struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
         ;
-}
-
-static struct timeval tv_ms(int64_t ms)
-{
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
-    return tv;
 }
 
 /* ---- options and lifetime ---- */
@@ -68,6 +76,18 @@ void bus_options_init(bus_options *o)
     o->publish_channel = 1;
 }
 
+static int set(const char *s)
+{
+    return s && *s;
+}
+
+/* *dst = a copy of src, or NULL when src is unset. */
+static int copy_opt(const char *src, char **dst)
+{
+    *dst = NULL;
+    return !set(src) || (*dst = ts_strdup(src)) != NULL;
+}
+
 int bus_new(const bus_options *o, bus **out, ts_err *err)
 {
     bus *b = NULL;
@@ -76,7 +96,8 @@ int bus_new(const bus_options *o, bus **out, ts_err *err)
     if (!o || !o->url)
         return ts_err_set(err, TS_ERR_INVALID, "redis: no url");
     if (o->max_deliveries < 0 || o->connect_timeout_ms < 0 || o->command_timeout_ms < 0 ||
-        o->retry_ms < 0 || o->backoff_initial_ms < 0 || o->backoff_max_ms < 0 || o->stream_maxlen < 0)
+        o->retry_ms < 0 || o->backoff_initial_ms < 0 || o->backoff_max_ms < 0 || o->stream_maxlen < 0 ||
+        o->deadletter_maxlen < 0)
         return ts_err_set(err, TS_ERR_INVALID, "redis: negative option");
     if (!(b = ts_calloc(1, sizeof *b)))
         return ts_err_set(err, TS_ERR_NOMEM, "out of memory");
@@ -86,13 +107,27 @@ int bus_new(const bus_options *o, bus **out, ts_err *err)
     b->o.url = NULL; /* the parsed form is kept, not the text with its password */
     if (b->url.password)
         ts_log_add_secret(b->url.password);
-    if ((o->deadletter_stream && !(b->deadletter = ts_strdup(o->deadletter_stream))) ||
-        (o->client_name && !(b->client_name = ts_strdup(o->client_name)))) {
+    if (!copy_opt(o->deadletter_stream, &b->deadletter) || !copy_opt(o->client_name, &b->client_name) ||
+        !copy_opt(o->tls_ca_file, &b->tls_ca_file) || !copy_opt(o->tls_cert_file, &b->tls_cert_file) ||
+        !copy_opt(o->tls_key_file, &b->tls_key_file)) {
         rc = ts_err_set(err, TS_ERR_NOMEM, "out of memory");
         goto out;
     }
     b->o.deadletter_stream = b->deadletter;
     b->o.client_name = b->client_name;
+    b->o.tls_ca_file = b->tls_ca_file;
+    b->o.tls_cert_file = b->tls_cert_file;
+    b->o.tls_key_file = b->tls_key_file;
+    if (b->url.tls) {
+        bus_tls_options to = {b->tls_ca_file, b->tls_cert_file, b->tls_key_file, o->tls_insecure};
+        if ((rc = bus_tls_new(&to, &b->tls, err)))
+            goto out;
+    } else if (b->tls_ca_file || b->tls_cert_file || b->tls_key_file || o->tls_insecure) {
+        /* someone expects TLS: say so rather than talk plain text */
+        rc = ts_err_set(err, TS_ERR_INVALID,
+                        "redis: TLS options are set but the url is redis://; use rediss:// for TLS");
+        goto out;
+    }
     if (b->o.connect_timeout_ms == 0)
         b->o.connect_timeout_ms = 5000;
     if (b->o.command_timeout_ms == 0)
@@ -113,10 +148,9 @@ out:
 
 static void conn_drop(bus *b)
 {
-    if (b->c) {
-        redisFree(b->c);
-        b->c = NULL;
-    }
+    bus_conn_free(b->c);
+    b->c = NULL;
+    b->reauth_at_us = 0;
 }
 
 void bus_free(bus *b)
@@ -124,9 +158,13 @@ void bus_free(bus *b)
     if (!b)
         return;
     conn_drop(b);
+    bus_tls_free(b->tls);
     bus_url_clear(&b->url);
     ts_free(b->deadletter);
     ts_free(b->client_name);
+    ts_free(b->tls_ca_file);
+    ts_free(b->tls_cert_file);
+    ts_free(b->tls_key_file);
     ts_free(b);
 }
 
@@ -175,86 +213,138 @@ static int bad_reply(bus *b, const char *cmd, const char *key, ts_err *err)
 
 /* ---- connection ---- */
 
-static redisReply *conn_cmd(redisContext *c, int argc, const char **argv)
+/* One command on c during set-up; an error reply is an error (what names it). */
+static int setup_cmd(bus *b, bus_conn *c, int argc, const char **argv, const char *what,
+                     const char *key, ts_err *err)
 {
-    return redisCommandArgv(c, argc, argv, NULL);
+    redisReply *r = NULL;
+    int rc = bus_conn_command(c, argc, argv, NULL, b->o.command_timeout_ms, &r, err);
+    if (rc == TS_OK && r->type == REDIS_REPLY_ERROR)
+        rc = reply_error(b, what, key, r, err);
+    if (r)
+        freeReplyObject(r);
+    return rc;
 }
 
-/* Connects, authenticates, selects the database. On failure nothing is kept. */
+/* AUTH on c with the URL's credentials or the callback's; nothing without either
+ * (*sent tells, may be NULL). Sets when to AUTH again (an expiring token). */
+static int authenticate(bus *b, bus_conn *c, int *sent, ts_err *err)
+{
+    char user[BUS_CRED_USER_MAX], txt[256];
+    char *pass = NULL;
+    const char *u = b->url.user, *p = b->url.password;
+    int64_t expires = 0, t0 = wall_us();
+    redisReply *r = NULL;
+    int rc = TS_OK;
+    if (sent)
+        *sent = 0;
+    b->reauth_at_us = 0;
+    if (b->o.credentials) {
+        ts_err ce;
+        ts_err_clear(&ce);
+        if (!(pass = ts_malloc(BUS_CRED_PASS_MAX))) {
+            rc = ts_err_set(err, TS_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        user[0] = pass[0] = '\0';
+        int crc = b->o.credentials(b->o.credentials_ud, user, sizeof user, pass, BUS_CRED_PASS_MAX,
+                                   &expires, &ce);
+        if (crc != 0) {
+            ts_redact(ce.msg[0] ? ce.msg : "no reason given", txt, sizeof txt);
+            rc = ts_err_set(err, crc < 0 ? crc : TS_ERR_AUTH,
+                            "%s: the credentials callback failed: %s", b->where, txt);
+            goto out;
+        }
+        if (!memchr(user, '\0', sizeof user) || !memchr(pass, '\0', BUS_CRED_PASS_MAX) || !pass[0]) {
+            rc = ts_err_set(err, TS_ERR_AUTH,
+                            "%s: the credentials callback gave no password, or one too long", b->where);
+            goto out;
+        }
+        ts_log_add_secret(pass);
+        if (expires > 0 && expires <= t0) {
+            rc = ts_err_set(err, TS_ERR_AUTH,
+                            "%s: the credentials callback gave a token that has already expired",
+                            b->where);
+            goto out;
+        }
+        u = user[0] ? user : NULL;
+        p = pass;
+    }
+    if (!p)
+        goto out;
+    const char *argv[3] = {"AUTH", u, p};
+    if (!u)
+        argv[1] = p;
+    if ((rc = bus_conn_command(c, u ? 3 : 2, argv, NULL, b->o.command_timeout_ms, &r, err)))
+        goto out;
+    if (sent)
+        *sent = 1;
+    if (r->type == REDIS_REPLY_ERROR) {
+        reply_text(r, txt, sizeof txt);
+        if (u)
+            rc = ts_err_set(err, TS_ERR_AUTH, "%s refused the credentials of user \"%s\": %s",
+                            b->where, u, txt);
+        else
+            rc = ts_err_set(err, TS_ERR_AUTH, "%s refused the credentials: %s", b->where, txt);
+        goto out;
+    }
+    if (expires > 0) {
+        int64_t margin = (expires - t0) / 2;
+        if (margin > BUS_REAUTH_MARGIN_US)
+            margin = BUS_REAUTH_MARGIN_US;
+        b->reauth_at_us = expires - margin;
+    }
+out:
+    if (pass) {
+        explicit_bzero(pass, BUS_CRED_PASS_MAX);
+        ts_free(pass);
+    }
+    explicit_bzero(user, sizeof user);
+    if (r)
+        freeReplyObject(r);
+    return rc;
+}
+
+/* Connects, authenticates, selects the database, names the client; the server has
+ * answered at least once (a PING when nothing else was needed), so a TLS server that
+ * refuses our certificate after the handshake (TLS 1.3) is found here. On failure
+ * nothing is kept. */
 static int conn_open(bus *b, ts_err *err)
 {
-    redisContext *c = NULL;
-    redisReply *r = NULL;
-    char txt[256], dbs[16];
-    int rc = TS_OK;
-    c = redisConnectWithTimeout(b->url.host, b->url.port, tv_ms(b->o.connect_timeout_ms));
-    if (!c) {
-        rc = ts_err_set(err, TS_ERR_CONN, "could not connect to %s: out of memory", b->where);
+    bus_conn *c = NULL;
+    char dbs[16];
+    int rc, sent = 0;
+    if ((rc = bus_conn_open(b->url.host, b->url.port, b->tls, b->o.connect_timeout_ms, b->where, &c,
+                            err)))
         goto out;
-    }
-    if (c->err) {
-        rc = ts_err_set(err, TS_ERR_CONN, "could not connect to %s: %s", b->where, c->errstr);
+    if ((rc = authenticate(b, c, &sent, err)))
         goto out;
-    }
-    if (redisSetTimeout(c, tv_ms(b->o.command_timeout_ms)) != REDIS_OK) {
-        rc = ts_err_set(err, TS_ERR_CONN, "could not set the timeout of the connection to %s", b->where);
-        goto out;
-    }
-    (void)redisEnableKeepAlive(c); /* best effort */
-    if (b->url.password) {
-        const char *argv[3] = {"AUTH", b->url.user, b->url.password};
-        if (b->url.user)
-            r = conn_cmd(c, 3, argv);
-        else {
-            argv[1] = b->url.password;
-            r = conn_cmd(c, 2, argv);
-        }
-        if (!r) {
-            rc = ts_err_set(err, TS_ERR_CONN, "%s: AUTH failed: %s", b->where, c->errstr);
-            goto out;
-        }
-        if (r->type == REDIS_REPLY_ERROR) {
-            reply_text(r, txt, sizeof txt);
-            rc = ts_err_set(err, TS_ERR_AUTH, "%s refused the credentials: %s", b->where, txt);
-            goto out;
-        }
-        freeReplyObject(r);
-        r = NULL;
-    }
     if (b->url.db) {
         snprintf(dbs, sizeof dbs, "%d", b->url.db);
         const char *argv[2] = {"SELECT", dbs};
-        if (!(r = conn_cmd(c, 2, argv))) {
-            rc = ts_err_set(err, TS_ERR_CONN, "%s: SELECT failed: %s", b->where, c->errstr);
+        if ((rc = setup_cmd(b, c, 2, argv, "SELECT", dbs, err)))
             goto out;
-        }
-        if (r->type == REDIS_REPLY_ERROR) {
-            rc = reply_error(b, "SELECT", dbs, r, err);
-            goto out;
-        }
-        freeReplyObject(r);
-        r = NULL;
+        sent = 1;
     }
     if (b->o.client_name) {
         const char *argv[3] = {"CLIENT", "SETNAME", b->o.client_name};
-        if (!(r = conn_cmd(c, 3, argv))) {
-            rc = ts_err_set(err, TS_ERR_CONN, "%s: CLIENT SETNAME failed: %s", b->where, c->errstr);
+        if ((rc = setup_cmd(b, c, 3, argv, "CLIENT SETNAME", b->o.client_name, err)))
             goto out;
-        }
-        if (r->type == REDIS_REPLY_ERROR) {
-            rc = reply_error(b, "CLIENT SETNAME", b->o.client_name, r, err);
+        sent = 1;
+    }
+    if (!sent) {
+        const char *argv[1] = {"PING"};
+        if ((rc = setup_cmd(b, c, 1, argv, "PING", NULL, err)))
             goto out;
-        }
     }
     b->c = c;
     c = NULL;
     if (b->connects++ > 0)
         ts_info("reconnected to %s", b->where);
 out:
-    if (r)
-        freeReplyObject(r);
     if (c)
-        redisFree(c);
+        b->reauth_at_us = 0;
+    bus_conn_free(c);
     return rc;
 }
 
@@ -264,16 +354,17 @@ static void note_failure(bus *b, int immediate)
     b->backoff_ms = b->backoff_ms > b->o.backoff_max_ms / 2 ? b->o.backoff_max_ms : b->backoff_ms * 2;
 }
 
-/* Sends one command, connecting first when needed. On connection loss (and while
- * Redis is LOADING after a restart) it reconnects with exponential backoff and sends
- * again, for up to retry_ms when retry is set. On TS_OK *reply is a reply (possibly an
- * error reply) that the caller frees. extra_ms widens the read timeout (BLOCK). */
+/* Sends one command, connecting first when needed, and AUTHs again first when the
+ * token is about to expire. On connection loss (and while Redis is LOADING after a
+ * restart) it reconnects with exponential backoff and sends again, for up to retry_ms
+ * when retry is set. On TS_OK *reply is a reply (possibly an error reply) that the
+ * caller frees. extra_ms widens the read timeout (BLOCK). */
 static int run(bus *b, int argc, const char **argv, const size_t *lens, int64_t extra_ms,
                int retry, redisReply **reply, ts_err *err)
 {
     int64_t deadline = now_ms() + (retry ? b->o.retry_ms : 0);
     ts_err last;
-    int warned = 0;
+    int warned = 0, rc;
     ts_err_clear(&last);
     *reply = NULL;
     for (;;) {
@@ -290,7 +381,7 @@ static int run(bus *b, int argc, const char **argv, const size_t *lens, int64_t 
                 sleep_ms(b->next_connect_ms - t);
             }
             ts_err_clear(&b->conn_err);
-            int rc = conn_open(b, &b->conn_err);
+            rc = conn_open(b, &b->conn_err);
             if (rc) {
                 last = b->conn_err;
                 note_failure(b, 0);
@@ -301,19 +392,21 @@ static int run(bus *b, int argc, const char **argv, const size_t *lens, int64_t 
                 continue;
             }
         }
-        if (extra_ms > 0 && redisSetTimeout(b->c, tv_ms(b->o.command_timeout_ms + extra_ms)) != REDIS_OK) {
-            ts_err_clear(&last);
-            ts_err_set(&last, TS_ERR_CONN, "%s: could not set a timeout", b->where);
-            conn_drop(b);
-            note_failure(b, 0);
-            continue;
+        redisReply *r = NULL;
+        ts_err_clear(&last);
+        if (b->reauth_at_us && wall_us() >= b->reauth_at_us) {
+            /* the token expires soon: the server would drop us (Azure does) */
+            if ((rc = authenticate(b, b->c, NULL, &last)) == TS_OK)
+                ts_debug("%s: authenticated again with fresh credentials", b->where);
+        } else {
+            rc = TS_OK;
         }
-        redisReply *r = redisCommandArgv(b->c, argc, argv, lens);
-        if (r && extra_ms > 0 && redisSetTimeout(b->c, tv_ms(b->o.command_timeout_ms)) != REDIS_OK)
-            conn_drop(b); /* the reply stands; the next call reconnects */
-        if (r && is_error(r, "LOADING")) {
+        if (rc == TS_OK)
+            rc = bus_conn_command(b->c, argc, argv, lens,
+                                  (int)(b->o.command_timeout_ms + (extra_ms > 0 ? extra_ms : 0)),
+                                  &r, &last);
+        if (rc == TS_OK && is_error(r, "LOADING")) {
             freeReplyObject(r);
-            ts_err_clear(&last);
             ts_err_set(&last, TS_ERR_CONN, "%s is loading its data set", b->where);
             if (now_ms() + b->backoff_ms > deadline)
                 break;
@@ -321,20 +414,19 @@ static int run(bus *b, int argc, const char **argv, const size_t *lens, int64_t 
             note_failure(b, 1);
             continue;
         }
-        if (r) {
+        if (rc == TS_OK) {
             b->backoff_ms = b->o.backoff_initial_ms;
             *reply = r;
             return TS_OK;
         }
-        ts_err_clear(&last);
-        ts_err_set(&last, TS_ERR_CONN, "%s: %s failed: %s", b->where, argv[0],
-                   b->c->errstr[0] ? b->c->errstr : "connection lost");
-        /* a failed context is never reused; the first failure after a success
+        /* a failed connection is never reused; the first failure after a success
          * reconnects at once (an idle connection may just have been closed) */
         int immediate = b->backoff_ms == b->o.backoff_initial_ms;
         conn_drop(b);
         note_failure(b, immediate);
         b->conn_err = last;
+        if (rc != TS_ERR_CONN)
+            break;
         if (!warned++ && retry && b->o.retry_ms > 0)
             ts_warn("%s; retrying for up to %d ms", last.msg, b->o.retry_ms);
     }
@@ -388,24 +480,24 @@ int bus_group_create(bus *b, const char *stream, const char *group, ts_err *err)
     return rc;
 }
 
-/* XADD stream [MAXLEN ~ n] * f1 v1 ...; the new id into id_out (may be NULL). */
-static int xadd(bus *b, const char *stream, int nfields, const char **fields, const size_t *flens,
-                char id_out[BUS_ID_MAX], ts_err *err)
+/* XADD stream [MAXLEN ~ maxlen] * f1 v1 ...; the new id into id_out (may be NULL). */
+static int xadd(bus *b, const char *stream, long maxlen, int nfields, const char **fields,
+                const size_t *flens, char id_out[BUS_ID_MAX], ts_err *err)
 {
     const char *argv[32];
     size_t lens[32];
-    char maxlen[24];
+    char maxlens[24];
     int argc = 0, rc;
     redisReply *r = NULL;
     if (nfields * 2 + 6 > 32)
         return ts_err_set(err, TS_ERR_INTERNAL, "xadd: too many fields");
     argv[argc] = "XADD", lens[argc++] = 4;
     argv[argc] = stream, lens[argc++] = strlen(stream);
-    if (b->o.stream_maxlen > 0) {
-        snprintf(maxlen, sizeof maxlen, "%ld", b->o.stream_maxlen);
+    if (maxlen > 0) {
+        snprintf(maxlens, sizeof maxlens, "%ld", maxlen);
         argv[argc] = "MAXLEN", lens[argc++] = 6;
         argv[argc] = "~", lens[argc++] = 1;
-        argv[argc] = maxlen, lens[argc++] = strlen(maxlen);
+        argv[argc] = maxlens, lens[argc++] = strlen(maxlens);
     }
     argv[argc] = "*", lens[argc++] = 1;
     for (int i = 0; i < nfields * 2; i++) {
@@ -455,7 +547,7 @@ int bus_publish(bus *b, const char *stream, const char *payload, size_t len,
         return ts_err_set(err, TS_ERR_INVALID, "redis: no payload to publish on \"%s\"", stream);
     const char *fields[2] = {BUS_FIELD, payload};
     size_t flens[2] = {strlen(BUS_FIELD), len};
-    if ((rc = xadd(b, stream, 1, fields, flens, id_out, err)))
+    if ((rc = xadd(b, stream, b->o.stream_maxlen, 1, fields, flens, id_out, err)))
         return rc;
     if (b->o.publish_channel)
         publish_channel(b, stream, payload, len);
@@ -786,7 +878,8 @@ int bus_deadletter(bus *b, const char *stream, const char *group, const bus_msg 
     for (int i = 0; i < 16; i++)
         flens[i] = strlen(fields[i]);
     flens[13] = plen;
-    if ((rc = xadd(b, b->o.deadletter_stream, truncated ? 8 : 7, fields, flens, id, err)))
+    long maxlen = b->o.deadletter_maxlen > 0 ? b->o.deadletter_maxlen : b->o.stream_maxlen;
+    if ((rc = xadd(b, b->o.deadletter_stream, maxlen, truncated ? 8 : 7, fields, flens, id, err)))
         return rc;
     ts_warn("dead-lettered entry %s of \"%s\" (group \"%s\") as %s in \"%s\": %s", m->id, stream,
             group, id, b->o.deadletter_stream, reason);
@@ -800,6 +893,71 @@ int bus_deadletter(bus *b, const char *stream, const char *group, const bus_msg 
         json_decref(j);
     }
     return bus_ack(b, stream, group, m->id, err);
+}
+
+/* Computes the trim bound and trims, atomically: no group can be created, and no entry
+ * delivered, between reading the groups and XTRIM. Per group the bound is the smaller
+ * of its smallest pending id and its last-delivered id + 1 (the smaller is the safe one
+ * should XGROUP SETID have moved the group back). Ids are compared and incremented as
+ * decimal strings: Lua numbers are doubles, ids are two 64-bit integers. Returns
+ * {trimmed, bound} ({0, ""} without groups). */
+static const char trim_script[] =
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return {0, ''} end\n"
+    "local function inc(d)\n"
+    "  local i = #d\n"
+    "  while i > 0 and string.sub(d, i, i) == '9' do i = i - 1 end\n"
+    "  if i == 0 then return '1' .. string.rep('0', #d) end\n"
+    "  return string.sub(d, 1, i - 1) .. string.char(string.byte(d, i) + 1) .. string.rep('0', #d - i)\n"
+    "end\n"
+    "local function less(a, b)\n"
+    "  local am, as = string.match(a, '^(%d+)-(%d+)$')\n"
+    "  local bm, bs = string.match(b, '^(%d+)-(%d+)$')\n"
+    "  if #am ~= #bm then return #am < #bm end\n"
+    "  if am ~= bm then return am < bm end\n"
+    "  if #as ~= #bs then return #as < #bs end\n"
+    "  return as < bs\n"
+    "end\n"
+    "local bound = nil\n"
+    "for _, g in ipairs(redis.call('XINFO', 'GROUPS', KEYS[1])) do\n"
+    "  local f = {}\n"
+    "  for i = 1, #g, 2 do f[g[i]] = g[i + 1] end\n"
+    "  local ms, seq = string.match(f['last-delivered-id'], '^(%d+)-(%d+)$')\n"
+    "  local b\n"
+    "  if seq == '18446744073709551615' then b = inc(ms) .. '-0' else b = ms .. '-' .. inc(seq) end\n"
+    "  if f['pending'] > 0 then\n"
+    "    local p = redis.call('XPENDING', KEYS[1], f['name'])\n"
+    "    if p[2] and less(p[2], b) then b = p[2] end\n"
+    "  end\n"
+    "  if bound == nil or less(b, bound) then bound = b end\n"
+    "end\n"
+    "if bound == nil then return {0, ''} end\n"
+    "return {redis.call('XTRIM', KEYS[1], 'MINID', bound), bound}\n";
+
+int bus_trim_settled(bus *b, const char *stream, long long *trimmed, ts_err *err)
+{
+    redisReply *r = NULL;
+    int rc;
+    if (trimmed)
+        *trimmed = 0;
+    if ((rc = check_key("stream", stream, err)))
+        return rc;
+    const char *argv[4] = {"EVAL", trim_script, "1", stream};
+    if ((rc = run(b, 4, argv, NULL, 0, 1, &r, err)))
+        return rc;
+    if (r->type == REDIS_REPLY_ERROR) {
+        rc = reply_error(b, "XTRIM", stream, r, err);
+    } else if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+               r->element[0]->type != REDIS_REPLY_INTEGER || r->element[1]->type != REDIS_REPLY_STRING) {
+        rc = bad_reply(b, "XTRIM", stream, err);
+    } else {
+        if (trimmed)
+            *trimmed = r->element[0]->integer;
+        if (r->element[1]->len)
+            ts_debug("trimmed %lld settled entries of \"%s\" (below %.*s)", r->element[0]->integer,
+                     stream, (int)r->element[1]->len, r->element[1]->str);
+    }
+    freeReplyObject(r);
+    return rc;
 }
 
 int bus_stream_len(bus *b, const char *stream, long long *out, ts_err *err)

@@ -1,26 +1,30 @@
 /* bus.h: events over Redis streams (DESIGN.md "Data flow"): publish (XADD + PUBLISH),
  * consumer groups, blocking group reads, ack, reclaim of entries idle past a
- * visibility timeout (XAUTOCLAIM), dead letter, and counts for status pages.
- * Delivery is at-least-once: consumers must be idempotent (docs/bus.md).
- * A bus holds one hiredis connection: use one bus per thread. When Redis goes away
- * the failed connection is freed and a new one made, with exponential backoff,
- * inside each call for up to bus_options.retry_ms. */
+ * visibility timeout (XAUTOCLAIM), dead letter, trimming of settled entries, and counts
+ * for status pages. Delivery is at-least-once: consumers must be idempotent
+ * (docs/bus.md). A bus holds one connection (plain TCP or TLS): use one bus per thread.
+ * When Redis goes away the failed connection is freed and a new one made, with
+ * exponential backoff, inside each call for up to bus_options.retry_ms. */
 #ifndef TS_BUS_H
 #define TS_BUS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/err.h"
 
 #define BUS_ID_MAX 48       /* a stream entry id, "1700000000000-0", with its NUL */
 #define BUS_FIELD "event"   /* the entry field that holds the event JSON */
 #define BUS_DEADLETTER_PAYLOAD_MAX (1024 * 1024) /* raw payload kept in a dead letter */
+#define BUS_CRED_USER_MAX 256   /* the user buffer handed to bus_options.credentials */
+#define BUS_CRED_PASS_MAX 16384 /* its password buffer: room for an Entra ID token */
+#define BUS_REAUTH_MARGIN_US (300LL * 1000000) /* re-AUTH this long before a token expires */
 
 typedef struct bus bus;
 
 typedef struct bus_options {
-    const char *url;               /* redis://[[user]:password@]host[:port][/db]; rediss://
-                                    * is TS_ERR_UNSUPPORTED */
+    const char *url;               /* redis[s]://[[user]:password@]host[:port][/db];
+                                    * rediss:// is TLS (never falls back to plain text) */
     const char *deadletter_stream; /* for bus_deadletter and max_deliveries; NULL: none */
     int max_deliveries;     /* bus_reclaim dead-letters an entry claimed for the
                              * (max_deliveries+1)th time instead of returning it; 0: never */
@@ -34,6 +38,31 @@ typedef struct bus_options {
     int publish_channel;    /* default 1: also PUBLISH each event on a channel named as
                              * the stream, for watching with redis-cli SUBSCRIBE */
     const char *client_name; /* CLIENT SETNAME; NULL: none */
+
+    /* TLS (rediss:// only; set with redis:// they are TS_ERR_INVALID). TLS 1.2 at least,
+     * SNI, and the server's certificate checked against the system CA store or
+     * tls_ca_file, and against the URL's host (name or IP address). */
+    const char *tls_ca_file;   /* PEM CA bundle; NULL: the system store */
+    const char *tls_cert_file; /* client certificate chain (PEM), for mutual TLS, ... */
+    const char *tls_key_file;  /* ... with its private key (PEM, not encrypted) */
+    int tls_insecure;          /* 1: no certificate or host name check at all (a loud
+                                * warning per connection); for tests only */
+
+    long deadletter_maxlen; /* dead-letter XADD MAXLEN ~ n; 0: no cap of its own
+                             * (stream_maxlen applies when set) */
+
+    /* Credentials that expire (Microsoft Entra ID: the password is an access token).
+     * When set, it replaces the URL's user and password: called at each connect for
+     * AUTH, and again before a command once the token is within BUS_REAUTH_MARGIN_US
+     * (or half its lifetime, if shorter) of expiring, to AUTH on the live connection.
+     * It writes NUL-terminated user (may be empty: AUTH password) and pass into the
+     * buffers, and *expires_at_us (microseconds since the Unix epoch; 0: never expires),
+     * and returns 0, or an error code with err set (TS_ERR_CONN is retried like a lost
+     * connection). The token is registered with the log redaction, never logged. Called
+     * from the thread using the bus; buses in other threads call it too. */
+    int (*credentials)(void *ud, char *user, size_t ulen, char *pass, size_t plen,
+                       int64_t *expires_at_us, ts_err *err);
+    void *credentials_ud;
 } bus_options;
 
 /* One stream entry handed to a consumer. */
@@ -55,8 +84,9 @@ typedef struct bus_msgs {
 void bus_options_init(bus_options *o);
 
 /* Makes a bus from o (copied; the password is registered with the log redaction).
- * Validates the URL only: TS_ERR_INVALID, TS_ERR_UNSUPPORTED; the connection is made
- * by the first call (bus_ping checks it). *out is freed with bus_free(). */
+ * Validates the URL and options and, for rediss://, loads the CA and client
+ * certificate files (TS_ERR_INVALID names the file); the connection is made by the
+ * first call (bus_ping checks it). *out is freed with bus_free(). */
 int bus_new(const bus_options *o, bus **out, ts_err *err) TS_MUSTCHECK;
 void bus_free(bus *b);
 
@@ -107,6 +137,15 @@ int bus_ack(bus *b, const char *stream, const char *group, const char *id, ts_er
  * then XACK the original. reason is kept verbatim (say which field was wrong). */
 int bus_deadletter(bus *b, const char *stream, const char *group, const bus_msg *m,
                    const char *reason, ts_err *err) TS_MUSTCHECK;
+
+/* Removes the entries of stream that every consumer group has received and
+ * acknowledged: the bound is the smallest, over the groups, of the group's smallest
+ * pending id, or (nothing pending) its last-delivered id + 1; then XTRIM stream MINID
+ * bound (Redis >= 6.2). All of it runs as one script, so a group created or an entry
+ * delivered meanwhile cannot be missed. A stream without groups (or missing) trims
+ * nothing: a group created later at 0 still gets every entry. *trimmed (may be NULL)
+ * gets how many entries were removed. */
+int bus_trim_settled(bus *b, const char *stream, long long *trimmed, ts_err *err) TS_MUSTCHECK;
 
 /* XLEN stream (0 when it does not exist). */
 int bus_stream_len(bus *b, const char *stream, long long *out, ts_err *err) TS_MUSTCHECK;

@@ -1,4 +1,5 @@
-/* url.c: parsing of redis:// URLs for bus/; the password never reaches an error. */
+/* url.c: parsing of redis:// and rediss:// URLs for bus/; the password never reaches an
+ * error. */
 #include "url.h"
 
 #include <string.h>
@@ -80,12 +81,16 @@ int bus_url_parse(const char *s, bus_url *u, ts_err *err)
     u->port = 6379;
     if (!s || !*s)
         return ts_err_set(err, TS_ERR_INVALID, "redis url: empty");
-    if (strncasecmp(s, "rediss://", 9) == 0)
-        return ts_err_set(err, TS_ERR_UNSUPPORTED,
-                          "redis url: TLS (rediss://) is not supported by this build (hiredis 0.14)");
-    if (strncasecmp(s, "redis://", 8) != 0)
-        return ts_err_set(err, TS_ERR_INVALID, "redis url: must start with \"redis://\"");
-    const char *p = s + 8;
+    const char *p;
+    if (strncasecmp(s, "rediss://", 9) == 0) {
+        u->tls = 1;
+        p = s + 9;
+    } else if (strncasecmp(s, "redis://", 8) == 0) {
+        p = s + 8;
+    } else {
+        return ts_err_set(err, TS_ERR_INVALID,
+                          "redis url: must start with \"redis://\" or \"rediss://\"");
+    }
     const char *end = p + strlen(p);
     /* userinfo: up to the last '@' (a password may hold '@' or '/' unescaped) */
     const char *at = NULL;

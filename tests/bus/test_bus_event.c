@@ -763,12 +763,26 @@ static void test_urls(void **state)
     assert_null(u.password);
     bus_url_clear(&u);
 
+    assert_int_equal(bus_url_parse("rediss://:tops%40cret@cache.example:6380/1", &u, &e), TS_OK);
+    assert_int_equal(u.tls, 1);
+    assert_string_equal(u.password, "tops@cret");
+    assert_string_equal(u.host, "cache.example");
+    assert_int_equal(u.port, 6380);
+    assert_int_equal(u.db, 1);
+    bus_url_clear(&u);
+    assert_int_equal(bus_url_parse("Rediss://h", &u, &e), TS_OK);
+    assert_int_equal(u.tls, 1);
+    assert_int_equal(u.port, 6379);
+    bus_url_clear(&u);
+    assert_int_equal(bus_url_parse("redis://h", &u, &e), TS_OK);
+    assert_int_equal(u.tls, 0);
+    bus_url_clear(&u);
+
     ts_err_clear(&e);
-    ASSERT_ERR(bus_url_parse("rediss://:topsecret@h:6380", &u, &e), e, TS_ERR_UNSUPPORTED, "TLS");
     struct {
         const char *url, *sub;
     } bad[] = {
-        {"", "empty"}, {"http://h", "redis://"}, {"redis://", "host"}, {"redis://:topsecret@", "host"},
+        {"", "empty"}, {"http://h", "redis://"}, {"redisss://h", "rediss://"}, {"redis://", "host"}, {"redis://:topsecret@", "host"},
         {"redis://topsecret@h", "[user]:password@"}, {"redis://:top%zzsecret@h", "%-escape"},
         {"redis://:top%00secret@h", "%-escape"}, {"redis://h:0", "port"}, {"redis://h:65536", "port"},
         {"redis://h:x", "port"}, {"redis://h/x", "database"}, {"redis://h/0?ssl=true", "query"},

@@ -1,6 +1,7 @@
 /* test_bus_redis.c: the Redis streams transport against real Redis 7: publish /
  * consume / ack, two consumers sharing a group, reclaim after the visibility timeout,
- * dead letter after N deliveries and for malformed entries, and (on a private
+ * dead letter after N deliveries and for malformed entries, trimming of settled
+ * entries, the dead-letter cap, and (on a private
  * redis-server with AOF and a password) reconnect across a restart without loss.
  * Needs TS_TEST_REDIS_URL (scripts/services); skips with exit code 77 without it. */
 #include <setjmp.h>
@@ -447,10 +448,38 @@ static void test_bad_urls(void **state)
     bus *b = NULL;
     ts_err e;
     ts_err_clear(&e);
-    o.url = "rediss://:hunter2@127.0.0.1:6380/0";
-    assert_int_equal(bus_new(&o, &b, &e), TS_ERR_UNSUPPORTED);
+    /* TLS options with a plain url: refused rather than talking plain text */
+    o.url = "redis://:hunter2@127.0.0.1:6380/0";
+    o.tls_ca_file = "/etc/ssl/certs/ca-certificates.crt";
+    assert_int_equal(bus_new(&o, &b, &e), TS_ERR_INVALID);
     assert_null(b);
+    assert_non_null(strstr(e.msg, "rediss://"));
     assert_null(strstr(e.msg, "hunter2"));
+    /* a CA file that is not there: named at bus_new */
+    o.url = "rediss://:hunter2@127.0.0.1:6380/0";
+    o.tls_ca_file = "/nonexistent/ca.pem";
+    ts_err_clear(&e);
+    assert_int_equal(bus_new(&o, &b, &e), TS_ERR_INVALID);
+    assert_null(b);
+    assert_non_null(strstr(e.msg, "\"/nonexistent/ca.pem\""));
+    assert_null(strstr(e.msg, "hunter2"));
+    /* a client certificate without its key */
+    o.tls_ca_file = NULL;
+    o.tls_cert_file = "/nonexistent/client.pem";
+    ts_err_clear(&e);
+    assert_int_equal(bus_new(&o, &b, &e), TS_ERR_INVALID);
+    assert_non_null(strstr(e.msg, "tls_key_file"));
+    /* rediss:// where nothing listens: TS_ERR_CONN, never a plain-text attempt elsewhere */
+    bus_options_init(&o);
+    o.url = "rediss://:hunter2@127.0.0.1:1/0";
+    o.retry_ms = 0;
+    ts_err_clear(&e);
+    assert_int_equal(bus_new(&o, &b, &e), TS_OK);
+    assert_int_equal(bus_ping(b, &e), TS_ERR_CONN);
+    assert_non_null(strstr(e.msg, "127.0.0.1:1"));
+    assert_null(strstr(e.msg, "hunter2"));
+    bus_free(b);
+    b = NULL;
     /* nothing listens: TS_ERR_CONN after the retry budget, without the password */
     bus_options_init(&o);
     o.url = "redis://:hunter2@127.0.0.1:1/0";
@@ -470,6 +499,192 @@ static void test_bad_urls(void **state)
     bus_consumer_name(c2, sizeof c2, 2);
     assert_string_not_equal(c1, c2);
     assert_non_null(strchr(c1, ':'));
+}
+
+/* A plain hiredis connection to the shared Redis, on the test's database. */
+static redisContext *raw_connect(void)
+{
+    char host[64] = "127.0.0.1";
+    int port = 6379, db = 0;
+    assert_true(sscanf(redis_url, "redis://%63[^:]:%d/%d", host, &port, &db) >= 2);
+    redisContext *c = redisConnect(host, port);
+    assert_true(c && !c->err);
+    if (db)
+        freeReplyObject(redisCommand(c, "SELECT %d", db));
+    return c;
+}
+
+/* The id of the oldest entry of stream ("" when empty), into out. */
+static void first_id(const char *stream, char out[BUS_ID_MAX])
+{
+    redisContext *c = raw_connect();
+    redisReply *r = redisCommand(c, "XRANGE %s - + COUNT 1", stream);
+    assert_true(r && r->type == REDIS_REPLY_ARRAY);
+    out[0] = '\0';
+    if (r->elements)
+        snprintf(out, BUS_ID_MAX, "%s", r->element[0]->element[0]->str);
+    freeReplyObject(r);
+    redisFree(c);
+}
+
+static long long trim(bus *b, const char *stream)
+{
+    long long n = -1;
+    CHECK(bus_trim_settled(b, stream, &n, E));
+    return n;
+}
+
+/* Reads up to count new entries for group (as consumer c1), checking they are ids[from..]. */
+static void read_expect(bus *b, const char *stream, const char *group, int count, char ids[][BUS_ID_MAX],
+                        int from, bus_msgs *m)
+{
+    CHECK(bus_read(b, stream, group, "c1", count, 100, m, E));
+    assert_int_equal(m->n, count);
+    for (int i = 0; i < count; i++)
+        assert_string_equal(m->v[i].id, ids[from + i]);
+}
+
+static void test_trim_settled(void **state)
+{
+    (void)state;
+    char stream[128], got[BUS_ID_MAX];
+    name(stream, sizeof stream, "trim");
+    bus *b = open_bus(redis_url, 0, NULL);
+    bus_msgs m = {0};
+    enum { N = 10 };
+    char ids[N][BUS_ID_MAX];
+    assert_int_equal(trim(b, stream), 0); /* no stream: nothing, no error */
+    /* no group yet: nothing is trimmed, and a group made later at 0 gets everything */
+    publish_n(b, stream, N, ids);
+    assert_int_equal(trim(b, stream), 0);
+    assert_int_equal(xlen(b, stream), N);
+
+    /* two groups with different progress */
+    CHECK(bus_group_create(b, stream, "fast", E));
+    CHECK(bus_group_create(b, stream, "slow", E));
+    assert_int_equal(trim(b, stream), 0); /* received by nobody yet */
+    read_expect(b, stream, "fast", 6, ids, 0, &m);
+    for (size_t i = 0; i < m.n; i++)
+        CHECK(bus_ack(b, stream, "fast", m.v[i].id, E));
+    read_expect(b, stream, "slow", 3, ids, 0, &m);
+    CHECK(bus_ack(b, stream, "slow", ids[0], E));
+    CHECK(bus_ack(b, stream, "slow", ids[2], E)); /* ids[1] stays pending */
+    assert_int_equal(trim(b, stream), 1);       /* only ids[0]: acked by both */
+    first_id(stream, got);
+    assert_string_equal(got, ids[1]);
+    assert_int_equal(trim(b, stream), 0); /* a pending entry is kept, and all after it */
+    assert_int_equal(xlen(b, stream), N - 1);
+
+    CHECK(bus_ack(b, stream, "slow", ids[1], E));
+    assert_int_equal(trim(b, stream), 2); /* ids[1], ids[2]; ids[3..] not received by "slow" */
+    first_id(stream, got);
+    assert_string_equal(got, ids[3]);
+
+    read_expect(b, stream, "slow", 7, ids, 3, &m);
+    for (size_t i = 0; i < m.n; i++)
+        CHECK(bus_ack(b, stream, "slow", m.v[i].id, E));
+    assert_int_equal(trim(b, stream), 3); /* up to ids[5]: "fast" has not received ids[6..] */
+    first_id(stream, got);
+    assert_string_equal(got, ids[6]);
+
+    read_expect(b, stream, "fast", 4, ids, 6, &m); /* received, not acked */
+    assert_int_equal(trim(b, stream), 0);
+    assert_int_equal(xlen(b, stream), 4);
+    CHECK(bus_ack(b, stream, "fast", ids[6], E));
+    CHECK(bus_ack(b, stream, "fast", ids[8], E));
+    assert_int_equal(trim(b, stream), 1); /* ids[6]; ids[7] is pending */
+    CHECK(bus_ack(b, stream, "fast", ids[7], E));
+    CHECK(bus_ack(b, stream, "fast", ids[9], E));
+    assert_int_equal(trim(b, stream), 3); /* everything settled */
+    assert_int_equal(xlen(b, stream), 0);
+    assert_int_equal(pending(b, stream, "fast") + pending(b, stream, "slow"), 0);
+
+    /* after a full trim the groups go on: new entries are delivered, then trimmed */
+    publish_n(b, stream, 2, ids);
+    assert_int_equal(trim(b, stream), 0);
+    read_expect(b, stream, "fast", 2, ids, 0, &m);
+    read_expect(b, stream, "slow", 2, ids, 0, &m);
+    for (int i = 0; i < 2; i++) {
+        CHECK(bus_ack(b, stream, "fast", ids[i], E));
+        CHECK(bus_ack(b, stream, "slow", ids[i], E));
+    }
+    /* a group created at 0 now starts after the trimmed entries: none is lost to it */
+    CHECK(bus_group_create(b, stream, "late", E));
+    assert_int_equal(trim(b, stream), 0);
+    read_expect(b, stream, "late", 2, ids, 0, &m);
+    CHECK(bus_ack(b, stream, "late", ids[0], E));
+    assert_int_equal(trim(b, stream), 1);
+    bus_msgs_clear(&m);
+
+    /* a stream without groups keeps its entries for the group made later */
+    char lone[128];
+    name(lone, sizeof lone, "trim-nogroup");
+    publish_n(b, lone, 3, ids);
+    assert_int_equal(trim(b, lone), 0);
+    CHECK(bus_group_create(b, lone, "archivers", E));
+    read_expect(b, lone, "archivers", 3, ids, 0, &m);
+    bus_msgs_clear(&m);
+
+    /* not a stream: Redis's error, naming the key */
+    redisContext *c = raw_connect();
+    char plain[128];
+    name(plain, sizeof plain, "trim-string");
+    freeReplyObject(redisCommand(c, "SET %s x", plain));
+    redisFree(c);
+    ts_err e;
+    ts_err_clear(&e);
+    long long n = 0;
+    assert_int_equal(bus_trim_settled(b, plain, &n, &e), TS_ERR_REMOTE);
+    assert_non_null(strstr(e.msg, plain));
+    cleanup(b, stream, lone);
+    cleanup(b, plain, NULL);
+    bus_free(b);
+}
+
+static void test_deadletter_cap(void **state)
+{
+    (void)state;
+    char stream[128], dl[128];
+    name(stream, sizeof stream, "dlcap");
+    name(dl, sizeof dl, "deadletter-cap");
+    /* MAXLEN ~ trims whole stream nodes only: the length stays within a node of the cap */
+    redisContext *c = raw_connect();
+    redisReply *r = redisCommand(c, "CONFIG GET stream-node-max-entries");
+    assert_true(r && r->type == REDIS_REPLY_ARRAY && r->elements == 2);
+    long long node = atoll(r->element[1]->str);
+    freeReplyObject(r);
+    redisFree(c);
+    enum { CAP = 20, N = 300 };
+    bus_options o;
+    bus_options_init(&o);
+    o.url = redis_url;
+    o.deadletter_stream = dl;
+    o.deadletter_maxlen = CAP;
+    o.publish_channel = 0;
+    bus *b = NULL;
+    CHECK(bus_new(&o, &b, E));
+    CHECK(bus_group_create(b, stream, "archivers", E));
+    publish_n(b, stream, N, NULL);
+    bus_msgs m = {0};
+    int dead = 0;
+    while (dead < N) {
+        CHECK(bus_read(b, stream, "archivers", "w1", 100, 100, &m, E));
+        assert_true(m.n > 0);
+        for (size_t i = 0; i < m.n; i++, dead++)
+            CHECK(bus_deadletter(b, stream, "archivers", &m.v[i], "poison", E));
+    }
+    bus_msgs_clear(&m);
+    long long len = xlen(b, dl);
+    assert_true(len >= CAP);
+    assert_true(len <= CAP + (node > 0 ? node : 100));
+    assert_true(len < N);
+    assert_int_equal(pending(b, stream, "archivers"), 0);
+    /* the newest dead letters are the ones kept */
+    char *reason = dl_field(dl, (size_t)len - 1, "reason");
+    assert_string_equal(reason, "poison");
+    free(reason);
+    cleanup(b, stream, dl);
+    bus_free(b);
 }
 
 /* ---- a private redis-server: restart without loss ---- */
@@ -719,6 +934,8 @@ int main(void)
         cmocka_unit_test(test_deadletter_after_n_deliveries),
         cmocka_unit_test(test_malformed_to_deadletter),
         cmocka_unit_test(test_bad_urls),
+        cmocka_unit_test(test_trim_settled),
+        cmocka_unit_test(test_deadletter_cap),
         cmocka_unit_test_teardown(test_reconnect_after_restart, teardown_private),
     };
     atexit(private_cleanup);
