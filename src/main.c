@@ -10,6 +10,7 @@
 #include "common/config.h"
 #include "common/fault.h"
 #include "common/log.h"
+#include "pg/conn.h"
 
 typedef struct command {
     const char *name; /* "export", or "parquet inspect" */
@@ -182,6 +183,7 @@ int main(int argc, char **argv)
             goto out;
         }
         ts_config_register_secrets(cfg);
+        pg_register_secrets(cfg->database.url);
         if (!verbose) {
             int lvl = ts_log_level_parse(cfg->log.level);
             ts_log_setup(lvl >= 0 ? lvl : TS_LOG_INFO,

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "archiver_int.h"
+#include "bus/bus_config.h"
 #include "common/alloc.h"
 #include "common/log.h"
 #include "common/runctl.h"
@@ -34,11 +35,7 @@ int arc_open_lake(const ts_config *cfg, bool create, lake **out, ts_err *err)
 int arc_open_bus(const ts_config *cfg, const char *client, bool quick, bus **out, ts_err *err)
 {
     bus_options o;
-    bus_options_init(&o);
-    o.url = cfg->redis.url;
-    o.deadletter_stream = cfg->redis.deadletter_stream;
-    o.max_deliveries = cfg->redis.max_deliveries;
-    o.client_name = client;
+    bus_options_from_config(&o, cfg, client);
     if (quick) {
         o.retry_ms = 0;
         o.connect_timeout_ms = 1000;
@@ -187,6 +184,10 @@ static void *worker_main(void *arg)
         goto out;
     }
     holding = true;
+    /* the container (or folder) is made here, at the start, when allowed: never by a
+     * GET of the endpoints, whose probe only looks */
+    if (w->index == 0 && lake_test(w->lk, &e) != 0)
+        ts_warn("the lake is not usable yet: %s (requests wait for it)", e.msg);
     alive = true;
     atomic_fetch_add(&st->alive, 1);
     if (w->index == 0)

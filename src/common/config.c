@@ -53,8 +53,13 @@ static const cf_key keys[] = {
     {"redis", "deadletter_stream", CF_STR, O(redis.deadletter_stream), "database.archival.deadletter", 0, 0, NULL},
     {"redis", "visibility_timeout_s", CF_INT, O(redis.visibility_timeout_s), "300", 1, 86400, NULL},
     {"redis", "max_deliveries", CF_INT, O(redis.max_deliveries), "5", 1, 1000, NULL},
+    {"redis", "deadletter_maxlen", CF_INT, O(redis.deadletter_maxlen), "10000", 0, 100000000, NULL},
+    {"redis", "tls_ca_file", CF_STR, O(redis.tls_ca_file), "", 0, 0, NULL},
+    {"redis", "tls_cert_file", CF_STR, O(redis.tls_cert_file), "", 0, 0, NULL},
+    {"redis", "tls_key_file", CF_STR, O(redis.tls_key_file), "", 0, 0, NULL},
+    {"redis", "tls_insecure", CF_BOOL, O(redis.tls_insecure), "false", 0, 0, NULL},
 
-    {"lake", "kind", CF_ENUM, O(lake.kind), "local", 0, 0, "local|azure"},
+    {"lake", "kind", CF_ENUM, O(lake.kind), "auto", 0, 0, "auto|local|azure"},
     {"lake", "path", CF_STR, O(lake.path), "./lake", 0, 0, NULL},
     {"lake", "prefix", CF_STR, O(lake.prefix), "", 0, 0, NULL},
     {"lake", "block_size_mb", CF_INT, O(lake.block_size_mb), "8", 1, 4000, NULL},
@@ -622,15 +627,64 @@ static int is_loopback(const char *addr)
            strncmp(addr, "[::1]:", 6) == 0;
 }
 
+const char *ts_config_lake_kind(const ts_config *c)
+{
+    if (strcmp(c->lake.kind, "auto") != 0)
+        return c->lake.kind;
+    /* the original specification's keys name an Azure lake */
+    return *c->lakehouse_storage_account || *c->lakehouse_connection_string ? "azure" : "local";
+}
+
+/* The key's source (for warnings about settings that take no effect). */
+static bool is_set(const ts_config *c, const char *section, const char *name)
+{
+    const cf_state *st = (const cf_state *)c;
+    for (int i = 0; i < NKEYS; i++)
+        if (strcmp(keys[i].name, name) == 0 &&
+            ((!section && !keys[i].section) ||
+             (section && keys[i].section && strcmp(section, keys[i].section) == 0)))
+            return st->src[i] != SRC_DEFAULT;
+    return false;
+}
+
+int ts_config_warnings(const ts_config *c, char warnings[][256], int max)
+{
+    int n = 0;
+    bool azure = strcmp(ts_config_lake_kind(c), "azure") == 0;
+    static const char *const azure_only[][2] = {
+        {NULL, "lakehouse_storage_account"}, {NULL, "lakehouse_connection_string"},
+        {"lake", "auth"}, {"lake", "tenant_id"}, {"lake", "client_id"}, {"lake", "client_secret"},
+        {"lake", "block_size_mb"}, {"lake", "upload_concurrency"}};
+    for (size_t i = 0; i < sizeof azure_only / sizeof *azure_only && n < max; i++)
+        if (!azure && is_set(c, azure_only[i][0], azure_only[i][1]))
+            snprintf(warnings[n++], 256, "\"%s%s%s\" is set but the lake is a local folder: it is "
+                     "ignored", azure_only[i][0] ? azure_only[i][0] : "", azure_only[i][0] ? "." : "",
+                     azure_only[i][1]);
+    if (azure && is_set(c, "lake", "path") && n < max)
+        snprintf(warnings[n++], 256, "\"lake.path\" is set but the lake is Azure: it is ignored");
+    if (is_set(c, "http", "token_for_get") && n < max)
+        snprintf(warnings[n++], 256, "\"http.token_for_get\" is no longer used: with an http.token, "
+                 "every endpoint but /healthz and /readyz asks for it");
+    if (!*c->redis.url || (strncmp(c->redis.url, "rediss://", 9) != 0 &&
+                           (*c->redis.tls_ca_file || *c->redis.tls_cert_file || c->redis.tls_insecure)))
+        if (n < max)
+            snprintf(warnings[n++], 256, "the redis.tls_* settings take effect only with a rediss:// "
+                     "url");
+    if (c->redis.tls_insecure && n < max)
+        snprintf(warnings[n++], 256, "\"redis.tls_insecure\" is on: the Redis server's certificate "
+                 "is not checked");
+    return n;
+}
+
 static int validate(const ts_config *c, ts_err *err)
 {
     const char *src = c->source ? c->source : "config";
-    if (strcmp(c->lake.kind, "azure") == 0 && c->lakehouse_enabled && !*c->lakehouse_storage_account &&
+    if (strcmp(ts_config_lake_kind(c), "azure") == 0 && c->lakehouse_enabled && !*c->lakehouse_storage_account &&
         !*c->lakehouse_connection_string)
         return ts_err_set(err, TS_ERR_INVALID,
                           "%s: lake.kind is \"azure\" but neither \"lakehouse_connection_string\" nor "
                           "\"lakehouse_storage_account\" is set (missing required key)", src);
-    if (strcmp(c->lake.kind, "local") == 0 && !*c->lake.path)
+    if (strcmp(ts_config_lake_kind(c), "local") == 0 && !*c->lake.path)
         return ts_err_set(err, TS_ERR_INVALID,
                           "%s: lake.kind is \"local\" but \"lake.path\" is empty (missing required key)", src);
     if (!*c->lakehouse_container)

@@ -42,9 +42,16 @@ typedef struct ts_config {
         char *deadletter_stream;   /* database.archival.deadletter */
         int visibility_timeout_s;  /* idle time before another worker claims an entry */
         int max_deliveries;        /* an entry delivered more often is dead-lettered */
+        int deadletter_maxlen;     /* cap of the dead-letter stream (approximate); 0: none */
+        char *tls_ca_file;         /* rediss://: CA bundle; "": the system store */
+        char *tls_cert_file;       /* rediss://: client certificate for mutual TLS */
+        char *tls_key_file;
+        bool tls_insecure;         /* rediss:// without checking the certificate (loud) */
     } redis;
     struct {
-        char *kind;   /* local | azure */
+        char *kind;   /* auto | local | azure (auto: azure when the original
+                       * specification's lakehouse_storage_account or
+                       * lakehouse_connection_string is set, else local) */
         char *path;   /* local folder */
         char *prefix; /* inside the container or folder */
         int block_size_mb;
@@ -70,7 +77,7 @@ typedef struct ts_config {
         char *retention_listen;
         char *archiver_listen;
         char *token;        /* secret */
-        bool token_for_get;
+        bool token_for_get; /* no longer used (a warning says so) */
     } http;
     struct {
         int workers;
@@ -100,6 +107,11 @@ int ts_config_load(ts_config *cfg, const char *path, ts_err *err) TS_MUSTCHECK;
 int ts_config_load_env(ts_config *cfg, ts_err *err) TS_MUSTCHECK;
 /* Writes the effective config as YAML with secrets shown as "***". */
 void ts_config_dump(const ts_config *cfg, FILE *out);
+/* The lake the config names: "local" or "azure" (lake.kind, or auto's choice). */
+const char *ts_config_lake_kind(const ts_config *cfg);
+/* Settings that take no effect with this config (ignored by the chosen lake,
+ * deprecated), as sentences; returns how many (at most max). */
+int ts_config_warnings(const ts_config *cfg, char warnings[][256], int max);
 /* Retention for a table: its override, else the global value; 0 when disabled. */
 int ts_config_retention_days(const ts_config *cfg, const char *schema_table);
 /* Registers every secret of cfg with the logger's redaction. */

@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <jansson.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <string.h>
@@ -11,14 +12,14 @@
 
 #include "alloc.h"
 
-#define MAX_SECRETS 32
 #define MAX_CTX 4
 
 static ts_log_level min_level = TS_LOG_INFO;
 static int as_json;
 static FILE *log_out;
-static char *secrets[MAX_SECRETS];
-static int nsecrets;
+static char **secrets; /* grows as needed: never a secret silently left out */
+static int nsecrets, capsecrets;
+static bool secrets_lost;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static _Thread_local struct {
@@ -44,21 +45,68 @@ int ts_log_level_parse(const char *s)
     return -1;
 }
 
+/* Adds s (log_lock held); false when memory ran out. */
+static bool add_secret_locked(const char *s)
+{
+    char *c;
+    for (int i = 0; i < nsecrets; i++)
+        if (strcmp(secrets[i], s) == 0)
+            return true;
+    if (nsecrets == capsecrets) {
+        int cap = capsecrets ? capsecrets * 2 : 16;
+        char **n = ts_realloc(secrets, (size_t)cap * sizeof *n);
+        if (!n)
+            return false;
+        secrets = n;
+        capsecrets = cap;
+    }
+    if (!(c = ts_strdup(s)))
+        return false;
+    secrets[nsecrets++] = c;
+    return true;
+}
+
+static void remove_secret_locked(const char *s)
+{
+    for (int i = 0; i < nsecrets; i++)
+        if (strcmp(secrets[i], s) == 0) {
+            ts_free(secrets[i]);
+            secrets[i] = secrets[--nsecrets];
+            return;
+        }
+}
+
 void ts_log_add_secret(const char *s)
 {
     if (!s || strlen(s) < 4) /* too short to search for without mangling ordinary text */
         return;
     pthread_mutex_lock(&log_lock);
-    for (int i = 0; i < nsecrets; i++)
-        if (strcmp(secrets[i], s) == 0)
-            goto out;
-    if (nsecrets < MAX_SECRETS) {
-        char *c = ts_strdup(s);
-        if (c)
-            secrets[nsecrets++] = c;
-    }
-out:
+    if (!add_secret_locked(s))
+        secrets_lost = true; /* every later line says so: see ts_log */
     pthread_mutex_unlock(&log_lock);
+}
+
+void ts_log_replace_secret(const char *old, const char *s)
+{
+    pthread_mutex_lock(&log_lock);
+    if (old && s && strcmp(old, s) == 0) {
+        pthread_mutex_unlock(&log_lock);
+        return;
+    }
+    if (s && strlen(s) >= 4 && !add_secret_locked(s))
+        secrets_lost = true;
+    if (old) /* after the new one is in: a line between the two never shows either */
+        remove_secret_locked(old);
+    pthread_mutex_unlock(&log_lock);
+}
+
+int ts_log_secret_count(void)
+{
+    int n;
+    pthread_mutex_lock(&log_lock);
+    n = nsecrets;
+    pthread_mutex_unlock(&log_lock);
+    return n;
 }
 
 void ts_log_context(const char *key, const char *value)
@@ -87,10 +135,17 @@ void ts_log_context_clear(void)
         ctx[i].key[0] = '\0';
 }
 
-/* Length of the secret value starting at p: up to ';', '&', whitespace, quote or end. */
+/* Length of the secret value starting at p: a quoted value ('a b\'c', as libpq's
+ * conninfo allows) to its closing quote, else up to ';', '&', whitespace, quote or end. */
 static size_t value_len(const char *p)
 {
     size_t n = 0;
+    if (*p == '\'') {
+        for (n = 1; p[n] && p[n] != '\''; n++)
+            if (p[n] == '\\' && p[n + 1])
+                n++;
+        return p[n] ? n + 1 : n;
+    }
     while (p[n] && !strchr(";& \t\r\n\"'", p[n]))
         n++;
     return n;
@@ -167,6 +222,11 @@ void ts_log(ts_log_level level, const char *fmt, ...)
     vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
     ts_redact(raw, msg, sizeof msg);
+    if (secrets_lost) { /* never silent: the operator must know redaction is incomplete */
+        size_t ml = strlen(msg);
+        snprintf(msg + ml, sizeof msg - ml, " (warning: out of memory registering a secret; "
+                 "redaction may be incomplete)");
+    }
     clock_gettime(CLOCK_REALTIME, &now);
     gmtime_r(&now.tv_sec, &tm);
     snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,

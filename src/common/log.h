@@ -17,6 +17,12 @@ int ts_log_level_parse(const char *s);
 /* Registers a secret (password, account key, SAS, token): it is replaced by *** in
  * every later log line and in ts_redact(). Copies s; empty and NULL are ignored. */
 void ts_log_add_secret(const char *s);
+/* Replaces a registered secret by a new one (a refreshed token): the old one is
+ * forgotten only once the new one is in. The registry grows as needed; should memory
+ * run out, every later log line says that redaction may be incomplete. */
+void ts_log_replace_secret(const char *old, const char *s);
+/* Secrets registered (tests). */
+int ts_log_secret_count(void);
 /* Per-thread context shown on each line ("event_id", "chunk"); value NULL removes it. */
 void ts_log_context(const char *key, const char *value);
 void ts_log_context_clear(void);

@@ -7,12 +7,13 @@ int lake_options_from_config(lake_options *o, const ts_config *cfg, ts_err *err)
 {
     int auth;
     lake_options_init(o);
-    if (!cfg->lake.kind || !*cfg->lake.kind || strcmp(cfg->lake.kind, "local") == 0)
+    const char *kind = ts_config_lake_kind(cfg);
+    if (strcmp(kind, "local") == 0)
         o->kind = LAKE_LOCAL;
-    else if (strcmp(cfg->lake.kind, "azure") == 0)
+    else if (strcmp(kind, "azure") == 0)
         o->kind = LAKE_AZURE;
     else
-        return ts_err_set(err, TS_ERR_INVALID, "lake.kind \"%s\" is not one of local, azure",
+        return ts_err_set(err, TS_ERR_INVALID, "lake.kind \"%s\" is not one of auto, local, azure",
                           cfg->lake.kind);
     if (cfg->lake.path && *cfg->lake.path)
         o->path = cfg->lake.path;

@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -108,6 +109,24 @@ int pg_reconnect(PGconn *c, ts_err *err)
         return ts_err_set(err, TS_ERR_CONN, "could not reconnect to the database: %s", msg);
     }
     return pg_session_setup(c, 0, err);
+}
+
+void pg_register_secrets(const char *url)
+{
+    PQconninfoOption *opts = NULL;
+    char *msg = NULL;
+    const char *env = getenv("PGPASSWORD");
+    if (env)
+        ts_log_add_secret(env);
+    if (!url || !*url)
+        return;
+    /* libpq's own parser: URL or key=value, quoted values and percent-escapes included */
+    opts = PQconninfoParse(url, &msg);
+    for (PQconninfoOption *o = opts; o && o->keyword; o++)
+        if (o->val && (strcmp(o->keyword, "password") == 0 || strcmp(o->keyword, "sslpassword") == 0))
+            ts_log_add_secret(o->val);
+    PQconninfoFree(opts);
+    PQfreemem(msg); /* a malformed url: pg_connect reports it, without echoing it */
 }
 
 void pg_disconnect(PGconn *c)

@@ -15,6 +15,10 @@
  * change proof relies on). The url never reaches err. Frees with pg_disconnect. */
 int pg_connect(const char *url, PGconn **out, ts_err *err) TS_MUSTCHECK;
 void pg_disconnect(PGconn *c);
+/* Registers the password (and sslpassword) of url, a URL or key=value conninfo, and
+ * PGPASSWORD, with the log redaction (common/log.h), so no log line, error or
+ * endpoint shows them. */
+void pg_register_secrets(const char *url);
 /* pg_connect with a connect timeout (0: 10 s; the url's own connect_timeout wins) and
  * a statement_timeout for the session (0: the server's default). */
 int pg_connect_opts(const char *url, int connect_timeout_s, int statement_timeout_ms, PGconn **out,

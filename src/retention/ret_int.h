@@ -19,6 +19,7 @@
 
 #define RET_TRIGGER_TIMEOUT_S 120 /* a trigger waits this long for the loop */
 #define RET_SNAPSHOT_PERIOD_S 2   /* the table snapshot is refreshed this often */
+#define RET_TRIM_PERIOD_S 30      /* settled stream entries are trimmed this often */
 
 enum { RET_PHASE_STARTING = 0, RET_PHASE_STANDBY, RET_PHASE_ACTIVE, RET_PHASE_STOPPED };
 extern const char *const ret_phase_names[];

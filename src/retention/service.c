@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "bus/bus.h"
+#include "bus/bus_config.h"
 #include "common/alloc.h"
 #include "common/log.h"
 #include "common/runctl.h"
@@ -284,12 +285,24 @@ static void summary(loop *l, int64_t pending, double started, int *exit_code)
 static int open_bus(const ts_config *cfg, const char *name, bus **out, ts_err *err)
 {
     bus_options o;
-    bus_options_init(&o);
-    o.url = cfg->redis.url;
-    o.deadletter_stream = cfg->redis.deadletter_stream;
-    o.max_deliveries = cfg->redis.max_deliveries;
-    o.client_name = name;
+    bus_options_from_config(&o, cfg, name);
     return bus_new(&o, out, err);
+}
+
+/* Settled entries leave the streams: every group of every database has received and
+ * acknowledged them (bus_trim_settled), so the streams stay bounded. */
+static void trim_streams(loop *l)
+{
+    const char *streams[2] = {l->cfg->redis.request_stream, l->cfg->redis.confirmation_stream};
+    for (int i = 0; i < 2; i++) {
+        long long n = 0;
+        ts_err e;
+        ts_err_clear(&e);
+        if (bus_trim_settled(l->b, streams[i], &n, &e) != 0)
+            ts_warn("could not trim stream \"%s\": %s", streams[i], e.msg);
+        else if (n > 0)
+            ts_debug("trimmed %lld settled entries from \"%s\"", n, streams[i]);
+    }
 }
 
 static int open_lake(const ts_config *cfg, lake **out, ts_err *err)
@@ -304,7 +317,8 @@ static int run_loop(loop *l, int *exit_code, ts_err *e)
     const ts_config *cfg = l->cfg;
     ret_shared *sh = l->sh;
     bus_msgs msgs = {0};
-    double next_check = 0, last_reclaim = 0, last_drops = 0, last_retries = 0, started = ts_mono_s();
+    double next_check = 0, last_reclaim = 0, last_drops = 0, last_retries = 0, last_trim = 0,
+           started = ts_mono_s();
     bool republish = true;
     int64_t pending = 0;
     int reclaim_s = cfg->redis.visibility_timeout_s < 30 ? cfg->redis.visibility_timeout_s : 30;
@@ -346,6 +360,10 @@ static int run_loop(loop *l, int *exit_code, ts_err *e)
             ts_err_clear(e);
             if (ret_retry_drops(l->r, e) != 0)
                 ts_error("deferred drops: %s", e->msg);
+        }
+        if (ts_mono_s() - last_trim >= RET_TRIM_PERIOD_S) {
+            last_trim = ts_mono_s();
+            trim_streams(l);
         }
         /* confirmations read but never acked (a crashed predecessor's, or ours whose
          * handling failed): idle for the visibility timeout, at most 30 s; only the

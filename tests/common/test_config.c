@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "common/config.h"
+#include "common/log.h"
 
 static char path[64];
 
@@ -61,7 +62,8 @@ static void test_defaults(void **state)
     assert_true(c->lakehouse_enabled);
     assert_string_equal(c->lakehouse_container, "timescaledb-archive");
     assert_string_equal(c->lakehouse_storage_account, "");
-    assert_string_equal(c->lake.kind, "local");
+    assert_string_equal(c->lake.kind, "auto");
+    assert_string_equal(ts_config_lake_kind(c), "local");
     assert_string_equal(c->parquet.compression, "zstd");
     assert_string_equal(c->redis.request_stream, "database.archival.request");
     assert_string_equal(c->redis.confirmation_stream, "database.archival.confirmation");
@@ -89,6 +91,36 @@ static void test_spec_snippets(void **state)
     assert_non_null(c);
     assert_string_equal(c->lakehouse_storage_account, "your_storage_account");
     assert_string_equal(c->lakehouse_connection_string, "your_connection_string");
+    /* no lake.kind: the specification's keys name an Azure lake, not a local folder */
+    assert_string_equal(ts_config_lake_kind(c), "azure");
+    ts_config_free(c);
+}
+
+/* Settings the chosen lake ignores, and deprecated ones, are reported. */
+static void test_warnings(void **state)
+{
+    (void)state;
+    ts_err err;
+    char w[16][256];
+    int n;
+    ts_config *c = load("lake:\n  kind: local\n  path: /x\n  auth: managed_identity\n"
+                        "lakehouse_storage_account: acct\n"
+                        "http:\n  token_for_get: true\n",
+                        &err);
+    assert_non_null(c);
+    assert_string_equal(ts_config_lake_kind(c), "local");
+    n = ts_config_warnings(c, w, 16);
+    assert_int_equal(n, 3);
+    assert_non_null(strstr(w[0], "lakehouse_storage_account"));
+    assert_non_null(strstr(w[1], "lake.auth"));
+    assert_non_null(strstr(w[2], "token_for_get"));
+    ts_config_free(c);
+    c = load("lakehouse_connection_string: \"AccountName=a;AccountKey=k\"\nlake:\n  path: /y\n", &err);
+    assert_non_null(c);
+    assert_string_equal(ts_config_lake_kind(c), "azure");
+    n = ts_config_warnings(c, w, 16);
+    assert_int_equal(n, 1);
+    assert_non_null(strstr(w[0], "lake.path"));
     ts_config_free(c);
 }
 
@@ -263,7 +295,7 @@ static void test_wrong_type(void **state)
     expect_error("lakehouse_enabled: maybe\n",
                  "%s:1: key \"lakehouse_enabled\": expected true or false, got \"maybe\"");
     expect_error("lake:\n  kind: s3\n",
-                 "%s:2: key \"lake.kind\": expected one of local|azure, got \"s3\"");
+                 "%s:2: key \"lake.kind\": expected one of auto|local|azure, got \"s3\"");
     expect_error("lake: local\n", "%s:1: key \"lake\": expected a mapping");
     expect_error("retention_period_days:\n  a: 1\n",
                  "%s:2: key \"retention_period_days\": expected a single value, got a mapping");
@@ -354,6 +386,28 @@ static void test_dump_hides_secrets(void **state)
     ts_config_free(c);
 }
 
+/* libpq's key=value conninfo may quote a password; the registry takes any number of
+ * secrets and replaces a refreshed one. */
+static void test_redact_quoted(void **state)
+{
+    char out[256];
+    (void)state;
+    ts_redact("host=h password='p a\\'ss w' dbname=d", out, sizeof out);
+    assert_string_equal(out, "host=h password=*** dbname=d");
+    ts_redact("connect failed: password=plain9 user=u", out, sizeof out);
+    assert_string_equal(out, "connect failed: password=*** user=u");
+    for (int i = 0; i < 200; i++) {
+        char sec[32];
+        snprintf(sec, sizeof sec, "token-%04d-xyz", i);
+        ts_log_add_secret(sec);
+    }
+    ts_redact("a token-0199-xyz b token-0000-xyz", out, sizeof out);
+    assert_string_equal(out, "a *** b ***");
+    ts_log_replace_secret("token-0199-xyz", "token-new-xyz");
+    ts_redact("token-new-xyz token-0199-xyz", out, sizeof out);
+    assert_string_equal(out, "*** token-0199-xyz");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -362,7 +416,8 @@ int main(void)
         cmocka_unit_test(test_bad_yaml),       cmocka_unit_test(test_wrong_type),
         cmocka_unit_test(test_unknown_key),    cmocka_unit_test(test_out_of_range),
         cmocka_unit_test(test_missing_required), cmocka_unit_test(test_missing_file),
-        cmocka_unit_test(test_dump_hides_secrets),
+        cmocka_unit_test(test_dump_hides_secrets), cmocka_unit_test(test_warnings),
+        cmocka_unit_test(test_redact_quoted),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     unlink(path);

@@ -29,6 +29,14 @@ new_db() {
         -c "CREATE DATABASE \"$DB_NAME\"" >/dev/null
     DB_URL=${TS_TEST_PG_URL%/*}/$DB_NAME
 }
+# groups: the consumer groups of this database's services (archivers:<cluster>/<db>,
+# retention:<cluster>/<db>) into ARC_GROUP and RET_GROUP
+groups() {
+    local cluster
+    cluster=pg$(sql "SELECT system_identifier FROM pg_control_system()")
+    ARC_GROUP="archivers:$cluster/$DB_NAME"
+    RET_GROUP="retention:$cluster/$DB_NAME"
+}
 drop_db() { psql "$TS_TEST_PG_URL" -qX -c "DROP DATABASE IF EXISTS \"$DB_NAME\" WITH (FORCE)" >/dev/null 2>&1; }
 sql() { psql "$DB_URL" -qXAt -v ON_ERROR_STOP=1 -c "$1"; }
 

@@ -68,7 +68,8 @@ if [ "$case" = arc_kill_before_ack ]; then
     # its second confirmation must change nothing
     wait_for 60 "the duplicate confirmation" log_has ret "ignored (a duplicate)" &&
         ok "the second confirmation was ignored as a duplicate"
-    wait_for 30 "no request left pending" none_pending "$TAG.request" archivers &&
+    groups
+    wait_for 30 "no request left pending" none_pending "$TAG.request" "$ARC_GROUP" &&
         ok "no request left pending"
 fi
 stop_all

@@ -119,7 +119,7 @@ check_deadletters() {
         fi
     done
     expect "the original entries acked" "0 0" \
-        "$(R XPENDING "$TAG.request" archivers | head -n1) $(R XPENDING "$TAG.confirmation" retention | head -n1)"
+        "$(groups; R XPENDING "$TAG.request" "$ARC_GROUP" | head -n1) $(R XPENDING "$TAG.confirmation" "$RET_GROUP" | head -n1)"
 }
 # no crash: the same process all along, no restart by the supervisor, no fatal report
 pids_at_start() { arc_pid=$(pid_of archiver) ret_pid=$(pid_of retention); }

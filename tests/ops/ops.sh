@@ -44,8 +44,10 @@ PIDS+=($!)
 "$BIN" -c tsarchive.yaml archiver >arc.log 2>&1 &
 PIDS+=($!)
 
-# code ARGS...: the HTTP status of a curl request; the body is left in $WORK/body
-code() { curl -s -o "$WORK/body" -w '%{http_code}' "$@"; }
+# code ARGS...: the HTTP status of a curl request with the token; the body is left in
+# $WORK/body. noauth ARGS...: the same without the token.
+code() { curl -s -o "$WORK/body" -w '%{http_code}' -H "$AUTH" "$@"; }
+noauth() { curl -s -o "$WORK/body" -w '%{http_code}' "$@"; }
 jbody() { jq -r "$1" "$WORK/body" 2>/dev/null; }
 for _ in $(seq 100); do
     [ "$(code $R/readyz)" = 200 ] && [ "$(code $A/readyz)" = 200 ] && break
@@ -70,7 +72,7 @@ expect "GET /archival/events (empty)" "200 0" "$(code $A/archival/events) $(jbod
 expect "GET /archival/metrics" "200 0" "$(code $A/archival/metrics) $(jbody .chunks_archived)"
 expect "retention GET /metrics" "200" "$(code $R/metrics)"
 expect "metrics content type" "text/plain; version=0.0.4; charset=utf-8" \
-    "$(curl -s -o /dev/null -w '%{content_type}' $R/metrics)"
+    "$(curl -s -o /dev/null -w '%{content_type}' -H "$AUTH" $R/metrics)"
 expect "archiver GET /metrics" "200" "$(code $A/metrics)"
 
 # ---- every error code
@@ -88,11 +90,17 @@ expect "400 limit 0" "400" "$(code "$A/archival/events?limit=0")"
 expect "400 limit too large" "400" "$(code "$A/archival/events?limit=1001")"
 expect "400 unknown status" "400" "$(code "$A/archival/events?status=bogus")"
 jbody .error | grep -q 'success' && ok "400 lists the statuses" || bad "400 reason: $(cat body)"
-expect "401 POST without the token" "401" "$(code -X POST $R/database/retention/trigger-archival)"
-expect "401 wrong token" "401" "$(code -X POST -H 'Authorization: Bearer wrong' $R/database/retention/trigger-archival)"
+expect "401 POST without the token" "401" "$(noauth -X POST $R/database/retention/trigger-archival)"
+expect "401 wrong token" "401" "$(noauth -X POST -H 'Authorization: Bearer wrong' $R/database/retention/trigger-archival)"
 curl -s -D headers -o /dev/null -X POST $R/database/retention/trigger-archival
 grep -qi '^WWW-Authenticate: Bearer' headers && ok "401 asks for a bearer token" || bad "no WWW-Authenticate"
-expect "GET without token allowed (token_for_get off)" "200" "$(code $R/database/retention/status)"
+# with a token set, every endpoint asks for it but the probes (Prometheus sends it)
+for u in $R/database/retention/status $R/metrics $A/archival/status $A/archival/events $A/archival/metrics $A/metrics; do
+    expect "401 GET ${u#http://127.0.0.1:*/} without the token" "401" "$(noauth "$u")"
+done
+for u in $R/healthz $R/readyz $A/healthz $A/readyz; do
+    expect "GET ${u#http://127.0.0.1:*/} answers without the token" "200" "$(noauth "$u")"
+done
 expect "400 body not JSON" "400" "$(code -X POST -H "$AUTH" -d 'not json' $R/database/retention/trigger-archival)"
 expect "400 unknown field" "400" "$(code -X POST -H "$AUTH" -d '{"tabel":"x"}' $R/database/retention/trigger-archival)"
 expect "400 table not a string" "400" "$(code -X POST -H "$AUTH" -d '{"table":5}' $R/database/retention/trigger-archival)"
@@ -107,16 +115,15 @@ expect "414 query too long" "414" "$(code "$A/archival/events?x=$(head -c 3000 b
 expect "trigger with nothing expired" "200 0" \
     "$(code -X POST -H "$AUTH" -d '{"table":"public.other"}' $R/database/retention/trigger-archival) $(jbody .requested)"
 
-# ---- a standby retention service that wants the token for GETs too
-TSARCHIVE_HTTP_TOKEN_FOR_GET=true TSARCHIVE_HTTP_RETENTION_LISTEN=127.0.0.1:$SP \
-    "$BIN" -c tsarchive.yaml retention >standby.log 2>&1 &
+# ---- a standby retention service
+TSARCHIVE_HTTP_RETENTION_LISTEN=127.0.0.1:$SP "$BIN" -c tsarchive.yaml retention >standby.log 2>&1 &
 SPID=$!
 PIDS+=($SPID)
 S=http://127.0.0.1:$SP
 for _ in $(seq 50); do [ "$(code -H "$AUTH" $S/healthz)" = 200 ] && break; sleep 0.2; done
 for _ in $(seq 50); do grep -q "standing by" standby.log && break; sleep 0.2; done
-expect "token_for_get: GET without token" "401" "$(code $S/healthz)"
-expect "token_for_get: GET with token" "200" "$(code -H "$AUTH" $S/healthz)"
+expect "standby: status without the token" "401" "$(noauth $S/database/retention/status)"
+expect "standby: /healthz without the token" "200" "$(noauth $S/healthz)"
 expect "standby: status says so" "200 standby" "$(code -H "$AUTH" $S/database/retention/status) $(jbody .state)"
 expect "standby: /readyz 503" "503" "$(code -H "$AUTH" $S/readyz)"
 expect "standby: trigger 503" "503" "$(code -X POST -H "$AUTH" $S/database/retention/trigger-archival)"
@@ -136,7 +143,7 @@ INSERT INTO m SELECT t, (i % 50), sin(i) * 1000, 'n' || (i % 13)
   FROM generate_series(0, 212 * 24 * 60 - 1) i, LATERAL (SELECT '2021-01-01'::timestamptz + i * interval '1 minute') s(t)
   WHERE t < '2021-08-01';"
 expired_rows=$(sql "SELECT count(*) FROM m WHERE ts < '2021-08-01'")
-sleep 1.2 # the status snapshot is at most a second old
+sleep 2.5 # the status snapshot is refreshed every 2 s
 code $R/database/retention/status >/dev/null
 expect "status: 7 expired chunks of public.m" 7 "$(jbody '.tables[] | select(.table == "public.m") | .expired')"
 expect "status: the oldest expired chunk" public.m_2021_01 \
@@ -149,13 +156,13 @@ urls=("$A/archival/status" "$A/archival/events?limit=20" "$A/archival/events?sta
       "$A/metrics" "$A/healthz" "$A/readyz" "$R/database/retention/status" "$R/metrics" "$R/healthz" "$R/readyz")
 for c in $(seq 0 19); do
     {
-        [ $((c % 2)) = 0 ] && echo "header = \"$AUTH\""
+        echo "header = \"$AUTH\""
         for i in $(seq 0 499); do
             printf 'url = "%s"\noutput = "/dev/null"\n' "${urls[$(((c * 500 + i) % ${#urls[@]}))]}"
         done
     } >"client$c.cfg"
 done
-curl -s $R/metrics >before.prom && curl -s $A/metrics >>before.prom
+curl -s -H "$AUTH" $R/metrics >before.prom && curl -s -H "$AUTH" $A/metrics >>before.prom
 fivexx() { awk '/^tsarchive_http_requests_total\{.*code="5xx"\}/ { n += $2 } END { print n + 0 }' "$@"; }
 t0=$(date +%s.%N)
 seq 0 19 | xargs -P 20 -I{} sh -c 'curl -s -K client{}.cfg -w "%{http_code}\n" >codes{}.txt 2>curl{}.err; echo $? >rc{}.txt' &
@@ -195,8 +202,8 @@ expect "one object per chunk" 7 "$(find lake -name '*.parquet' | wc -l)"
 expect "no dead letters" 0 "$(redis-cli -u "$TS_TEST_REDIS_URL" XLEN $TAG.deadletter)"
 
 # ---- the metrics against the work done
-sleep 1.2
-curl -s $A/metrics >arc.prom && curl -s $R/metrics >ret.prom
+sleep 2.5
+curl -s -H "$AUTH" $A/metrics >arc.prom && curl -s -H "$AUTH" $R/metrics >ret.prom
 node "$ROOT/tests/ops/prom_check.mjs" arc.prom ret.prom >samples.tsv 2>prom.err
 expect "/metrics parse and are well formed" 0 $?
 [ -s prom.err ] && cat prom.err
