@@ -13,6 +13,7 @@
 //   403-auth  forward with the signature in the Authorization header altered, so the
 //             server itself answers 403 (AuthenticationFailed: a wrong key)
 //   reset     destroy the client's socket without an answer
+//   hang      accept the request and never answer (a lake that hangs)
 // After each request it writes CONTROL_FILE.stats (atomically: a temp file renamed):
 // one "NAME COUNT" line per counter: the requests answered in each mode (pass, 503,
 // 403-auth, reset) and the statuses the target answered ("status:403 7"); plus
@@ -25,7 +26,7 @@ if (!listenPort || !targetPort || !control) {
     process.stderr.write('usage: node fault-proxy.mjs LISTEN_PORT TARGET_PORT CONTROL_FILE\n');
     process.exit(2);
 }
-const MODES = ['pass', '503', '403-auth', 'reset'];
+const MODES = ['pass', '503', '403-auth', 'reset', 'hang'];
 const counts = new Map(MODES.map((m) => [m, 0]));
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 
@@ -126,6 +127,11 @@ const server = http.createServer((req, res) => {
     }
     if (m === '503') {
         busy(req, res);
+        return;
+    }
+    if (m === 'hang') {
+        count('hang');
+        req.resume(); // read the request, answer nothing, keep the socket open
         return;
     }
     forward(req, res, m);

@@ -1,5 +1,6 @@
 /* fault.c: see fault.h. The setting is parsed once; each rule counts its hits. */
 #include "common/fault.h"
+#include "common/runctl.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -15,7 +16,7 @@
 typedef struct rule {
     char point[64];
     long nth;
-    enum { ACT_KILL, ACT_EXIT, ACT_SLEEP } act;
+    enum { ACT_KILL, ACT_EXIT, ACT_SLEEP, ACT_SLOW } act;
     long ms;
     atomic_long hits;
 } rule;
@@ -50,10 +51,11 @@ static int parse_rule(const char *s, size_t len, rule *r)
         r->act = ACT_KILL;
     } else if (!strcmp(colon, "exit")) {
         r->act = ACT_EXIT;
-    } else if (!strncmp(colon, "sleep=", 6)) {
-        r->act = ACT_SLEEP;
-        r->ms = strtol(colon + 6, &end, 10);
-        if (colon[6] == '\0' || *end || r->ms < 0 || r->ms > 3600 * 1000)
+    } else if (!strncmp(colon, "sleep=", 6) || !strncmp(colon, "slow=", 5)) {
+        size_t k = colon[1] == 'l' ? 6 : 5; /* "sleep=" or "slow=" */
+        r->act = k == 6 ? ACT_SLEEP : ACT_SLOW;
+        r->ms = strtol(colon + k, &end, 10);
+        if (colon[k] == '\0' || *end || r->ms < 0 || r->ms > 3600 * 1000)
             return -1;
     } else {
         return -1;
@@ -68,7 +70,7 @@ static void load(void)
     while (setting && *s) {
         size_t len = strcspn(s, ",");
         if (nrules == MAX_RULES || parse_rule(s, len, &rules[nrules]) != 0) {
-            problem = "expected point[@N]:kill|exit|sleep=MS[,...] (at most 8 rules)";
+            problem = "expected point[@N]:kill|exit|sleep=MS|slow=MS[,...] (at most 8 rules)";
             nrules = 0;
             break;
         }
@@ -119,6 +121,13 @@ void ts_fault(const char *point)
             fflush(stderr);
             break;
         }
+        case ACT_SLOW: /* a slow step that a stop cuts short, as a slow server would be */
+            fprintf(stderr, "fault injection: slow %ld ms at %s (hit %ld)\n", r->ms, point, r->nth);
+            fflush(stderr);
+            fprintf(stderr, "fault injection: %s at %s\n",
+                    ts_run_nap((int)r->ms) ? "resumed" : "stopped while slow", point);
+            fflush(stderr);
+            break;
         }
     }
 }

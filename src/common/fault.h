@@ -10,6 +10,8 @@
  *   action   kill       SIGKILL this process (a crash: no cleanup, no atexit)
  *            exit       _exit(70) (a crash that closes sockets the same way)
  *            sleep=MS   stall this thread for MS milliseconds (a slow step)
+ *            slow=MS    the same, but a stop (SIGTERM) cuts it short, as it would a
+ *                       slow server's answer (common/runctl.h)
  *   @N       act on the N-th time the point is reached (default 1); later hits pass
  *
  * Every action is announced on stderr first ("fault injection: kill at point"), so a

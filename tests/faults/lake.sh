@@ -34,33 +34,14 @@ need_services
 # must never go dead here. Debug logging shows the lake's retries ("retry N of M").
 export TSARCHIVE_RETENTION_MAX_ATTEMPTS=10 TSARCHIVE_LOG_LEVEL=debug
 
-proxy_pid="" lake_mounted=0
+lake_mounted=0
 lake_cleanup() {
     stop_all
-    [ -n "$proxy_pid" ] && kill -TERM "$proxy_pid" 2>/dev/null && wait "$proxy_pid" 2>/dev/null
+    stop_proxy
     if [ "$lake_mounted" = 1 ]; then umount "$LAKE" 2>/dev/null || umount -l "$LAKE" 2>/dev/null; fi
     cleanup
 }
 trap lake_cleanup EXIT
-
-# ---- the fault proxy (azurite_503, azure_wrong_key) ----
-CTL=$WORK/proxy.ctl
-set_mode() { echo "$1" >"$CTL.new" && mv -f "$CTL.new" "$CTL"; }
-stat_of() { awk -v k="$1" '$1 == k { print $2 }' "$CTL.stats" 2>/dev/null | grep . || echo 0; }
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-# start_proxy MODE: the proxy on FAULT_PORT_BASE+5 in front of the shared Azurite; the
-# services (and check_promises' lake ls / get) reach Azure through it
-start_proxy() {
-    local port=$((${FAULT_PORT_BASE:?FAULT_PORT_BASE must be set} + 5)) target
-    target=$(sed -n 's|.*BlobEndpoint=http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' <<<"$TS_TEST_AZURE_CONNECTION_STRING")
-    [ -n "$target" ] || { echo "SKIP: the Azure connection string has no loopback BlobEndpoint"; exit 77; }
-    set_mode "$1"
-    node "$ROOT/tools/fault-proxy.mjs" "$port" "$target" "$CTL" 2>>"$WORK/proxy.log" &
-    proxy_pid=$!
-    wait_for 20 "the fault proxy on port $port" port_open "$port" || exit 1
-    # fault_config hands this to the services (and check_promises' lake ls / get)
-    export TS_TEST_AZURE_CONNECTION_STRING=${TS_TEST_AZURE_CONNECTION_STRING/:$target\//:$port/}
-}
 
 no_drop_since() { [ "$(parts_left)" = "$1" ]; }
 # conditions for wait_for, which runs its command again each time (a "$(...)" in its
