@@ -183,13 +183,13 @@ int ts_time_parse(const char *s, unsigned flags, int64_t *us, ts_err *err)
                       why);
 }
 
-/* The year as RFC 3339 writes it (four digits), or as an ISO 8601 expanded year. */
-static void year_text(int64_t y, char out[24])
+const char *ts_civil_year(int64_t year, char out[24])
 {
-    if (y >= 0 && y <= 9999)
-        snprintf(out, 24, "%04" PRId64, y);
+    if (year >= 0 && year <= 9999)
+        snprintf(out, 24, "%04" PRId64, year);
     else
-        snprintf(out, 24, "%+05" PRId64, y);
+        snprintf(out, 24, "%+05" PRId64, year);
+    return out;
 }
 
 static int finish(int n, char *out, size_t cap)
@@ -214,7 +214,7 @@ int ts_time_format(int64_t us, unsigned flags, char *out, size_t cap)
         return TS_ERR_INVALID;
     }
     ts_civil_from_us(us, &c);
-    year_text(c.year, y);
+    ts_civil_year(c.year, y);
     if (c.usec)
         n = snprintf(out, cap, "%s-%02d-%02dT%02d:%02d:%02d.%06dZ", y, c.month, c.day, c.hour,
                      c.minute, c.second, c.usec);
@@ -231,7 +231,7 @@ int ts_time_format_compact(int64_t us, char *out, size_t cap)
     int n;
 
     ts_civil_from_us(us, &c);
-    year_text(c.year, y);
+    ts_civil_year(c.year, y);
     if (c.usec)
         n = snprintf(out, cap, "%s%02d%02dT%02d%02d%02d.%06dZ", y, c.month, c.day, c.hour, c.minute,
                      c.second, c.usec);

@@ -38,6 +38,9 @@ int ts_civil_days_in_month(int64_t year, int month);
 int64_t ts_civil_to_days(int64_t year, int month, int day);
 /* The date of a day count from 1970-01-01; the inverse of ts_civil_to_days. */
 void ts_civil_from_days(int64_t days, int64_t *year, int *month, int *day);
+/* The year as ISO 8601 writes it: four digits for 0000..9999 ("0042"), else a sign
+ * and at least four digits ("-0001", "+10000"). out holds 24 bytes; returns it. */
+const char *ts_civil_year(int64_t year, char out[24]);
 /* Splits microseconds since the epoch into fields; every int64 is valid (times
  * before 1970 count back: -1 is 1969-12-31T23:59:59.999999). */
 void ts_civil_from_us(int64_t us, ts_civil *out);

@@ -71,6 +71,19 @@ static void t_calendar_against_libc(void **state)
     }
 }
 
+static void t_year(void **state)
+{
+    (void)state;
+    char y[24];
+    assert_string_equal(ts_civil_year(2024, y), "2024");
+    assert_string_equal(ts_civil_year(42, y), "0042");
+    assert_string_equal(ts_civil_year(0, y), "0000");
+    assert_string_equal(ts_civil_year(9999, y), "9999");
+    assert_string_equal(ts_civil_year(-1, y), "-0001");
+    assert_string_equal(ts_civil_year(10000, y), "+10000");
+    assert_string_equal(ts_civil_year(-290308, y), "-290308");
+}
+
 static void t_split(void **state)
 {
     (void)state;
@@ -322,11 +335,17 @@ static void t_now(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(t_leap_years),   cmocka_unit_test(t_calendar_against_libc),
-        cmocka_unit_test(t_split),        cmocka_unit_test(t_parse_and_format),
-        cmocka_unit_test(t_rejections),   cmocka_unit_test(t_parse_error),
-        cmocka_unit_test(t_format_edges), cmocka_unit_test(t_compact),
-        cmocka_unit_test(t_round_trip),   cmocka_unit_test(t_now),
+        cmocka_unit_test(t_leap_years),
+        cmocka_unit_test(t_calendar_against_libc),
+        cmocka_unit_test(t_year),
+        cmocka_unit_test(t_split),
+        cmocka_unit_test(t_parse_and_format),
+        cmocka_unit_test(t_rejections),
+        cmocka_unit_test(t_parse_error),
+        cmocka_unit_test(t_format_edges),
+        cmocka_unit_test(t_compact),
+        cmocka_unit_test(t_round_trip),
+        cmocka_unit_test(t_now),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
