@@ -193,6 +193,17 @@ static void t_connstr(void **s)
     ts_free(ep);
     az_connstr_free(&cs);
 
+    /* an endpoint that is not a plain http(s) URL is refused, and never echoed */
+    assert_int_equal(az_connstr_parse("BlobEndpoint=https://u:SECRETPW@h.example/acct;"
+                                      "SharedAccessSignature=sv=1",
+                                      &cs, &e),
+                     TS_OK);
+    ts_err_clear(&e);
+    assert_null(az_connstr_endpoint(&cs, &e));
+    assert_string_equal(e.msg, "connection string: BlobEndpoint: the blob endpoint must not hold "
+                               "a user name or password");
+    az_connstr_free(&cs);
+
     /* errors name the key, never a value */
     ts_err_clear(&e);
     assert_int_equal(az_connstr_parse("AccountName=a;AcountKey=SECRETVALUE", &cs, &e), TS_ERR_INVALID);
