@@ -8,144 +8,32 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
-#include <time.h>
 
 #include "common/alloc.h"
-
-#define US_PER_SEC INT64_C(1000000)
-#define US_PER_DAY (INT64_C(86400) * US_PER_SEC)
+#include "common/tstime.h"
 
 /* ---- times ---- */
 
-/* Howard Hinnant's days_from_civil / civil_from_days (proleptic Gregorian). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = yoe + era * 400 + (*m <= 2);
-}
-
-static int64_t time_min_us(void) { return days_from_civil(1, 1, 1) * US_PER_DAY; }
-static int64_t time_max_us(void) { return days_from_civil(10000, 1, 1) * US_PER_DAY - 1; }
-
+/* deprecated: use ts_time_format(us, 0, out, outlen) */
 int bus_time_format(int64_t us, char *out, size_t outlen)
 {
     if (!out || outlen < BUS_TIME_MAX)
         return TS_ERR_INTERNAL;
-    out[0] = '\0';
-    if (us < time_min_us() || us > time_max_us())
-        return TS_ERR_INVALID;
-    int64_t days = us / US_PER_DAY, rem = us % US_PER_DAY;
-    if (rem < 0) {
-        rem += US_PER_DAY;
-        days--;
-    }
-    int64_t y;
-    int m, d;
-    civil_from_days(days, &y, &m, &d);
-    int64_t secs = rem / US_PER_SEC, frac = rem % US_PER_SEC;
-    int n = snprintf(out, outlen, "%04" PRId64 "-%02d-%02dT%02d:%02d:%02d", y, m, d,
-                     (int)(secs / 3600), (int)(secs / 60 % 60), (int)(secs % 60));
-    if (frac)
-        snprintf(out + n, outlen - (size_t)n, ".%06dZ", (int)frac);
-    else
-        snprintf(out + n, outlen - (size_t)n, "Z");
-    return TS_OK;
+    return ts_time_format(us, 0, out, outlen);
 }
 
-/* Reads exactly n decimal digits; stops at the first non-digit (so never past a NUL). */
-static int get_digits(const char *s, int n, int *v)
-{
-    int x = 0;
-    for (int i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return 0;
-        x = x * 10 + (s[i] - '0');
-    }
-    *v = x;
-    return 1;
-}
-
-static int days_in_month(int y, int m)
-{
-    static const int dim[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    return m == 2 && leap ? 29 : dim[m - 1];
-}
-
+/* deprecated: use ts_time_scan(s, 0, us) or ts_time_parse(s, 0, us, err) */
 int bus_time_parse(const char *s, int64_t *us)
 {
-    int Y, M, D, h, mi, sec;
-    if (!s || !us)
+    if (!us)
         return -1;
-    if (!(get_digits(s, 4, &Y) && s[4] == '-' && get_digits(s + 5, 2, &M) && s[7] == '-' &&
-          get_digits(s + 8, 2, &D) && (s[10] == 'T' || s[10] == 't') &&
-          get_digits(s + 11, 2, &h) && s[13] == ':' && get_digits(s + 14, 2, &mi) &&
-          s[16] == ':' && get_digits(s + 17, 2, &sec)))
-        return -1;
-    const char *p = s + 19;
-    int64_t frac = 0;
-    if (*p == '.') {
-        int nd = 0;
-        p++;
-        while (*p >= '0' && *p <= '9') {
-            if (++nd > 6)
-                return -1; /* finer than PostgreSQL's microseconds */
-            frac = frac * 10 + (*p - '0');
-            p++;
-        }
-        if (nd == 0)
-            return -1;
-        for (; nd < 6; nd++)
-            frac *= 10;
-    }
-    int64_t off = 0;
-    if (*p == 'Z' || *p == 'z') {
-        p++;
-    } else if (*p == '+' || *p == '-') {
-        int oh, om;
-        if (!(get_digits(p + 1, 2, &oh) && p[3] == ':' && get_digits(p + 4, 2, &om)))
-            return -1;
-        if (oh > 23 || om > 59)
-            return -1;
-        off = (int64_t)(oh * 3600 + om * 60) * (*p == '-' ? -1 : 1);
-        p += 6;
-    } else {
-        return -1;
-    }
-    if (*p != '\0')
-        return -1;
-    if (Y < 1 || M < 1 || M > 12 || D < 1 || D > days_in_month(Y, M) || h > 23 || mi > 59 ||
-        sec > 59)
-        return -1;
-    int64_t t = (days_from_civil(Y, M, D) * 86400 + h * 3600 + mi * 60 + sec - off) * US_PER_SEC + frac;
-    if (t < time_min_us() || t > time_max_us())
-        return -1;
-    *us = t;
-    return 0;
+    return ts_time_scan(s, 0, us) ? -1 : 0;
 }
 
+/* deprecated: use ts_time_now() */
 int64_t bus_time_now(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * US_PER_SEC + ts.tv_nsec / 1000;
+    return ts_time_now();
 }
 
 /* ---- event ids ---- */
@@ -404,14 +292,23 @@ static int get_int(json_t *obj, const char *prefix, const char *key, int64_t min
 
 static int get_time(json_t *obj, const char *prefix, const char *key, int64_t *out, ts_err *err)
 {
+    const char *why;
     char path[64];
     json_t *v = get_field(obj, prefix, key, path, sizeof path, err);
     if (!v)
         return TS_ERR_INVALID;
     if (!json_is_string(v))
         return BAD(err, path, "must be a string (RFC 3339 UTC)");
-    if (json_string_length(v) >= BUS_TIME_MAX || bus_time_parse(json_string_value(v), out) != 0)
-        return BAD(err, path, "not an RFC 3339 timestamp in years 0001..9999 with at most microseconds");
+    if (json_string_length(v) >= BUS_TIME_MAX)
+        return BAD(err, path,
+                   "not an RFC 3339 timestamp in years 0001..9999 with at most "
+                   "microseconds: longer than %d bytes",
+                   BUS_TIME_MAX - 1);
+    if ((why = ts_time_scan(json_string_value(v), 0, out)) != NULL)
+        return BAD(err, path,
+                   "not an RFC 3339 timestamp in years 0001..9999 with at most "
+                   "microseconds: %s",
+                   why);
     return TS_OK;
 }
 
@@ -743,14 +640,14 @@ static int range_text(const bus_chunk *c, int64_t v, char *out, const char *fiel
     }
     if (c->range_kind != BUS_RANGE_TIMESTAMP)
         return BAD(err, "chunk.range_kind", "unknown value %d", (int)c->range_kind);
-    if (bus_time_format(v, out, BUS_TIME_MAX))
+    if (ts_time_format(v, 0, out, BUS_TIME_MAX))
         return BAD(err, field, "out of the years 0001..9999");
     return TS_OK;
 }
 
 static int time_text(int64_t v, char *out, const char *field, ts_err *err)
 {
-    if (bus_time_format(v, out, BUS_TIME_MAX))
+    if (ts_time_format(v, 0, out, BUS_TIME_MAX))
         return BAD(err, field, "out of the years 0001..9999");
     return TS_OK;
 }

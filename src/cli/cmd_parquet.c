@@ -13,6 +13,7 @@
 
 #include "commands.h"
 #include "common/buf.h"
+#include "common/tstime.h"
 #include "parquet/reader.h"
 
 /* ---- value formatting ---- */
@@ -164,29 +165,14 @@ static void jset(json_t *o, const char *key, json_t *v)
     free(c);
 }
 
-/* Days since 1970-01-01 to a civil date (proleptic Gregorian). */
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    uint64_t doe = (uint64_t)(z - era * 146097);
-    uint64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t yy = (int64_t)yoe + era * 400;
-    uint64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    uint64_t mp = (5 * doy + 2) / 153;
-    *d = (unsigned)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (unsigned)(mp < 10 ? mp + 3 : mp - 9);
-    *y = yy + (*m <= 2);
-}
-
 static int put_date(ts_buf *b, int64_t days)
 {
     int64_t y;
-    unsigned m, d;
-    civil_from_days(days, &y, &m, &d);
+    int m, d;
+    ts_civil_from_days(days, &y, &m, &d);
     if (y >= 0 && y <= 9999)
-        return ts_buf_printf(b, "%04" PRId64 "-%02u-%02u", y, m, d);
-    return ts_buf_printf(b, "%+05" PRId64 "-%02u-%02u", y, m, d);
+        return ts_buf_printf(b, "%04" PRId64 "-%02d-%02d", y, m, d);
+    return ts_buf_printf(b, "%+05" PRId64 "-%02d-%02d", y, m, d);
 }
 
 static int64_t floordiv(int64_t a, int64_t b)

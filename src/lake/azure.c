@@ -1,14 +1,14 @@
 /* azure.c: the lake in Azure Blob Storage / ADLS Gen2 through the Blob REST API
- * (libcurl + OpenSSL): Shared Key, SAS or Azure AD auth; block uploads with bounded
- * concurrency and per-block MD5; Put Block List with the whole object's MD5, then a
- * read-back of size and MD5; retries with backoff and jitter; paged listing. */
+ * (libcurl + OpenSSL): Shared Key, SAS or Azure AD auth; request URLs on the parsed
+ * endpoint (connstr.c); block uploads with bounded concurrency and per-block MD5; Put
+ * Block List with the whole object's MD5, then a read-back of size and MD5; retries
+ * with backoff and jitter; paged listing (pages parsed by azure_list.c). */
 #include "azure_int.h"
-#include "common/fault.h"
-#include "lake_int.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -22,17 +22,18 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include "codec.h"
 #include "common/alloc.h"
+#include "common/fault.h"
 #include "common/log.h"
+#include "store.h"
 
 #define AZ_VERSION "2021-08-06"
-#define AZ_LIST_PAGE_MAX (16u << 20) /* one List Blobs page of 5,000 names fits easily */
 #define AZ_ERRBODY_MAX (64u << 10)
 #define AZ_RETRY_AFTER_MAX_S 60
 
 typedef struct az_store {
-    char *endpoint; /* scheme://host[:port][/path], no trailing slash */
-    char *ep_path;  /* the endpoint's path part ("" or "/devstoreaccount1") */
+    az_endpoint ep; /* the blob endpoint */
     char *account;
     char *container;
     char *key;      /* base64 account key, or NULL */
@@ -82,18 +83,25 @@ static void handle_put(az_store *st, CURL *c)
 
 int az_url_encode(ts_buf *out, const char *s, bool keep_slash)
 {
-    static const char hex[] = "0123456789ABCDEF";
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || (keep_slash && c == '/')) {
-            if (ts_buf_putc(out, c))
-                return TS_ERR_NOMEM;
-        } else if (ts_buf_putc(out, '%') || ts_buf_putc(out, (uint8_t)hex[c >> 4]) ||
-                   ts_buf_putc(out, (uint8_t)hex[c & 15])) {
-            return TS_ERR_NOMEM;
+    for (;;) {
+        size_t n = keep_slash ? strcspn(s, "/") : strlen(s);
+        if (n > 0) { /* curl_easy_escape takes 0 for "up to the NUL" */
+            char *e = n <= INT_MAX ? curl_easy_escape(NULL, s, (int)n) : NULL;
+            int rc = e ? ts_buf_append(out, e, strlen(e)) : TS_ERR_NOMEM;
+            if (e) {
+                memset(e, 0, strlen(e)); /* it may be a secret (a form's client_secret) */
+                curl_free(e);
+            }
+            if (rc)
+                return rc;
         }
+        s += n;
+        if (!*s)
+            return TS_OK;
+        if (ts_buf_putc(out, '/'))
+            return TS_ERR_NOMEM;
+        s++;
     }
-    return TS_OK;
 }
 
 static void http_date(char out[40])
@@ -398,25 +406,24 @@ static bool nap(long ms, atomic_int *cancel)
     return !(cancel && atomic_load(cancel));
 }
 
-/* Builds the URL into u and the canonical path into path. */
-static int build_url(const az_store *st, const az_req *rq, ts_buf *u, ts_buf *path)
+/* The request's URL into u: the endpoint's origin, the path, the query; and the path
+ * as the Shared Key signature covers it (percent-encoded as sent) into path. Built as
+ * text, not through CURLU's part setters: those rewrite %XX to lower case, and the
+ * signature covers the path byte for byte. The SAS, a secret, only when with_sas. */
+static int build_url(const az_store *st, const az_req *rq, bool with_sas, ts_buf *u, ts_buf *path)
 {
-    if (ts_buf_printf(path, "%s/", st->ep_path) || az_url_encode(path, st->container, false))
+    if (ts_buf_printf(path, "%s/", st->ep.path) || az_url_encode(path, st->container, false))
         return TS_ERR_NOMEM;
     if (rq->blob && (ts_buf_putc(path, '/') || az_url_encode(path, rq->blob, true)))
         return TS_ERR_NOMEM;
-    {
-        const char *ep = st->endpoint;
-        size_t hostlen = strlen(ep) - strlen(st->ep_path);
-        if (ts_buf_append(u, ep, hostlen) || ts_buf_append(u, path->data, path->len))
-            return TS_ERR_NOMEM;
-    }
-    for (int i = 0; i < rq->nparams; i++) {
+    if (ts_buf_printf(u, "%s", st->ep.origin) || ts_buf_append(u, path->data, path->len))
+        return TS_ERR_NOMEM;
+    for (int i = 0; i < rq->nparams; i++)
         if (ts_buf_putc(u, i ? '&' : '?') || ts_buf_printf(u, "%s=", rq->params[i].name) ||
             az_url_encode(u, rq->params[i].value, false))
             return TS_ERR_NOMEM;
-    }
-    if (st->sas && (ts_buf_putc(u, rq->nparams ? '&' : '?') || ts_buf_printf(u, "%s", st->sas)))
+    if (with_sas && st->sas &&
+        (ts_buf_putc(u, rq->nparams ? '&' : '?') || ts_buf_printf(u, "%s", st->sas)))
         return TS_ERR_NOMEM;
     return TS_OK;
 }
@@ -441,7 +448,7 @@ static int attempt(az_store *st, CURL *c, az_req *rq, az_resp *rs, CURLcode *cc,
     rq->dst_got = 0;
     if (rq->out)
         ts_buf_reset(rq->out);
-    if ((rc = build_url(st, rq, &u, &path)) != TS_OK) {
+    if ((rc = build_url(st, rq, true, &u, &path)) != TS_OK) {
         rc = ts_err_set(err, TS_ERR_NOMEM, "out of memory");
         goto out;
     }
@@ -539,6 +546,8 @@ out:
     curl_slist_free_all(h); /* holds the Authorization line: curl copies nothing we keep */
     if (sts.data)
         memset(sts.data, 0, sts.len);
+    if (u.data)
+        memset(u.data, 0, u.len); /* held the SAS */
     ts_buf_free(&u);
     ts_buf_free(&path);
     ts_buf_free(&sts);
@@ -578,8 +587,9 @@ static int az_do(az_store *st, CURL *c, az_req *rq, az_resp *rs, ts_err *err)
         if (n >= st->max_retries) {
             req_context(st, rq, ctx, sizeof ctx);
             if (rc != TS_OK)
-                return ts_err_set(err, rc, "%s failed after %d attempts: could not reach \"%s\": %s",
-                                  ctx, n + 1, st->endpoint, ebuf[0] ? ebuf : curl_easy_strerror(cc));
+                return ts_err_set(err, rc,
+                                  "%s failed after %d attempts: could not reach \"%s\": %s", ctx,
+                                  n + 1, st->ep.text, ebuf[0] ? ebuf : curl_easy_strerror(cc));
             return ts_err_set(err, rs->status == 408 || rs->status == 504 ? TS_ERR_TIMEOUT
                                                                           : TS_ERR_REMOTE,
                               "%s failed after %d attempts: HTTP %ld%s%s", ctx, n + 1, rs->status,
@@ -670,8 +680,7 @@ static void az_store_free(void *p)
         curl_easy_cleanup(st->idle[i]);
     pthread_mutex_destroy(&st->mu);
     az_token_source_free(st->tok);
-    ts_free(st->endpoint);
-    ts_free(st->ep_path);
+    az_endpoint_free(&st->ep);
     ts_free(st->account);
     ts_free(st->container);
     if (st->key) {
@@ -683,19 +692,6 @@ static void az_store_free(void *p)
         ts_free(st->sas);
     }
     ts_free(st);
-}
-
-/* The account name from an endpoint: its first host label, or (emulator style,
- * http://127.0.0.1:10000/account) the first path segment. */
-static char *account_from_endpoint(const char *ep, const char *ep_path)
-{
-    const char *h = strstr(ep, "://");
-    if (ep_path[0] == '/' && ep_path[1])
-        return ts_strdup(ep_path + 1);
-    if (!h)
-        return NULL;
-    h += 3;
-    return ts_strndup(h, strcspn(h, ".:/"));
 }
 
 static bool valid_container(const char *s)
@@ -714,8 +710,8 @@ int lake_azure_open(void **out, const lake_options *o, char *describe, size_t dl
 {
     az_store *st = NULL;
     az_connstr cs;
+    char *src = NULL;
     int rc = TS_OK;
-    const char *p;
 
     memset(&cs, 0, sizeof cs);
     pthread_once(&curl_once, curl_init_once);
@@ -760,38 +756,35 @@ int lake_azure_open(void **out, const lake_options *o, char *describe, size_t dl
         if (cs.sas)
             ts_log_add_secret(cs.sas);
     }
+    /* the endpoint: lake_options' (tests, private links), the connection string's, or
+     * the public cloud's for the account */
     if (o->blob_endpoint && *o->blob_endpoint) {
-        size_t l = strlen(o->blob_endpoint);
-        while (l && o->blob_endpoint[l - 1] == '/')
-            l--;
-        st->endpoint = ts_strndup(o->blob_endpoint, l);
+        src = ts_strdup(o->blob_endpoint);
     } else if (o->connection_string && *o->connection_string) {
-        if (!(st->endpoint = az_connstr_endpoint(&cs, err))) {
+        if (!(src = az_connstr_endpoint(&cs, err))) {
             rc = err && err->code ? err->code : TS_ERR_NOMEM;
             goto out;
         }
     } else if (o->account && *o->account) {
         size_t l = strlen(o->account) + 40;
-        if ((st->endpoint = ts_malloc(l)))
-            snprintf(st->endpoint, l, "https://%s.blob.core.windows.net", o->account);
+        if ((src = ts_malloc(l)))
+            snprintf(src, l, "https://%s.blob.core.windows.net", o->account);
     } else {
         rc = ts_err_set(err, TS_ERR_INVALID,
                         "no azure account: set lakehouse_storage_account or "
                         "lakehouse_connection_string");
         goto out;
     }
-    if (!st->endpoint)
+    if (!src)
         goto nomem;
-    p = strstr(st->endpoint, "://");
-    p = p ? strchr(p + 3, '/') : NULL;
-    if (!(st->ep_path = ts_strdup(p ? p : "")))
-        goto nomem;
+    if ((rc = az_endpoint_parse(src, &st->ep, err)) != TS_OK)
+        goto out;
     if (cs.account)
         st->account = ts_strdup(cs.account);
     else if (o->account && *o->account)
         st->account = ts_strdup(o->account);
     else
-        st->account = account_from_endpoint(st->endpoint, st->ep_path);
+        st->account = ts_strdup(st->ep.account);
     if (!st->account)
         goto nomem;
     if (o->account && *o->account && strcmp(o->account, st->account) != 0)
@@ -842,13 +835,14 @@ int lake_azure_open(void **out, const lake_options *o, char *describe, size_t dl
             goto out;
     }
     snprintf(describe, dlen, "azure account \"%s\" container \"%s\" at \"%s\"", st->account,
-             st->container, st->endpoint);
+             st->container, st->ep.text);
     *out = st;
     st = NULL;
     goto out;
 nomem:
     rc = ts_err_set(err, TS_ERR_NOMEM, "out of memory");
 out:
+    ts_free(src);
     az_connstr_free(&cs);
     az_store_free(st);
     return rc;
@@ -1349,200 +1343,31 @@ static int az_test(void *p, ts_err *err)
 static char *az_url(void *p, const char *full)
 {
     az_store *st = p;
-    ts_buf u;
-    char *s;
+    az_req rq = {.blob = full};
+    ts_buf u, path;
+    char *s = NULL;
+
     ts_buf_init(&u, 0);
-    if (ts_buf_printf(&u, "%s/", st->endpoint) || az_url_encode(&u, st->container, false) ||
-        ts_buf_putc(&u, '/') || az_url_encode(&u, full, true)) {
-        ts_buf_free(&u);
-        return NULL;
-    }
-    s = ts_strdup(ts_buf_cstr(&u));
+    ts_buf_init(&path, 0);
+    /* never the SAS: the URL names the object, it does not grant access */
+    if (build_url(st, &rq, false, &u, &path) == TS_OK)
+        s = ts_strdup(ts_buf_cstr(&u));
     ts_buf_free(&u);
+    ts_buf_free(&path);
     return s;
-}
-
-/* ---- List Blobs XML ---- */
-
-/* The text of the first <tag>...</tag> within [p, end); NULL when absent. An empty
- * element (<tag/> or <tag></tag>) gives an empty range. Attributes are allowed. */
-static const char *xml_elem(const char *p, const char *end, const char *tag, const char **vend,
-                            bool *encoded)
-{
-    size_t tl = strlen(tag);
-    if (encoded)
-        *encoded = false;
-    while (p < end) {
-        const char *lt = memchr(p, '<', (size_t)(end - p)), *gt;
-        if (!lt || (size_t)(end - lt) < tl + 2)
-            return NULL;
-        if (memcmp(lt + 1, tag, tl) == 0 && (lt[tl + 1] == '>' || lt[tl + 1] == ' ' || lt[tl + 1] == '/')) {
-            gt = memchr(lt, '>', (size_t)(end - lt));
-            if (!gt)
-                return NULL;
-            if (gt[-1] == '/') { /* <tag/> */
-                *vend = gt + 1;
-                return gt + 1;
-            }
-            if (encoded) {
-                const char *a = lt + tl + 1;
-                *encoded = (size_t)(gt - a) >= 14 && memmem(a, (size_t)(gt - a), "Encoded=\"true\"", 14);
-            }
-            {
-                const char *v = gt + 1, *close = v;
-                for (;;) {
-                    close = memchr(close, '<', (size_t)(end - close));
-                    if (!close || (size_t)(end - close) < tl + 3)
-                        return NULL;
-                    if (close[1] == '/' && memcmp(close + 2, tag, tl) == 0 && close[tl + 2] == '>')
-                        break;
-                    close++;
-                }
-                *vend = close;
-                return v;
-            }
-        }
-        p = lt + 1;
-    }
-    return NULL;
-}
-
-static int hexv(char c)
-{
-    return c >= '0' && c <= '9' ? c - '0'
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                  : -1;
-}
-
-/* Decodes XML entities (and, for Encoded="true" names, %XX) into a new string. */
-static char *xml_text(const char *v, const char *vend, bool pct)
-{
-    size_t n = (size_t)(vend - v), o = 0;
-    char *s = ts_malloc(n + 1);
-    if (!s)
-        return NULL;
-    for (size_t i = 0; i < n;) {
-        if (v[i] == '&') {
-            const char *semi = memchr(v + i, ';', n - i < 12 ? n - i : 12);
-            size_t el = semi ? (size_t)(semi - (v + i)) + 1 : 0;
-            unsigned long cp = 0;
-            if (!semi)
-                goto bad;
-            if (el == 5 && memcmp(v + i, "&amp;", 5) == 0)
-                s[o++] = '&';
-            else if (el == 4 && memcmp(v + i, "&lt;", 4) == 0)
-                s[o++] = '<';
-            else if (el == 4 && memcmp(v + i, "&gt;", 4) == 0)
-                s[o++] = '>';
-            else if (el == 6 && memcmp(v + i, "&quot;", 6) == 0)
-                s[o++] = '"';
-            else if (el == 6 && memcmp(v + i, "&apos;", 6) == 0)
-                s[o++] = '\'';
-            else if (el > 3 && v[i + 1] == '#') {
-                char *e;
-                cp = v[i + 2] == 'x' ? strtoul(v + i + 3, &e, 16) : strtoul(v + i + 2, &e, 10);
-                if (e != semi || cp == 0 || cp > 0x10FFFF)
-                    goto bad;
-                if (cp < 0x80) {
-                    s[o++] = (char)cp;
-                } else if (cp < 0x800) {
-                    s[o++] = (char)(0xC0 | (cp >> 6));
-                    s[o++] = (char)(0x80 | (cp & 63));
-                } else if (cp < 0x10000) {
-                    if (el < 3)
-                        goto bad;
-                    s[o++] = (char)(0xE0 | (cp >> 12));
-                    s[o++] = (char)(0x80 | ((cp >> 6) & 63));
-                    s[o++] = (char)(0x80 | (cp & 63));
-                } else {
-                    if (el < 4)
-                        goto bad;
-                    s[o++] = (char)(0xF0 | (cp >> 18));
-                    s[o++] = (char)(0x80 | ((cp >> 12) & 63));
-                    s[o++] = (char)(0x80 | ((cp >> 6) & 63));
-                    s[o++] = (char)(0x80 | (cp & 63));
-                }
-            } else {
-                goto bad;
-            }
-            i += el;
-        } else if (pct && v[i] == '%' && i + 2 < n && hexv(v[i + 1]) >= 0 && hexv(v[i + 2]) >= 0) {
-            s[o++] = (char)(hexv(v[i + 1]) * 16 + hexv(v[i + 2]));
-            i += 3;
-        } else {
-            s[o++] = v[i++];
-        }
-    }
-    s[o] = '\0';
-    return s;
-bad:
-    ts_free(s);
-    return NULL;
-}
-
-int az_parse_list(const char *xml, size_t len, lake_list_fn fn, void *ud, char **next, ts_err *err)
-{
-    const char *end = xml + len, *p = xml, *v, *ve;
-    const char *blobs_end = end;
-    int rc = TS_OK;
-
-    *next = NULL;
-    if (!xml || !memmem(xml, len, "<EnumerationResults", 19))
-        return ts_err_set(err, TS_ERR_FORMAT, "azure list blobs: the answer is not a blob listing");
-    /* the blob list, then the marker after it */
-    if ((v = xml_elem(xml, end, "Blobs", &ve, NULL)) != NULL) {
-        p = v;
-        blobs_end = ve;
-    } else {
-        p = end;
-    }
-    for (;;) {
-        const char *b, *be, *nv, *nve, *lv, *lve, *mv, *mve;
-        lake_info info = {.name = NULL};
-        bool enc = false;
-        char *name;
-        b = xml_elem(p, blobs_end, "Blob", &be, NULL);
-        if (!b)
-            break;
-        nv = xml_elem(b, be, "Name", &nve, &enc);
-        if (!nv)
-            return ts_err_set(err, TS_ERR_FORMAT, "azure list blobs: a <Blob> without <Name>");
-        lv = xml_elem(b, be, "Content-Length", &lve, NULL);
-        if (lv) {
-            char *e;
-            char tmp[24];
-            size_t l = (size_t)(lve - lv);
-            if (l == 0 || l >= sizeof tmp)
-                return ts_err_set(err, TS_ERR_FORMAT, "azure list blobs: bad <Content-Length>");
-            memcpy(tmp, lv, l);
-            tmp[l] = '\0';
-            info.size = strtoull(tmp, &e, 10);
-            if (*e)
-                return ts_err_set(err, TS_ERR_FORMAT, "azure list blobs: bad <Content-Length>");
-        }
-        mv = xml_elem(b, be, "Content-MD5", &mve, NULL);
-        if (mv && mve > mv)
-            info.has_md5 = lake_b64_decode(mv, (size_t)(mve - mv), info.md5, 16) == 16;
-        if (!(name = xml_text(nv, nve, enc)))
-            return ts_err_set(err, TS_ERR_FORMAT, "azure list blobs: a malformed <Name>");
-        info.name = name;
-        rc = fn(ud, &info);
-        ts_free(name);
-        if (rc)
-            return rc;
-        p = be;
-    }
-    v = xml_elem(blobs_end, end, "NextMarker", &ve, NULL);
-    if (v && ve > v) {
-        if (!(*next = xml_text(v, ve, false)))
-            return ts_err_set(err, TS_ERR_FORMAT, "azure list blobs: a malformed <NextMarker>");
-    }
-    return TS_OK;
 }
 
 const lake_store_ops lake_azure_ops = {
-    "azure",         az_store_free, az_writer_open, az_writer_write, az_writer_commit,
-    az_writer_abort, az_stat,       az_read,        az_list,         az_del,
-    az_test,         az_url,
+    .name = "azure",
+    .free = az_store_free,
+    .writer_open = az_writer_open,
+    .writer_write = az_writer_write,
+    .writer_commit = az_writer_commit,
+    .writer_abort = az_writer_abort,
+    .stat = az_stat,
+    .read = az_read,
+    .list = az_list,
+    .del = az_del,
+    .test = az_test,
+    .url = az_url,
 };

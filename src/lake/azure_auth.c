@@ -58,15 +58,27 @@ static az_token_source *src_new(src_kind kind, int timeout_s)
     return ts;
 }
 
+/* The URL of u as a string of ours; NULL on no memory. */
+static char *url_text(CURLU *u)
+{
+    char *s = NULL, *r = NULL;
+    if (curl_url_get(u, CURLUPART_URL, &s, 0) == CURLUE_OK)
+        r = ts_strdup(s);
+    curl_free(s);
+    return r;
+}
+
 int az_token_source_sp(az_token_source **out, const char *authority_host, const char *tenant,
                        const char *client_id, const char *client_secret, int timeout_s,
                        ts_err *err)
 {
     az_token_source *ts = NULL;
     ts_buf u, b;
+    CURLU *cu = NULL;
+    char *path = NULL;
     const char *host = authority_host && *authority_host ? authority_host
                                                          : "https://login.microsoftonline.com";
-    size_t hl = strlen(host);
+    size_t pl;
     int rc = TS_OK;
 
     *out = NULL;
@@ -76,19 +88,25 @@ int az_token_source_sp(az_token_source **out, const char *authority_host, const 
         return ts_err_set(err, TS_ERR_INVALID,
                           "service principal auth needs lake.tenant_id, lake.client_id and "
                           "lake.client_secret");
-    while (hl && host[hl - 1] == '/')
-        hl--;
+    if ((rc = az_url_parse(host, "lake.authority_host", &cu, err)) != TS_OK)
+        goto out;
     if (!(ts = src_new(SRC_SP, timeout_s)))
         goto nomem;
-    if (ts_buf_append(&u, host, hl) || ts_buf_putc(&u, '/') || az_url_encode(&u, tenant, false) ||
-        ts_buf_printf(&u, "/oauth2/v2.0/token"))
+    /* {authority}/{tenant}/oauth2/v2.0/token, under the authority's own path if any */
+    if (curl_url_get(cu, CURLUPART_PATH, &path, 0) != CURLUE_OK)
+        goto nomem;
+    for (pl = strlen(path); pl && path[pl - 1] == '/'; pl--)
+        ;
+    if (ts_buf_append(&u, path, pl) || ts_buf_putc(&u, '/') || az_url_encode(&u, tenant, false) ||
+        ts_buf_printf(&u, "/oauth2/v2.0/token") ||
+        curl_url_set(cu, CURLUPART_PATH, ts_buf_cstr(&u), 0) != CURLUE_OK)
         goto nomem;
     if (ts_buf_printf(&b, "grant_type=client_credentials&client_id=") ||
         az_url_encode(&b, client_id, false) || ts_buf_printf(&b, "&client_secret=") ||
         az_url_encode(&b, client_secret, false) || ts_buf_printf(&b, "&scope=") ||
         az_url_encode(&b, STORAGE_SCOPE, false))
         goto nomem;
-    ts->url = ts_strdup(ts_buf_cstr(&u));
+    ts->url = url_text(cu);
     ts->body = ts_strdup(ts_buf_cstr(&b));
     if (!ts->url || !ts->body)
         goto nomem;
@@ -109,6 +127,8 @@ out:
         memset(b.data, 0, b.len); /* held the secret */
     ts_buf_free(&u);
     ts_buf_free(&b);
+    curl_free(path);
+    curl_url_cleanup(cu);
     az_token_source_free(ts);
     return rc;
 }
@@ -117,23 +137,31 @@ int az_token_source_mi(az_token_source **out, const char *imds_endpoint, const c
                        int timeout_s, ts_err *err)
 {
     az_token_source *ts = NULL;
-    ts_buf u;
+    ts_buf q;
+    CURLU *cu = NULL;
     const char *ep = imds_endpoint && *imds_endpoint
                          ? imds_endpoint
                          : "http://169.254.169.254/metadata/identity/oauth2/token";
     int rc = TS_OK;
 
     *out = NULL;
-    ts_buf_init(&u, 0);
+    ts_buf_init(&q, 0);
+    if ((rc = az_url_parse(ep, "lake.imds_endpoint", &cu, err)) != TS_OK)
+        goto out;
     if (!(ts = src_new(SRC_MI, timeout_s)))
         goto nomem;
-    if (ts_buf_printf(&u, "%s%sapi-version=2018-02-01&resource=", ep, strchr(ep, '?') ? "&" : "?") ||
-        az_url_encode(&u, STORAGE_RESOURCE, false))
+    /* appended to whatever query the endpoint has */
+    if (curl_url_set(cu, CURLUPART_QUERY, "api-version=2018-02-01", CURLU_APPENDQUERY) ||
+        ts_buf_printf(&q, "resource=") || az_url_encode(&q, STORAGE_RESOURCE, false) ||
+        curl_url_set(cu, CURLUPART_QUERY, ts_buf_cstr(&q), CURLU_APPENDQUERY))
         goto nomem;
-    if (client_id && *client_id &&
-        (ts_buf_printf(&u, "&client_id=") || az_url_encode(&u, client_id, false)))
-        goto nomem;
-    if (!(ts->url = ts_strdup(ts_buf_cstr(&u))))
+    if (client_id && *client_id) {
+        ts_buf_reset(&q);
+        if (ts_buf_printf(&q, "client_id=") || az_url_encode(&q, client_id, false) ||
+            curl_url_set(cu, CURLUPART_QUERY, ts_buf_cstr(&q), CURLU_APPENDQUERY))
+            goto nomem;
+    }
+    if (!(ts->url = url_text(cu)))
         goto nomem;
     {
         size_t l = strlen(ep) + 64;
@@ -147,7 +175,8 @@ int az_token_source_mi(az_token_source **out, const char *imds_endpoint, const c
 nomem:
     rc = ts_err_set(err, TS_ERR_NOMEM, "out of memory");
 out:
-    ts_buf_free(&u);
+    ts_buf_free(&q);
+    curl_url_cleanup(cu);
     az_token_source_free(ts);
     return rc;
 }

@@ -1,13 +1,15 @@
-/* connstr.c: Azure Storage connection strings ("AccountName=...;AccountKey=...")
- * and the blob endpoint they name. Error messages name keys, never values. */
+/* connstr.c: Azure Storage connection strings ("AccountName=...;AccountKey=..."),
+ * the blob endpoint they name, and endpoint URLs, parsed by libcurl's URL API.
+ * Error messages name keys, never values, and never echo a URL given to us (it may
+ * hold a password or a SAS). */
 #include "azure_int.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
+#include "codec.h"
 #include "common/alloc.h"
-#include "lake_int.h"
 
 /* Azurite's well-known development account (public, documented by Microsoft). */
 #define DEV_ACCOUNT "devstoreaccount1"
@@ -145,37 +147,149 @@ fail:
 
 char *az_connstr_endpoint(const az_connstr *cs, ts_err *err)
 {
-    char *u;
+    az_endpoint ep;
+    char *u = NULL, *composed = NULL;
+    const char *src;
     size_t l;
+
     if (cs->blob_endpoint) {
-        if (strncasecmp(cs->blob_endpoint, "http://", 7) != 0 &&
-            strncasecmp(cs->blob_endpoint, "https://", 8) != 0) {
-            ts_err_set(err, TS_ERR_INVALID,
-                       "connection string: BlobEndpoint must start with https:// or http://");
+        src = cs->blob_endpoint;
+    } else if (cs->dev) {
+        src = "http://127.0.0.1:10000/" DEV_ACCOUNT;
+    } else if (!cs->account) {
+        ts_err_set(err, TS_ERR_INVALID,
+                   "connection string has neither AccountName nor BlobEndpoint");
+        return NULL;
+    } else {
+        l = strlen(cs->account) + (cs->suffix ? strlen(cs->suffix) : 16) + 32;
+        if (!(composed = ts_malloc(l))) {
+            ts_err_set(err, TS_ERR_NOMEM, "out of memory");
             return NULL;
         }
-        if (!(u = ts_strdup(cs->blob_endpoint)))
+        /* the protocol is "http" or "https" in any case (az_connstr_parse checked) */
+        snprintf(composed, l, "%s://%s.blob.%s",
+                 cs->protocol && strcasecmp(cs->protocol, "http") == 0 ? "http" : "https",
+                 cs->account, cs->suffix ? cs->suffix : "core.windows.net");
+        src = composed;
+    }
+    if (az_endpoint_parse(src, &ep, err) == TS_OK) {
+        if (!(u = ts_strdup(ep.text)))
             ts_err_set(err, TS_ERR_NOMEM, "out of memory");
-        return u;
+        az_endpoint_free(&ep);
+    } else {
+        ts_err_prefix(err, "connection string: %s",
+                      cs->blob_endpoint ? "BlobEndpoint" : "AccountName/EndpointSuffix");
     }
-    if (cs->dev) {
-        if (!(u = ts_strdup("http://127.0.0.1:10000/" DEV_ACCOUNT)))
-            ts_err_set(err, TS_ERR_NOMEM, "out of memory");
-        return u;
-    }
-    if (!cs->account) {
-        ts_err_set(err, TS_ERR_INVALID, "connection string has neither AccountName nor BlobEndpoint");
-        return NULL;
-    }
-    l = strlen(cs->account) + (cs->suffix ? strlen(cs->suffix) : 16) + 32;
-    if (!(u = ts_malloc(l))) {
-        ts_err_set(err, TS_ERR_NOMEM, "out of memory");
-        return NULL;
-    }
-    snprintf(u, l, "%s://%s.blob.%s", cs->protocol ? cs->protocol : "https", cs->account,
-             cs->suffix ? cs->suffix : "core.windows.net");
-    for (char *p = u; *p && *p != ':'; p++)
-        if (*p >= 'A' && *p <= 'Z')
-            *p = (char)(*p - 'A' + 'a');
+    ts_free(composed);
     return u;
+}
+
+int az_url_parse(const char *s, const char *what, CURLU **out, ts_err *err)
+{
+    CURLU *u = NULL;
+    char *part = NULL;
+    CURLUcode uc;
+    int rc = TS_OK;
+
+    *out = NULL;
+    if (!(u = curl_url()))
+        return ts_err_set(err, TS_ERR_NOMEM, "out of memory");
+    if ((uc = curl_url_set(u, CURLUPART_URL, s, 0)) != CURLUE_OK) {
+        rc = ts_err_set(err, uc == CURLUE_OUT_OF_MEMORY ? TS_ERR_NOMEM : TS_ERR_INVALID,
+                        "%s is not a URL: %s", what, curl_url_strerror(uc));
+        goto out;
+    }
+    if (curl_url_get(u, CURLUPART_SCHEME, &part, 0) != CURLUE_OK ||
+        (strcmp(part, "https") != 0 && strcmp(part, "http") != 0)) {
+        rc = ts_err_set(err, TS_ERR_INVALID, "%s must start with https:// or http://", what);
+        goto out;
+    }
+    curl_free(part);
+    part = NULL;
+    if (curl_url_get(u, CURLUPART_USER, &part, 0) == CURLUE_OK ||
+        curl_url_get(u, CURLUPART_PASSWORD, &part, 0) == CURLUE_OK) {
+        rc = ts_err_set(err, TS_ERR_INVALID, "%s must not hold a user name or password", what);
+        goto out;
+    }
+    if (curl_url_get(u, CURLUPART_FRAGMENT, &part, 0) == CURLUE_OK) {
+        rc = ts_err_set(err, TS_ERR_INVALID, "%s must not hold a fragment ('#')", what);
+        goto out;
+    }
+    *out = u;
+    u = NULL;
+out:
+    curl_free(part);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+void az_endpoint_free(az_endpoint *ep)
+{
+    if (!ep)
+        return;
+    ts_free(ep->text);
+    ts_free(ep->origin);
+    ts_free(ep->path);
+    ts_free(ep->account);
+    memset(ep, 0, sizeof *ep);
+}
+
+int az_endpoint_parse(const char *s, az_endpoint *ep, ts_err *err)
+{
+    CURLU *u = NULL;
+    char *part = NULL, *host = NULL, *path = NULL, *url = NULL;
+    size_t l;
+    int rc;
+
+    memset(ep, 0, sizeof *ep);
+    if ((rc = az_url_parse(s, "the blob endpoint", &u, err)) != TS_OK)
+        goto out;
+    if (curl_url_get(u, CURLUPART_QUERY, &part, 0) == CURLUE_OK) {
+        rc = ts_err_set(err, TS_ERR_INVALID,
+                        "the blob endpoint must not hold a query (a SAS goes in "
+                        "SharedAccessSignature)");
+        goto out;
+    }
+    if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK) {
+        rc = ts_err_set(err, TS_ERR_INVALID, "the blob endpoint names no host");
+        goto out;
+    }
+    /* the path without its trailing '/': "" or "/devstoreaccount1", as written (CURLU's
+     * part setters would rewrite %XX to lower case; the signature covers it as sent) */
+    for (l = strlen(path); l && path[l - 1] == '/'; l--)
+        ;
+    if (!(ep->path = ts_strndup(path, l)))
+        goto nomem;
+    /* the origin: scheme://host[:port], as libcurl normalizes it */
+    if (curl_url_set(u, CURLUPART_PATH, "/", 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_URL, &url, 0) != CURLUE_OK)
+        goto nomem;
+    l = strlen(url);
+    if (l && url[l - 1] == '/')
+        l--;
+    if (!(ep->origin = ts_strndup(url, l)) || !(ep->text = ts_malloc(l + strlen(ep->path) + 1)))
+        goto nomem;
+    memcpy(ep->text, url, l);
+    strcpy(ep->text + l, ep->path);
+    /* the account: the first path segment (emulators: http://127.0.0.1:10000/account),
+     * else the first label of the host (https://account.blob.core.windows.net) */
+    if (ep->path[0])
+        ep->account = ts_strndup(ep->path + 1, strcspn(ep->path + 1, "/"));
+    else
+        ep->account = ts_strndup(host, strcspn(host, ".:"));
+    if (!ep->account)
+        goto nomem;
+    goto out;
+nomem:
+    rc = ts_err_set(err, TS_ERR_NOMEM, "out of memory");
+out:
+    curl_free(part);
+    curl_free(host);
+    curl_free(path);
+    curl_free(url);
+    curl_url_cleanup(u);
+    if (rc)
+        az_endpoint_free(ep);
+    return rc;
 }

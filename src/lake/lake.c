@@ -1,22 +1,23 @@
-/* lake.c: the lake interface: options, path rules, the prefix, checksums while
- * writing, dispatch to the store (local.c, azure.c), and the chunk object layout. */
-#include "lake_int.h"
+/* lake.c: the lake interface (lake.h): options, path rules, the prefix, checksums
+ * while writing, dispatch to a store through store.h, and the chunk object layout.
+ * The stores never call back into this file (store.h has the layering). */
+#include "lake.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
 
+#include "codec.h"
 #include "common/alloc.h"
-#include "common/log.h"
+#include "common/durable.h"
+#include "common/tstime.h"
+#include "store.h"
 
 struct lake {
     const lake_store_ops *ops;
@@ -83,7 +84,8 @@ int lake_path_check(const char *path, ts_err *err)
         unsigned char c = (unsigned char)path[i];
         if (c == '/' || c == '\0') {
             const char *s = path + i - comp;
-            if (comp == 0 || (comp == 1 && s[0] == '.') || (comp == 2 && s[0] == '.' && s[1] == '.'))
+            if (comp == 0 || (comp == 1 && s[0] == '.') ||
+                (comp == 2 && s[0] == '.' && s[1] == '.'))
                 return ts_err_set(err, TS_ERR_INVALID,
                                   "object path \"%s\" has an empty, \".\" or \"..\" component",
                                   path);
@@ -221,7 +223,8 @@ int lake_writer_write(lake_writer *w, const void *p, size_t n, ts_err *err)
 {
     int rc;
     if (w->failed)
-        return ts_err_set(err, TS_ERR_INTERNAL, "write to a failed lake writer for \"%s\"", w->path);
+        return ts_err_set(err, TS_ERR_INTERNAL, "write to a failed lake writer for \"%s\"",
+                          w->path);
     if (n == 0)
         return TS_OK;
     if (EVP_DigestUpdate(w->md5, p, n) != 1) {
@@ -319,8 +322,8 @@ int lake_put_bytes(lake *lk, const char *path, const void *data, size_t len, lak
     return rc ? rc : lake_writer_commit(w, info, err);
 }
 
-int lake_get_bytes(lake *lk, const char *path, size_t max, char **out, size_t *len,
-                   lake_info *info, ts_err *err)
+int lake_get_bytes(lake *lk, const char *path, size_t max, char **out, size_t *len, lake_info *info,
+                   ts_err *err)
 {
     lake_info st;
     char *buf = NULL;
@@ -332,8 +335,8 @@ int lake_get_bytes(lake *lk, const char *path, size_t max, char **out, size_t *l
     if ((rc = lake_stat(lk, path, &st, err)) != TS_OK)
         return rc;
     if (st.size > max)
-        return ts_err_set(err, TS_ERR_TOOBIG, "object \"%s\" holds %llu bytes, more than %zu",
-                          path, (unsigned long long)st.size, max);
+        return ts_err_set(err, TS_ERR_TOOBIG, "object \"%s\" holds %llu bytes, more than %zu", path,
+                          (unsigned long long)st.size, max);
     if (!(buf = ts_malloc((size_t)st.size + 1)))
         return ts_err_set(err, TS_ERR_NOMEM, "out of memory");
     if ((rc = lake_read(lk, path, 0, (size_t)st.size, buf, &got, err)) != TS_OK)
@@ -406,33 +409,27 @@ out:
 int lake_get_file(lake *lk, const char *path, const char *file, lake_info *info, ts_err *err)
 {
     lake_info st;
-    char *tmp = NULL, *dir = NULL;
+    ts_durable *d = NULL;
     uint8_t *buf = NULL;
     size_t bufsz = 4u << 20;
     uint64_t off = 0;
-    int fd = -1, dfd = -1, rc;
     EVP_MD_CTX *md = NULL;
     uint8_t md5[16];
     unsigned mdlen = 0;
+    int rc;
 
     if ((rc = lake_stat(lk, path, &st, err)) != TS_OK)
         goto out;
-    tmp = ts_malloc(strlen(file) + 16);
     buf = ts_malloc(bufsz);
     md = EVP_MD_CTX_new();
-    if (!tmp || !buf || !md || EVP_DigestInit_ex(md, EVP_md5(), NULL) != 1) {
+    if (!buf || !md || EVP_DigestInit_ex(md, EVP_md5(), NULL) != 1) {
         rc = ts_err_set(err, TS_ERR_NOMEM, "out of memory");
         goto out;
     }
-    sprintf(tmp, "%s.tmp-XXXXXX", file);
-    fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0) {
-        rc = ts_err_set(err, TS_ERR_IO, "could not create \"%s\": %s", tmp, strerror(errno));
-        tmp[0] = '\0';
+    if ((rc = ts_durable_open(&d, file, 0, 0600, err)) != TS_OK)
         goto out;
-    }
     while (off < st.size) {
-        size_t got = 0, done = 0;
+        size_t got = 0;
         size_t want = st.size - off < bufsz ? (size_t)(st.size - off) : bufsz;
         if ((rc = lake_read(lk, path, off, want, buf, &got, err)) != TS_OK)
             goto out;
@@ -444,16 +441,8 @@ int lake_get_file(lake *lk, const char *path, const char *file, lake_info *info,
             rc = ts_err_set(err, TS_ERR_INTERNAL, "MD5 update failed");
             goto out;
         }
-        while (done < got) {
-            ssize_t n = write(fd, buf + done, got - done);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n < 0) {
-                rc = ts_err_set(err, TS_ERR_IO, "could not write \"%s\": %s", tmp, strerror(errno));
-                goto out;
-            }
-            done += (size_t)n;
-        }
+        if ((rc = ts_durable_write(d, buf, got, err)) != TS_OK)
+            goto out;
         off += got;
     }
     if (EVP_DigestFinal_ex(md, md5, &mdlen) != 1) {
@@ -461,60 +450,20 @@ int lake_get_file(lake *lk, const char *path, const char *file, lake_info *info,
         goto out;
     }
     if (st.has_md5 && memcmp(md5, st.md5, 16) != 0) {
-        rc = ts_err_set(err, TS_ERR_CONFLICT, "MD5 of downloaded \"%s\" differs from the stored one",
-                        path);
+        rc = ts_err_set(err, TS_ERR_CONFLICT,
+                        "MD5 of downloaded \"%s\" differs from the stored one", path);
         goto out;
     }
-    if (fsync(fd) != 0) {
-        rc = ts_err_set(err, TS_ERR_IO, "could not fsync \"%s\": %s", tmp, strerror(errno));
-        goto out;
-    }
-    if (close(fd) != 0) {
-        fd = -1;
-        rc = ts_err_set(err, TS_ERR_IO, "could not close \"%s\": %s", tmp, strerror(errno));
-        goto out;
-    }
-    fd = -1;
-    if (rename(tmp, file) != 0) {
-        rc = ts_err_set(err, TS_ERR_IO, "could not rename \"%s\" to \"%s\": %s", tmp, file,
-                        strerror(errno));
-        goto out;
-    }
-    tmp[0] = '\0';
-    dir = ts_strdup(file);
-    if (!dir) {
-        rc = ts_err_set(err, TS_ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    {
-        char *slash = strrchr(dir, '/');
-        if (slash == dir)
-            slash[1] = '\0';
-        else if (slash)
-            *slash = '\0';
-        else
-            strcpy(dir, ".");
-    }
-    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0 || fsync(dfd) != 0) {
-        rc = ts_err_set(err, TS_ERR_IO, "could not fsync folder \"%s\": %s", dir, strerror(errno));
-        goto out;
-    }
-    if (info) {
+    rc = ts_durable_commit(d, NULL, err); /* frees d */
+    d = NULL;
+    if (rc == TS_OK && info) {
         *info = st;
         info->has_md5 = true;
         memcpy(info->md5, md5, 16);
     }
 out:
-    if (fd >= 0)
-        close(fd); /* failure path: the file is removed below */
-    if (tmp && tmp[0])
-        unlink(tmp);
-    if (dfd >= 0)
-        close(dfd);
+    ts_durable_abort(d);
     EVP_MD_CTX_free(md);
-    ts_free(tmp);
-    ts_free(dir);
     ts_free(buf);
     return rc;
 }
@@ -608,62 +557,6 @@ int lake_test(lake *lk, ts_err *err)
     return lk->ops->test(lk->st, err);
 }
 
-/* ---- helpers ---- */
-
-void lake_md5(const void *p, size_t n, uint8_t out[16])
-{
-    unsigned int len = 16;
-    EVP_Digest(p, n, out, &len, EVP_md5(), NULL);
-}
-
-void lake_md5_hex(const uint8_t md5[16], char out[33])
-{
-    static const char hex[] = "0123456789abcdef";
-    for (int i = 0; i < 16; i++) {
-        out[2 * i] = hex[md5[i] >> 4];
-        out[2 * i + 1] = hex[md5[i] & 15];
-    }
-    out[32] = '\0';
-}
-
-/* base64 through OpenSSL; out needs 4 * ((n + 2) / 3) + 1 bytes. */
-void lake_b64_encode(const uint8_t *p, size_t n, char *out)
-{
-    EVP_EncodeBlock((unsigned char *)out, p, (int)n);
-}
-
-long lake_b64_decode(const char *s, size_t slen, uint8_t *out, size_t cap)
-{
-    uint8_t *tmp;
-    long n;
-    size_t pad = 0;
-    if (slen == 0)
-        return 0;
-    if (slen % 4 || slen > (size_t)INT_MAX)
-        return -1;
-    /* s need not be NUL-terminated. EVP_DecodeBlock skips white space and takes "="
-     * anywhere ("Zg==Zg=="): only the alphabet, and padding only at the end. */
-    while (pad < 2 && s[slen - 1 - pad] == '=')
-        pad++;
-    for (size_t i = 0; i < slen - pad; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (!isalnum(c) && c != '+' && c != '/')
-            return -1;
-    }
-    if (!(tmp = ts_malloc(slen / 4 * 3)))
-        return -1;
-    n = EVP_DecodeBlock(tmp, (const unsigned char *)s, (int)slen);
-    if (n >= 0)
-        n -= (long)pad; /* EVP_DecodeBlock counts the padding as zero bytes */
-    if (n < 0 || (size_t)n > cap) {
-        ts_free(tmp);
-        return -1;
-    }
-    memcpy(out, tmp, (size_t)n);
-    ts_free(tmp);
-    return n;
-}
-
 /* ---- object layout ---- */
 
 static int put_escaped(char *out, size_t cap, size_t *o, const char *s)
@@ -687,75 +580,32 @@ static int put_escaped(char *out, size_t cap, size_t *o, const char *s)
     return 0;
 }
 
-/* Civil date from days since 1970-01-01 (Howard Hinnant's algorithm). */
-static void civil(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    unsigned doe = (unsigned)(z - era * 146097);
-    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    unsigned mp = (5 * doy + 2) / 153;
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp < 10 ? mp + 3 : mp - 9;
-    *y = (int64_t)yoe + era * 400 + (*m <= 2);
-}
-
-static void split_us(int64_t us, int64_t *y, unsigned *mo, unsigned *d, unsigned *h, unsigned *mi,
-                     unsigned *s, unsigned *frac)
-{
-    int64_t secs = us / 1000000, rem = us % 1000000, days, sod;
-    if (rem < 0) {
-        rem += 1000000;
-        secs--;
-    }
-    days = secs / 86400;
-    sod = secs % 86400;
-    if (sod < 0) {
-        sod += 86400;
-        days--;
-    }
-    civil(days, y, mo, d);
-    *h = (unsigned)(sod / 3600);
-    *mi = (unsigned)(sod / 60 % 60);
-    *s = (unsigned)(sod % 60);
-    *frac = (unsigned)rem;
-}
-
+/* 20240131T000000Z, or "min" / "max" for an unbounded end. */
 static void fmt_time(char *out, size_t cap, int64_t us)
 {
-    int64_t y;
-    unsigned mo, d, h, mi, s, frac;
-    if (us == INT64_MIN) {
+    if (us == INT64_MIN)
         snprintf(out, cap, "min");
-        return;
-    }
-    if (us == INT64_MAX) {
+    else if (us == INT64_MAX)
         snprintf(out, cap, "max");
-        return;
-    }
-    split_us(us, &y, &mo, &d, &h, &mi, &s, &frac);
-    if (frac)
-        snprintf(out, cap, "%04" PRId64 "%02u%02uT%02u%02u%02u.%06uZ", y, mo, d, h, mi, s, frac);
-    else
-        snprintf(out, cap, "%04" PRId64 "%02u%02uT%02u%02u%02uZ", y, mo, d, h, mi, s);
+    else if (ts_time_format_compact(us, out, cap) != TS_OK)
+        out[0] = '\0'; /* cannot happen: the callers' buffers hold TS_TIME_MAX */
 }
 
 char *lake_object_path(const char *database, const char *schema, const char *table,
                        const char *chunk_name, int64_t range_start, int64_t range_end)
 {
     size_t cap = 3 * (strlen(database) + strlen(schema) + strlen(table) + strlen(chunk_name)) + 160;
-    char *out = ts_malloc(cap), ts1[48], ts2[48];
+    char *out = ts_malloc(cap), ts1[TS_TIME_MAX], ts2[TS_TIME_MAX], year[24];
     size_t o = 0;
-    int64_t basis = range_start, y = 0;
-    unsigned mo = 0, d, h, mi, s, frac;
+    int64_t basis = range_start;
+    ts_civil c = {.year = 0, .month = 0};
 
     if (!out)
         return NULL;
     if (basis == INT64_MIN)
         basis = range_end == INT64_MAX || range_end == INT64_MIN ? INT64_MIN : range_end - 1;
     if (basis != INT64_MIN && basis != INT64_MAX)
-        split_us(basis, &y, &mo, &d, &h, &mi, &s, &frac);
+        ts_civil_from_us(basis, &c);
     fmt_time(ts1, sizeof ts1, range_start);
     fmt_time(ts2, sizeof ts2, range_end);
     if (put_escaped(out, cap, &o, database) || (out[o++] = '/', 0) ||
@@ -764,93 +614,12 @@ char *lake_object_path(const char *database, const char *schema, const char *tab
         ts_free(out);
         return NULL;
     }
-    o += (size_t)snprintf(out + o, cap - o, "/year=%04" PRId64 "/month=%02u/", y, mo);
+    o += (size_t)snprintf(out + o, cap - o, "/year=%s/month=%02d/", ts_civil_year(c.year, year),
+                          c.month);
     if (put_escaped(out, cap, &o, chunk_name)) {
         ts_free(out);
         return NULL;
     }
     snprintf(out + o, cap - o, "_%s_%s.parquet", ts1, ts2);
     return out;
-}
-
-/* Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm). */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
-static int digits(const char **p, int n)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if ((*p)[i] < '0' || (*p)[i] > '9')
-            return -1;
-        v = v * 10 + ((*p)[i] - '0');
-    }
-    *p += n;
-    return v;
-}
-
-int lake_parse_time(const char *s, int64_t *us, ts_err *err)
-{
-    static const unsigned mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    const char *p = s;
-    int y, mo, d, h, mi, sec, frac = 0, off = 0;
-    if (!s)
-        return ts_err_set(err, TS_ERR_INVALID, "no time given");
-    if (strcmp(s, "-infinity") == 0) {
-        *us = INT64_MIN;
-        return TS_OK;
-    }
-    if (strcmp(s, "infinity") == 0) {
-        *us = INT64_MAX;
-        return TS_OK;
-    }
-    if ((y = digits(&p, 4)) < 0 || *p++ != '-' || (mo = digits(&p, 2)) < 1 || mo > 12 ||
-        *p++ != '-' || (d = digits(&p, 2)) < 1 || d > (int)mdays[mo - 1] ||
-        (*p != 'T' && *p != 't' && *p != ' ') || (p++, (h = digits(&p, 2)) < 0) || h > 23 ||
-        *p++ != ':' || (mi = digits(&p, 2)) < 0 || mi > 59 || *p++ != ':' ||
-        (sec = digits(&p, 2)) < 0 || sec > 60)
-        goto bad;
-    if (mo == 2 && d == 29 && !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
-        goto bad;
-    if (*p == '.') {
-        int n = 0;
-        p++;
-        while (*p >= '0' && *p <= '9') {
-            if (n < 6) {
-                frac = frac * 10 + (*p - '0');
-                n++;
-            }
-            p++;
-        }
-        if (n == 0)
-            goto bad;
-        for (; n < 6; n++)
-            frac *= 10;
-    }
-    if (*p == 'Z' || *p == 'z') {
-        p++;
-    } else if (*p == '+' || *p == '-') {
-        int sign = *p++ == '-' ? -1 : 1, oh, om;
-        if ((oh = digits(&p, 2)) < 0 || oh > 23 || *p++ != ':' || (om = digits(&p, 2)) < 0 || om > 59)
-            goto bad;
-        off = sign * (oh * 60 + om);
-    } else {
-        goto bad;
-    }
-    if (*p)
-        goto bad;
-    if (sec == 60)
-        sec = 59; /* a leap second: keep it inside the minute */
-    *us = ((days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + sec) -
-           (int64_t)off * 60) * 1000000 + frac;
-    return TS_OK;
-bad:
-    return ts_err_set(err, TS_ERR_INVALID, "\"%.64s\" is not an RFC 3339 time", s);
 }

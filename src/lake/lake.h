@@ -112,7 +112,8 @@ int lake_get_bytes(lake *lk, const char *path, size_t max, char **out, size_t *l
 /* Uploads a local file (a convenience over the writer). */
 int lake_put_file(lake *lk, const char *file, const char *path, lake_info *info,
                   ts_err *err) TS_MUSTCHECK;
-/* Downloads an object to a local file, durably (tmp + fsync + rename). */
+/* Downloads an object to a local file, durably (common/durable.h: an exclusive temp
+ * file, fsync, rename over file, folder fsync), checking the stored MD5 first. */
 int lake_get_file(lake *lk, const char *path, const char *file, lake_info *info,
                   ts_err *err) TS_MUSTCHECK;
 
@@ -139,18 +140,13 @@ int lake_test(lake *lk, ts_err *err) TS_MUSTCHECK;
  * range_start/range_end are microseconds since 1970-01-01 UTC; INT64_MIN / INT64_MAX
  * mean unbounded ("min" / "max"). Year and month come from range_start (from
  * range_end - 1 when the start is unbounded). Times are written as 20240131T000000Z
- * (with .ffffff only when not whole seconds). Characters outside [A-Za-z0-9_.-] in
+ * (with .ffffff only when not whole seconds; ts_time_format_compact), years outside
+ * 0000..9999 as "-0001" / "+10000" (ts_civil_year). Characters outside [A-Za-z0-9_.-] in
  * the names are written as %XX, so distinct chunks never share a path. Caller frees
  * the result with ts_free; NULL on no memory. The store's prefix is added by the
  * store, not here. */
 char *lake_object_path(const char *database, const char *schema, const char *table,
                        const char *chunk_name, int64_t range_start, int64_t range_end);
-
-/* Parses an RFC 3339 time ("2024-01-31T00:00:00Z", "...T01:00:00.5+01:00", a space
- * instead of 'T' allowed) into microseconds since 1970-01-01 UTC; "-infinity" and
- * "infinity" give INT64_MIN and INT64_MAX. TS_ERR_INVALID otherwise. For turning an
- * event's range_start / range_end into lake_object_path's arguments. */
-int lake_parse_time(const char *s, int64_t *us, ts_err *err) TS_MUSTCHECK;
 
 /* Lower-case hex of an MD5 (33 bytes with the NUL). */
 void lake_md5_hex(const uint8_t md5[16], char out[33]);

@@ -1,12 +1,13 @@
-/* local.c: the lake in a local folder. Objects are written to "name.tmp-XXXXXX",
- * fsynced, renamed into place, closed and the folder fsynced (PostgreSQL's
+/* local.c: the lake in a local folder. Objects are written through common/durable.h:
+ * "name.tmp-XXXXXX" created exclusively, fsynced, renamed into place without ever
+ * replacing an object (write-once), closed and the folder fsynced (PostgreSQL's
  * durable_rename), so a committed object is whole and survives a crash.
  *
  * A writer holds an exclusive flock on its temp file while it lives. A writer killed
  * mid-write leaves its temp file behind, unlocked (the kernel drops the lock with the
  * process): the next writer of the same object removes such leftovers, so a crash
  * leaves no second copy of the object's bytes for long. */
-#include "lake_int.h"
+#include "store.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -18,8 +19,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "common/alloc.h"
 #include "common/buf.h"
+#include "common/durable.h"
 #include "common/log.h"
 
 typedef struct local_store {
@@ -28,11 +32,8 @@ typedef struct local_store {
 } local_store;
 
 typedef struct local_writer {
-    local_store *st;
     char *path; /* final */
-    char *dir;  /* its folder */
-    char *tmp;
-    int fd;
+    ts_durable *file;
 } local_writer;
 
 static char *join(const char *a, const char *b)
@@ -45,18 +46,6 @@ static char *join(const char *a, const char *b)
     s[la] = '/';
     memcpy(s + la + 1, b, lb + 1);
     return s;
-}
-
-static int fsync_dir(const char *dir, ts_err *err)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = TS_OK;
-    if (fd < 0)
-        return ts_err_set(err, TS_ERR_IO, "could not open folder \"%s\": %s", dir, strerror(errno));
-    if (fsync(fd) != 0)
-        rc = ts_err_set(err, TS_ERR_IO, "could not fsync folder \"%s\": %s", dir, strerror(errno));
-    if (close(fd) != 0 && rc == TS_OK)
-        rc = ts_err_set(err, TS_ERR_IO, "could not close folder \"%s\": %s", dir, strerror(errno));
-    return rc;
 }
 
 /* The folder part of path (modifies a copy); NULL on no memory. */
@@ -75,34 +64,6 @@ static char *dir_of(const char *path)
     return d;
 }
 
-/* mkdir -p for dir, fsyncing the parent of each folder it creates. */
-static int mkdirs(const char *dir, ts_err *err)
-{
-    struct stat sb;
-    char *parent = NULL;
-    int rc = TS_OK;
-
-    if (stat(dir, &sb) == 0) {
-        if (!S_ISDIR(sb.st_mode))
-            return ts_err_set(err, TS_ERR_IO, "\"%s\" exists and is not a folder", dir);
-        return TS_OK;
-    }
-    if (errno != ENOENT)
-        return ts_err_set(err, TS_ERR_IO, "could not stat \"%s\": %s", dir, strerror(errno));
-    if (!(parent = dir_of(dir)))
-        return ts_err_set(err, TS_ERR_NOMEM, "out of memory");
-    if (strcmp(parent, dir) != 0 && (rc = mkdirs(parent, err)) != TS_OK)
-        goto out;
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-        rc = ts_err_set(err, TS_ERR_IO, "could not create folder \"%s\": %s", dir, strerror(errno));
-        goto out;
-    }
-    rc = fsync_dir(parent, err);
-out:
-    ts_free(parent);
-    return rc;
-}
-
 static int ensure_root(local_store *st, ts_err *err)
 {
     struct stat sb;
@@ -114,7 +75,7 @@ static int ensure_root(local_store *st, ts_err *err)
     if (errno != ENOENT || !st->create)
         return ts_err_set(err, errno == ENOENT ? TS_ERR_NOTFOUND : TS_ERR_IO,
                           "lake folder \"%s\": %s", st->root, strerror(errno));
-    return mkdirs(st->root, err);
+    return ts_durable_mkdirs(st->root, err);
 }
 
 int lake_local_open(void **out, const lake_options *o, char *describe, size_t dlen, ts_err *err)
@@ -133,7 +94,8 @@ int lake_local_open(void **out, const lake_options *o, char *describe, size_t dl
         st->root = ts_strdup(p);
     } else {
         if (!getcwd(cwd, sizeof cwd)) {
-            rc = ts_err_set(err, TS_ERR_IO, "could not get the current folder: %s", strerror(errno));
+            rc =
+                ts_err_set(err, TS_ERR_IO, "could not get the current folder: %s", strerror(errno));
             goto out;
         }
         if (p[0] == '.' && p[1] == '/')
@@ -167,11 +129,11 @@ static void local_free(void *p)
     ts_free(st);
 }
 
-/* Removes "path.tmp-*" files nobody holds: left by a writer that crashed. */
+/* Removes the temp files of path (ts_durable_is_temp) that nobody holds: left by a
+ * writer that crashed. */
 static void sweep_stale_temps(const char *dir, const char *path)
 {
     const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-    size_t blen = strlen(base);
     struct dirent *de;
     DIR *d = opendir(dir);
     if (!d)
@@ -179,8 +141,7 @@ static void sweep_stale_temps(const char *dir, const char *path)
     while ((de = readdir(d)) != NULL) {
         char *full;
         int fd;
-        if (strncmp(de->d_name, base, blen) != 0 || strncmp(de->d_name + blen, ".tmp-", 5) != 0 ||
-            strlen(de->d_name + blen) != 11)
+        if (!ts_durable_is_temp(de->d_name, base))
             continue;
         if (!(full = join(dir, de->d_name)))
             break;
@@ -192,6 +153,13 @@ static void sweep_stale_temps(const char *dir, const char *path)
         ts_free(full);
     }
     closedir(d);
+}
+
+static void local_writer_release(local_writer *w)
+{
+    ts_durable_abort(w->file); /* closes and removes the temp file, if any */
+    ts_free(w->path);
+    ts_free(w);
 }
 
 static int local_writer_open(void *p, const char *full, void **out, ts_err *err)
@@ -206,31 +174,25 @@ static int local_writer_open(void *p, const char *full, void **out, ts_err *err)
     w = ts_calloc(1, sizeof *w);
     if (!w)
         return ts_err_set(err, TS_ERR_NOMEM, "out of memory");
-    w->fd = -1;
-    w->st = st;
-    if (!(w->path = join(st->root, full)) || !(dir = dir_of(w->path)) ||
-        !(w->dir = ts_strdup(dir)) || !(w->tmp = ts_malloc(strlen(w->path) + 12))) {
+    if (!(w->path = join(st->root, full)) || !(dir = dir_of(w->path))) {
         rc = ts_err_set(err, TS_ERR_NOMEM, "out of memory");
         goto out;
     }
-    if ((rc = mkdirs(dir, err)) != TS_OK)
+    if ((rc = ts_durable_mkdirs(dir, err)) != TS_OK)
         goto out;
     sweep_stale_temps(dir, w->path);
-    sprintf(w->tmp, "%s.tmp-XXXXXX", w->path);
-    w->fd = mkostemp(w->tmp, O_CLOEXEC);
-    if (w->fd < 0 || flock(w->fd, LOCK_EX | LOCK_NB) != 0) {
-        rc = ts_err_set(err, TS_ERR_IO, "could not create \"%s\": %s", w->tmp, strerror(errno));
+    if ((rc = ts_durable_open(&w->file, w->path, TS_DURABLE_NOREPLACE, 0600, err)) != TS_OK)
+        goto out;
+    if (flock(ts_durable_fd(w->file), LOCK_EX | LOCK_NB) != 0) {
+        rc = ts_err_set(err, TS_ERR_IO, "could not lock \"%s\": %s", ts_durable_temp_path(w->file),
+                        strerror(errno));
         goto out;
     }
     *out = w;
     w = NULL;
 out:
-    if (w) {
-        ts_free(w->path);
-        ts_free(w->dir);
-        ts_free(w->tmp);
-        ts_free(w);
-    }
+    if (w)
+        local_writer_release(w);
     ts_free(dir);
     return rc;
 }
@@ -238,48 +200,7 @@ out:
 static int local_writer_write(void *p, const void *data, size_t n, ts_err *err)
 {
     local_writer *w = p;
-    const uint8_t *b = data;
-    while (n) {
-        ssize_t k = write(w->fd, b, n);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k < 0)
-            return ts_err_set(err, TS_ERR_IO, "could not write \"%s\": %s", w->tmp, strerror(errno));
-        b += k;
-        n -= (size_t)k;
-    }
-    return TS_OK;
-}
-
-static void local_writer_release(local_writer *w)
-{
-    if (w->fd >= 0)
-        close(w->fd); /* only on failure paths: the temp file is removed */
-    if (w->tmp && w->tmp[0])
-        unlink(w->tmp);
-    ts_free(w->tmp);
-    ts_free(w->path);
-    ts_free(w->dir);
-    ts_free(w);
-}
-
-/* rename(2) that fails with TS_ERR_EXISTS instead of replacing `to`: renameat2's
- * RENAME_NOREPLACE, or link + unlink where the file system lacks it (both atomic). */
-static int rename_noreplace(const char *from, const char *to, ts_err *err)
-{
-    if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
-        return TS_OK;
-    if (errno == EINVAL || errno == ENOSYS) {
-        if (link(from, to) == 0) {
-            if (unlink(from) != 0)
-                ts_warn("could not remove \"%s\" after linking it: %s", from, strerror(errno));
-            return TS_OK;
-        }
-    }
-    if (errno == EEXIST)
-        return ts_err_set(err, TS_ERR_EXISTS, "\"%s\" already exists (objects are write-once)", to);
-    return ts_err_set(err, TS_ERR_IO, "could not rename \"%s\" to \"%s\": %s", from, to,
-                      strerror(errno));
+    return ts_durable_write(w->file, data, n, err);
 }
 
 /* A local object's entity tag: it changes whenever the file is replaced or rewritten. */
@@ -296,34 +217,22 @@ static int local_writer_commit(void *p, uint64_t size, const uint8_t md5[16], la
 {
     local_writer *w = p;
     struct stat sb;
-    int rc = TS_OK, fd;
+    ts_err e;
+    int rc;
+    (void)size; /* ts_durable_commit checks the file holds every byte written */
     (void)md5;
 
-    if (fsync(w->fd) != 0) {
-        rc = ts_err_set(err, TS_ERR_IO, "could not fsync \"%s\": %s", w->tmp, strerror(errno));
-        goto out;
-    }
-    if (fstat(w->fd, &sb) != 0 || (uint64_t)sb.st_size != size) {
-        rc = ts_err_set(err, TS_ERR_IO, "\"%s\" does not hold the %llu bytes written", w->tmp,
-                        (unsigned long long)size);
-        goto out;
-    }
-    /* renamed while still open and locked, so no sweeper takes it for a leftover; never
-     * over an existing object (write-once) */
-    if ((rc = rename_noreplace(w->tmp, w->path, err)) != TS_OK)
-        goto out;
-    local_etag(&sb, info);
-    w->tmp[0] = '\0'; /* renamed: nothing to remove */
-    fd = w->fd;
-    w->fd = -1;
-    if (close(fd) != 0) { /* after fsync, close has nothing left to write */
-        rc = ts_err_set(err, TS_ERR_IO, "could not close \"%s\": %s", w->path, strerror(errno));
-        goto out;
-    }
-    /* everything was allocated up front: after the rename only the folder's fsync
-     * can fail, and then the object is whole but perhaps not yet durable */
-    rc = fsync_dir(w->dir, err);
-out:
+    /* fsync, rename while still open and locked (so no sweeper takes it for a
+     * leftover) and never over an existing object, close, fsync the folder */
+    ts_err_clear(&e);
+    rc = ts_durable_commit(w->file, &sb, &e);
+    w->file = NULL;
+    if (rc == TS_ERR_EXISTS)
+        ts_err_set(err, rc, "%s (objects are write-once)", e.msg);
+    else if (rc != TS_OK)
+        ts_err_set(err, rc, "%s", e.msg);
+    else
+        local_etag(&sb, info);
     local_writer_release(w);
     return rc;
 }
@@ -423,13 +332,6 @@ out:
     return rc;
 }
 
-/* A writer's temp file: ends in ".tmp-" and six more characters. */
-static bool is_temp(const char *name)
-{
-    size_t l = strlen(name);
-    return l > 11 && memcmp(name + l - 11, ".tmp-", 5) == 0;
-}
-
 typedef struct entry {
     char *name;
     uint64_t size;
@@ -489,7 +391,8 @@ static int walk_dir(const char *root, ts_buf *rel, walk *wk, ts_err *err)
         if (S_ISDIR(sb.st_mode)) {
             if ((rc = walk_dir(root, rel, wk, err)) != TS_OK)
                 goto out;
-        } else if (S_ISREG(sb.st_mode) && rel->len >= wk->plen && !is_temp(de->d_name)) {
+        } else if (S_ISREG(sb.st_mode) && rel->len >= wk->plen &&
+                   !ts_durable_is_temp(de->d_name, NULL)) {
             if (wk->n == wk->cap) {
                 size_t nc = wk->cap ? wk->cap * 2 : 256;
                 entry *nv = ts_realloc(wk->v, nc * sizeof *nv);
@@ -508,7 +411,8 @@ static int walk_dir(const char *root, ts_buf *rel, walk *wk, ts_err *err)
         }
     }
     if (errno != 0)
-        rc = ts_err_set(err, TS_ERR_IO, "could not read folder \"%s\": %s", dirpath, strerror(errno));
+        rc = ts_err_set(err, TS_ERR_IO, "could not read folder \"%s\": %s", dirpath,
+                        strerror(errno));
 out:
     rel->len = base;
     if (d)
@@ -562,7 +466,7 @@ static int local_del(void *p, const char *full, ts_err *err)
                         "could not remove \"%s\": %s", path, strerror(errno));
         goto out;
     }
-    rc = fsync_dir(dir, err);
+    rc = ts_durable_fsync_dir(dir, err);
 out:
     ts_free(dir);
     ts_free(path);
@@ -572,25 +476,19 @@ out:
 static int local_test(void *p, ts_err *err)
 {
     local_store *st = p;
-    char *probe = NULL;
-    int fd = -1, rc;
+    ts_durable *probe = NULL;
+    char *name = NULL;
+    int rc;
 
     if ((rc = ensure_root(st, err)) != TS_OK)
         return rc;
-    if (!(probe = join(st->root, ".tsarchive-probe.tmp-XXXXXX")))
+    if (!(name = join(st->root, ".tsarchive-probe")))
         return ts_err_set(err, TS_ERR_NOMEM, "out of memory");
-    fd = mkostemp(probe, O_CLOEXEC);
-    if (fd < 0) {
-        rc = ts_err_set(err, TS_ERR_IO, "could not write in lake folder \"%s\": %s", st->root,
-                        strerror(errno));
-        goto out;
-    }
-    if (close(fd) != 0)
-        rc = ts_err_set(err, TS_ERR_IO, "could not close \"%s\": %s", probe, strerror(errno));
-    if (unlink(probe) != 0 && rc == TS_OK)
-        rc = ts_err_set(err, TS_ERR_IO, "could not remove \"%s\": %s", probe, strerror(errno));
-out:
-    ts_free(probe);
+    /* a temp file is created and removed: the folder takes new files */
+    if ((rc = ts_durable_open(&probe, name, 0, 0600, err)) != TS_OK)
+        ts_err_prefix(err, "lake folder \"%s\" does not take new files", st->root);
+    ts_durable_abort(probe);
+    ts_free(name);
     return rc;
 }
 
@@ -605,7 +503,16 @@ static char *local_url(void *p, const char *full)
 }
 
 const lake_store_ops lake_local_ops = {
-    "local",         local_free,         local_writer_open, local_writer_write, local_writer_commit,
-    local_writer_abort, local_stat,      local_read,        local_list,         local_del,
-    local_test,      local_url,
+    .name = "local",
+    .free = local_free,
+    .writer_open = local_writer_open,
+    .writer_write = local_writer_write,
+    .writer_commit = local_writer_commit,
+    .writer_abort = local_writer_abort,
+    .stat = local_stat,
+    .read = local_read,
+    .list = local_list,
+    .del = local_del,
+    .test = local_test,
+    .url = local_url,
 };

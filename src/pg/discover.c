@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common/alloc.h"
+#include "common/tstime.h"
 #include "conn.h"
 
 /* Unix microseconds from a timestamptz expression t, NULL when not finite. */
@@ -120,33 +121,13 @@ static bool system_schema(const char *s)
            strncmp(s, "timescaledb_", 12) == 0 || strncmp(s, "pg_toast", 8) == 0;
 }
 
-/* RFC 3339 UTC with microseconds only when non-zero. */
+/* RFC 3339 UTC with microseconds only when non-zero; years outside 0001..9999 (which
+ * PostgreSQL allows) as ISO 8601 expanded years, so nothing is cut. */
 static void format_us(int64_t us, char *out, size_t n)
 {
-    int64_t secs = us / 1000000, frac = us % 1000000;
-    if (frac < 0) {
-        frac += 1000000;
-        secs--;
-    }
-    int64_t days = secs / 86400, rem = secs % 86400;
-    if (rem < 0) {
-        rem += 86400;
-        days--;
-    }
-    /* civil_from_days (H. Hinnant) */
-    int64_t z = days + 719468, era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097, yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t y = yoe + era * 400, doy = doe - (365 * yoe + yoe / 4 - yoe / 100),
-            mp = (5 * doy + 2) / 153;
-    int64_t d = doy - (153 * mp + 2) / 5 + 1, m = mp < 10 ? mp + 3 : mp - 9;
-    if (m <= 2)
-        y++;
-    if (frac)
-        snprintf(out, n, "%04" PRId64 "-%02" PRId64 "-%02" PRId64 "T%02d:%02d:%02d.%06" PRId64 "Z",
-                 y, m, d, (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60), frac);
-    else
-        snprintf(out, n, "%04" PRId64 "-%02" PRId64 "-%02" PRId64 "T%02d:%02d:%02dZ", y, m, d,
-                 (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60));
+    _Static_assert(sizeof((pg_chunk *)0)->range_start >= TS_TIME_MAX, "room for any time");
+    if (ts_time_format(us, TS_TIME_ANY_YEAR, out, n) != TS_OK)
+        out[0] = '\0'; /* cannot happen: any time fits in TS_TIME_MAX */
 }
 
 static int fill_chunk(PGresult *r, int i, pg_chunk *ch, ts_err *err)

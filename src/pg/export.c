@@ -2,18 +2,15 @@
  * change proof alongside, metadata in the footer, and the durable file variant. */
 #include "export.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "common/alloc.h"
 #include "common/buf.h"
+#include "common/durable.h"
 #include "common/log.h"
 #include "conn.h"
 #include "copybin.h"
@@ -396,90 +393,26 @@ out:
 }
 
 /* ---- durable file sink ---- */
-typedef struct file_sink {
-    int fd;
-    const char *tmp;
-    int64_t bytes;
-} file_sink;
 
 static int file_write(void *ctx, const void *data, size_t len, ts_err *err)
 {
-    file_sink *fs = ctx;
-    const char *p = data;
-    while (len > 0) {
-        ssize_t n = write(fs->fd, p, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return ts_err_set(err, TS_ERR_IO, "could not write \"%s\": %s", fs->tmp,
-                              strerror(errno));
-        }
-        p += n;
-        len -= (size_t)n;
-        fs->bytes += n;
-    }
-    return TS_OK;
-}
-
-static int fsync_dir_of(const char *path, ts_err *err)
-{
-    char *copy = ts_strdup(path);
-    int fd, rc = TS_OK;
-    if (!copy)
-        return ts_err_set(err, TS_ERR_NOMEM, "out of memory");
-    const char *dir = dirname(copy);
-    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0 || fsync(fd) != 0)
-        rc = ts_err_set(err, TS_ERR_IO, "could not fsync directory \"%s\": %s", dir,
-                        strerror(errno));
-    if (fd >= 0)
-        close(fd);
-    ts_free(copy);
-    return rc;
+    return ts_durable_write(ctx, data, len, err);
 }
 
 int pg_export_file(PGconn *c, const pg_export_source *src, const pg_export_options *opt,
                    const char *path, pg_export_result *res, ts_err *err)
 {
-    file_sink fs = {.fd = -1};
-    size_t n = strlen(path) + 5;
-    char *tmp = ts_malloc(n);
+    ts_durable *d = NULL;
     int rc;
     memset(res, 0, sizeof *res);
-    if (!tmp)
-        return ts_err_set(err, TS_ERR_NOMEM, "out of memory");
-    snprintf(tmp, n, "%s.tmp", path);
-    fs.tmp = tmp;
-    fs.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fs.fd < 0) {
-        rc = ts_err_set(err, TS_ERR_IO, "could not create \"%s\": %s", tmp, strerror(errno));
+    /* path.tmp exactly: the command removes it by that name when interrupted */
+    if ((rc = ts_durable_open(&d, path, TS_DURABLE_FIXED_TEMP, 0644, err)) != TS_OK)
         goto out;
-    }
-    rc = pg_export(c, src, opt, file_write, &fs, res, err);
-    if (rc)
+    if ((rc = pg_export(c, src, opt, file_write, d, res, err)) != TS_OK)
         goto out;
-    if (fsync(fs.fd) != 0) {
-        rc = ts_err_set(err, TS_ERR_IO, "could not fsync \"%s\": %s", tmp, strerror(errno));
-        goto out;
-    }
-    int fd = fs.fd;
-    fs.fd = -1;
-    if (close(fd) != 0) {
-        rc = ts_err_set(err, TS_ERR_IO, "could not close \"%s\": %s", tmp, strerror(errno));
-        goto out;
-    }
-    if (rename(tmp, path) != 0) {
-        rc = ts_err_set(err, TS_ERR_IO, "could not rename \"%s\" to \"%s\": %s", tmp, path,
-                        strerror(errno));
-        goto out;
-    }
-    rc = fsync_dir_of(path, err);
-    ts_free(tmp);
-    return rc;
+    rc = ts_durable_commit(d, NULL, err); /* frees d */
+    d = NULL;
 out:
-    if (fs.fd >= 0)
-        close(fs.fd);
-    unlink(tmp);
-    ts_free(tmp);
+    ts_durable_abort(d);
     return rc;
 }

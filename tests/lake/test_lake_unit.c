@@ -1,6 +1,7 @@
 /* test_lake_unit.c: byte-exact vectors for the lake's pure parts: object layout,
- * path rules, base64, connection strings, the Shared Key string-to-sign and
- * signature, List Blobs parsing; and the local writer under allocation failure. */
+ * path rules, base64, connection strings and endpoints, URL encoding, the Shared Key
+ * string-to-sign and signature, List Blobs parsing (hostile pages included); and the
+ * local writer under allocation failure. (RFC 3339 times: tests/common/test_tstime.c) */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,7 +18,7 @@
 #include "common/log.h"
 #include "lake/azure_int.h"
 #include "lake/lake.h"
-#include "lake/lake_int.h"
+#include "lake/codec.h"
 
 #define DEV_KEY                                                                                    \
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
@@ -48,31 +49,65 @@ static void t_object_path(void **s)
     p = lake_object_path("d", "s", "t", "c", 1709164800000000LL, 1709251200000000LL);
     assert_string_equal(p, "d/s.t/year=2024/month=02/c_20240229T000000Z_20240301T000000Z.parquet");
     ts_free(p);
+    /* both ends unbounded; years outside 0000..9999 as ISO 8601 expanded years */
+    p = lake_object_path("d", "s", "t", "all", INT64_MIN, INT64_MAX);
+    assert_string_equal(p, "d/s.t/year=0000/month=00/all_min_max.parquet");
+    ts_free(p);
+    p = lake_object_path("d", "s", "t", "bc", -62198755200000000LL, 253402300800000000LL);
+    assert_string_equal(
+        p, "d/s.t/year=-0001/month=01/bc_-00010101T000000Z_+100000101T000000Z.parquet");
+    ts_free(p);
 }
 
-static void t_parse_time(void **s)
+static void t_endpoints(void **s)
 {
-    int64_t us;
+    az_endpoint ep;
     ts_err e;
+    ts_buf b;
     (void)s;
     ts_err_clear(&e);
-    assert_int_equal(lake_parse_time("2024-01-01T00:00:00Z", &us, &e), TS_OK);
-    assert_int_equal(us, 1704067200000000LL);
-    assert_int_equal(lake_parse_time("2024-01-01 01:00:00.5+01:00", &us, &e), TS_OK);
-    assert_int_equal(us, 1704067200500000LL);
-    assert_int_equal(lake_parse_time("1969-12-31T23:59:58.5Z", &us, &e), TS_OK);
-    assert_int_equal(us, -1500000LL);
-    assert_int_equal(lake_parse_time("2024-02-29T12:00:00.1234567-05:30", &us, &e), TS_OK);
-    assert_int_equal(us, 1709227800123456LL);
-    assert_int_equal(lake_parse_time("-infinity", &us, &e), TS_OK);
-    assert_true(us == INT64_MIN);
-    const char *bad[] = {"2023-02-29T00:00:00Z", "2024-01-01T00:00:00", "2024-1-01T00:00:00Z",
-                         "2024-01-01T24:00:00Z", "2024-01-01T00:00:00Zx", "2024-01-01T00:00:00.Z",
-                         "", "yesterday"};
+    assert_int_equal(az_endpoint_parse("HTTP://127.0.0.1:10000/devstoreaccount1/", &ep, &e), TS_OK);
+    assert_string_equal(ep.text, "http://127.0.0.1:10000/devstoreaccount1");
+    assert_string_equal(ep.origin, "http://127.0.0.1:10000");
+    assert_string_equal(ep.path, "/devstoreaccount1");
+    assert_string_equal(ep.account, "devstoreaccount1");
+    az_endpoint_free(&ep);
+    assert_int_equal(az_endpoint_parse("https://acme.blob.core.windows.net", &ep, &e), TS_OK);
+    assert_string_equal(ep.text, "https://acme.blob.core.windows.net");
+    assert_string_equal(ep.path, "");
+    assert_string_equal(ep.account, "acme");
+    az_endpoint_free(&ep);
+    az_endpoint_free(NULL);
+    /* refused, without echoing what may be a secret */
+    static const struct {
+        const char *url, *why;
+    } bad[] = {
+        {"ftp://acme.example/x", "must start with https:// or http://"},
+        {"acme.blob.core.windows.net", "is not a URL"},
+        {"https://user:SECRETPW@acme.blob.core.windows.net", "user name or password"},
+        {"https://acme.blob.core.windows.net/?sv=1&sig=SECRETSIG", "must not hold a query"},
+        {"https://acme.blob.core.windows.net/#frag", "fragment"},
+        {"https://a b.example/", "is not a URL"},
+    };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         ts_err_clear(&e);
-        assert_int_equal(lake_parse_time(bad[i], &us, &e), TS_ERR_INVALID);
+        assert_int_equal(az_endpoint_parse(bad[i].url, &ep, &e), TS_ERR_INVALID);
+        if (!strstr(e.msg, bad[i].why))
+            fail_msg("\"%s\": \"%s\" lacks \"%s\"", bad[i].url, e.msg, bad[i].why);
+        assert_null(strstr(e.msg, "SECRET"));
+        assert_null(ep.text);
     }
+    /* curl_easy_escape's RFC 3986 set, upper-case hex; the path keeps its '/' */
+    ts_buf_init(&b, 0);
+    assert_int_equal(az_url_encode(&b, "a b/\xC3\xBC~!*'()=+&%", false), TS_OK);
+    assert_string_equal(ts_buf_cstr(&b), "a%20b%2F%C3%BC~%21%2A%27%28%29%3D%2B%26%25");
+    ts_buf_reset(&b);
+    assert_int_equal(az_url_encode(&b, "/x y//z/", true), TS_OK);
+    assert_string_equal(ts_buf_cstr(&b), "/x%20y//z/");
+    ts_buf_reset(&b);
+    assert_int_equal(az_url_encode(&b, "", true), TS_OK);
+    assert_string_equal(ts_buf_cstr(&b), "");
+    ts_buf_free(&b);
 }
 
 static void t_path_check(void **s)
@@ -158,6 +193,17 @@ static void t_connstr(void **s)
     ts_free(ep);
     az_connstr_free(&cs);
 
+    /* an endpoint that is not a plain http(s) URL is refused, and never echoed */
+    assert_int_equal(az_connstr_parse("BlobEndpoint=https://u:SECRETPW@h.example/acct;"
+                                      "SharedAccessSignature=sv=1",
+                                      &cs, &e),
+                     TS_OK);
+    ts_err_clear(&e);
+    assert_null(az_connstr_endpoint(&cs, &e));
+    assert_string_equal(e.msg, "connection string: BlobEndpoint: the blob endpoint must not hold "
+                               "a user name or password");
+    az_connstr_free(&cs);
+
     /* errors name the key, never a value */
     ts_err_clear(&e);
     assert_int_equal(az_connstr_parse("AccountName=a;AcountKey=SECRETVALUE", &cs, &e), TS_ERR_INVALID);
@@ -230,6 +276,13 @@ static int collect(void *ud, const lake_info *i)
     return 0;
 }
 
+static int stop_at_first(void *ud, const lake_info *i)
+{
+    (void)ud;
+    (void)i;
+    return 42;
+}
+
 static void t_parse_list(void **s)
 {
     static const char page[] =
@@ -272,26 +325,96 @@ static void t_parse_list(void **s)
     assert_int_equal(g.n, 0);
     assert_null(next);
 
-    /* malformed: not a listing, a blob without a name, a truncated page, a bad length */
+    /* malformed: not a listing, a blob without a name, a truncated page, bad lengths,
+     * an undeclared entity, empty names, a name that decodes to a NUL, not XML */
     static const char *bad[] = {
         "<html>oops</html>",
         "<EnumerationResults><Blobs><Blob><Properties/></Blob></Blobs></EnumerationResults>",
-        "<EnumerationResults><Blobs><Blob><Name>p/a</Na",
-        ("<EnumerationResults><Blobs><Blob><Name>a</Name><Content-Length>12x</Content-Length></Blob>"
-         "</Blobs></EnumerationResults>"),
-        "<EnumerationResults><Blobs><Blob><Name>a &bogus; b</Name></Blob></Blobs></EnumerationResults>",
+        "<EnumerationResults><Blobs><Blob><Name>p/a</Name></Blob><Blob><Name>p/b</Na",
+        ("<EnumerationResults><Blobs><Blob><Name>a</Name><Properties><Content-Length>12x"
+         "</Content-Length></Properties></Blob></Blobs></EnumerationResults>"),
+        ("<EnumerationResults><Blobs><Blob><Name>a</Name><Properties><Content-Length>-1"
+         "</Content-Length></Properties></Blob></Blobs></EnumerationResults>"),
+        ("<EnumerationResults><Blobs><Blob><Name>a</Name><Properties><Content-Length>"
+         "99999999999999999999999</Content-Length></Properties></Blob></Blobs>"
+         "</EnumerationResults>"),
+        ("<EnumerationResults><Blobs><Blob><Name>a &bogus; b</Name></Blob></Blobs>"
+         "</EnumerationResults>"),
+        "<EnumerationResults><Blobs><Blob><Name/></Blob></Blobs></EnumerationResults>",
+        ("<EnumerationResults><Blobs><Blob><Name Encoded=\"true\">a%00b</Name></Blob></Blobs>"
+         "</EnumerationResults>"),
+        "not xml at all",
+        "",
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         int rc;
         memset(&g, 0, sizeof g);
         ts_err_clear(&e);
         rc = az_parse_list(bad[i], strlen(bad[i]), collect, &g, &next, &e);
-        if (i == 2) { /* a truncated blob is not reported (and the listing would stop) */
-            assert_int_equal(g.n, 0);
-            assert_null(next);
-            continue;
-        }
-        assert_int_equal(rc, TS_ERR_FORMAT);
+        if (rc != TS_ERR_FORMAT)
+            fail_msg("bad page %zu: %d (%s)", i, rc, e.msg);
+        assert_int_equal(g.n, 0); /* the whole page is checked before the first name */
+        assert_null(next);
+    }
+}
+
+/* What the network may send to hurt a parser: entities that expand a billion-fold,
+ * external entities that read files or fetch URLs, huge pages. All refused, at once. */
+static void t_parse_list_hostile(void **s)
+{
+    static const char laughs[] =
+        "<?xml version=\"1.0\"?><!DOCTYPE EnumerationResults ["
+        "<!ENTITY a \"aaaaaaaaaa\"><!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;\">"
+        "<!ENTITY c \"&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;\">"
+        "<!ENTITY d \"&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;\">"
+        "<!ENTITY e \"&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;\">"
+        "<!ENTITY f \"&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;\">"
+        "<!ENTITY g \"&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;\">"
+        "<!ENTITY h \"&g;&g;&g;&g;&g;&g;&g;&g;&g;&g;\">"
+        "]><EnumerationResults><Blobs><Blob><Name>&h;</Name></Blob></Blobs></EnumerationResults>";
+    static const char file[] =
+        "<?xml version=\"1.0\"?><!DOCTYPE r [<!ENTITY x SYSTEM \"file:///etc/passwd\">]>"
+        "<EnumerationResults><Blobs><Blob><Name>&x;</Name></Blob></Blobs></EnumerationResults>";
+    static const char net[] =
+        "<?xml version=\"1.0\"?><!DOCTYPE EnumerationResults SYSTEM \"http://127.0.0.1:9/x.dtd\">"
+        "<EnumerationResults><Blobs/></EnumerationResults>";
+    const char *pages[] = {laughs, file, net};
+    got g;
+    char *next = NULL, *big;
+    size_t bl = AZ_LIST_PAGE_MAX + 1;
+    ts_err e;
+    (void)s;
+    for (size_t i = 0; i < sizeof pages / sizeof *pages; i++) {
+        memset(&g, 0, sizeof g);
+        ts_err_clear(&e);
+        assert_int_equal(az_parse_list(pages[i], strlen(pages[i]), collect, &g, &next, &e),
+                         TS_ERR_FORMAT);
+        assert_non_null(strstr(e.msg, "DOCTYPE"));
+        assert_int_equal(g.n, 0);
+        assert_null(next);
+    }
+    /* the size cap comes before any parsing */
+    big = malloc(bl);
+    assert_non_null(big);
+    memset(big, ' ', bl);
+    ts_err_clear(&e);
+    assert_int_equal(az_parse_list(big, bl, collect, &g, &next, &e), TS_ERR_TOOBIG);
+    free(big);
+    /* NUL bytes inside the page */
+    {
+        static const char nul[] = "<EnumerationResults><Blobs><Blob><Name>a\0b</Name></Blob>"
+                                  "</Blobs></EnumerationResults>";
+        memset(&g, 0, sizeof g);
+        ts_err_clear(&e);
+        assert_int_equal(az_parse_list(nul, sizeof nul - 1, collect, &g, &next, &e), TS_ERR_FORMAT);
+        assert_int_equal(g.n, 0);
+    }
+    /* a callback's nonzero return stops the listing and is returned as is */
+    {
+        static const char two[] = "<EnumerationResults><Blobs><Blob><Name>a</Name></Blob>"
+                                  "<Blob><Name>b</Name></Blob></Blobs></EnumerationResults>";
+        assert_int_equal(az_parse_list(two, sizeof two - 1, stop_at_first, &g, &next, &e), 42);
+        assert_null(next);
     }
 }
 
@@ -371,6 +494,12 @@ static void t_options(void **s)
         char *u = lake_url(lk, "x y/z.parquet");
         assert_string_equal(u, "https://acme.blob.core.windows.net/ok-name/x%20y/z.parquet");
         ts_free(u);
+        /* upper-case escapes, as the signature covers them */
+        u = lake_url(lk, "d/s.t/year=2024/month=01/c~1.parquet");
+        assert_string_equal(
+            u,
+            "https://acme.blob.core.windows.net/ok-name/d/s.t/year%3D2024/month%3D01/c~1.parquet");
+        ts_free(u);
     }
     {
         char red[512];
@@ -383,10 +512,10 @@ static void t_options(void **s)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(t_object_path), cmocka_unit_test(t_parse_time),
-        cmocka_unit_test(t_path_check),
-        cmocka_unit_test(t_base64),      cmocka_unit_test(t_connstr),
-        cmocka_unit_test(t_shared_key),  cmocka_unit_test(t_parse_list),
+        cmocka_unit_test(t_object_path), cmocka_unit_test(t_endpoints),
+        cmocka_unit_test(t_path_check),  cmocka_unit_test(t_base64),
+        cmocka_unit_test(t_connstr),     cmocka_unit_test(t_shared_key),
+        cmocka_unit_test(t_parse_list),  cmocka_unit_test(t_parse_list_hostile),
         cmocka_unit_test(t_options),     cmocka_unit_test(t_local_alloc_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -22,7 +22,7 @@
 #include <openssl/hmac.h>
 
 #include "lake/lake.h"
-#include "lake/lake_int.h"
+#include "lake/codec.h"
 
 #define SKIP_CODE 77
 
