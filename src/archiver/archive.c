@@ -3,6 +3,7 @@
  * straight into a new write-once object (no temp file), read the object back, and
  * fill the confirmation. */
 #include "archiver.h"
+#include "common/tstime.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -191,7 +192,7 @@ int arc_archive(const ts_config *cfg, PGconn *pg, lake *lk, const char *cluster,
     memcpy(conf->database, req->database, sizeof conf->database);
     snprintf(conf->cluster, sizeof conf->cluster, "%s", cluster);
     conf->chunk = req->chunk;
-    conf->archived_at = bus_time_now();
+    conf->archived_at = ts_time_now();
     ts_err_clear(&e);
     chunk_of(req, cluster, &oc);
 
@@ -228,8 +229,8 @@ int arc_archive(const ts_config *cfg, PGconn *pg, lake *lk, const char *cluster,
         rc = fail_conf(conf, msg);
         goto out;
     }
-    if (bus_time_format(req->chunk.range_start, start, sizeof start) != 0 ||
-        bus_time_format(req->chunk.range_end, end, sizeof end) != 0) {
+    if (ts_time_format(req->chunk.range_start, 0, start, sizeof start) != 0 ||
+        ts_time_format(req->chunk.range_end, 0, end, sizeof end) != 0) {
         rc = fail_conf(conf, "the chunk's range is outside years 1-9999");
         goto out;
     }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "archiver_int.h"
+#include "common/tstime.h"
 #include "common/log.h"
 #include "common/runctl.h"
 #include "lake/lake_config.h"
@@ -69,7 +70,7 @@ static void probe_once(arc_service *s, probe_conns *pc)
     ts_redact(h.lake_ok ? "" : e.msg, h.lake_err, sizeof h.lake_err);
     if (pc->lk)
         snprintf(h.lake_location, sizeof h.lake_location, "%s", lake_describe(pc->lk));
-    h.at_us = bus_time_now();
+    h.at_us = ts_time_now();
 
     pthread_mutex_lock(&s->health.mu);
     s->health.f = h;
@@ -84,7 +85,7 @@ void arc_health_get(arc_service *s, arc_findings *out)
     pthread_mutex_lock(&s->health.mu);
     *out = s->health.f;
     pthread_mutex_unlock(&s->health.mu);
-    stale_s = out->at_us ? (double)(bus_time_now() - out->at_us) / 1e6 : 0;
+    stale_s = out->at_us ? (double)(ts_time_now() - out->at_us) / 1e6 : 0;
     if (!out->at_us) { /* the first probe is still running */
         snprintf(out->pg_err, sizeof out->pg_err, "not probed yet");
         snprintf(out->redis_err, sizeof out->redis_err, "not probed yet");

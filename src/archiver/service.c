@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "archiver_int.h"
+#include "common/tstime.h"
 #include "bus/bus_config.h"
 #include "common/alloc.h"
 #include "common/log.h"
@@ -242,7 +243,7 @@ int arc_service_start(const ts_config *cfg, arc_service **out, ts_err *err)
         return ts_err_set(err, TS_ERR_NOMEM, "out of memory");
     }
     s->cfg = cfg;
-    s->started_us = bus_time_now();
+    s->started_us = ts_time_now();
     s->started_mono = ts_mono_s();
     arc_stats_init(&s->st, cfg->archiver.workers);
     pthread_mutex_init(&s->health.mu, NULL);

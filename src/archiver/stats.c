@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "archiver_int.h"
+#include "common/tstime.h"
 #include "common/log.h"
 
 const double arc_duration_bounds[ARC_NBOUNDS] = {0.05, 0.1, 0.25, 0.5, 1,   2.5, 5,
@@ -53,7 +54,7 @@ void arc_stats_record(arc_stats *st, const bus_request *req, arc_outcome o, int 
     ev->bytes = bytes;
     ev->duration_s = dur;
     ts_redact(error ? error : "", ev->error, sizeof ev->error);
-    ev->at_us = bus_time_now();
+    ev->at_us = ts_time_now();
     if (o == ARC_OUT_SUCCESS) {
         int i = 0;
         while (i < ARC_NBOUNDS && dur > arc_duration_bounds[i])

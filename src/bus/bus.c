@@ -3,6 +3,7 @@
  * never reused), authenticated from the URL or a credentials callback (re-AUTH before
  * a token expires), and the stream commands on top of it. */
 #include "bus.h"
+#include "common/tstime.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -865,7 +866,7 @@ int bus_deadletter(bus *b, const char *stream, const char *group, const bus_msg 
     if (!reason || !*reason)
         reason = "(no reason given)";
     snprintf(deliveries, sizeof deliveries, "%lld", m->deliveries);
-    if (bus_time_format(bus_time_now(), dead_at, sizeof dead_at))
+    if (ts_time_format(ts_time_now(), 0, dead_at, sizeof dead_at))
         dead_at[0] = '\0';
     size_t plen = m->payload ? m->len : 0;
     int truncated = plen > BUS_DEADLETTER_PAYLOAD_MAX;

@@ -12,30 +12,6 @@
 #include "common/alloc.h"
 #include "common/tstime.h"
 
-/* ---- times ---- */
-
-/* deprecated: use ts_time_format(us, 0, out, outlen) */
-int bus_time_format(int64_t us, char *out, size_t outlen)
-{
-    if (!out || outlen < BUS_TIME_MAX)
-        return TS_ERR_INTERNAL;
-    return ts_time_format(us, 0, out, outlen);
-}
-
-/* deprecated: use ts_time_scan(s, 0, us) or ts_time_parse(s, 0, us, err) */
-int bus_time_parse(const char *s, int64_t *us)
-{
-    if (!us)
-        return -1;
-    return ts_time_scan(s, 0, us) ? -1 : 0;
-}
-
-/* deprecated: use ts_time_now() */
-int64_t bus_time_now(void)
-{
-    return ts_time_now();
-}
-
 /* ---- event ids ---- */
 
 int bus_event_id_new(char out[BUS_EVENT_ID_LEN + 1], ts_err *err)
@@ -466,8 +442,9 @@ static int get_cluster(json_t *root, char out[BUS_CLUSTER_MAX + 1], ts_err *err)
     const char *s;
     size_t n;
     int rc;
+    json_t *v = json_object_get(root, "cluster");
     out[0] = '\0';
-    if (!json_object_get(root, "cluster"))
+    if (!v || json_is_null(v))
         return TS_OK;
     if ((rc = get_text(root, "", "cluster", BUS_CLUSTER_MAX, 0, &s, &n, err)) != TS_OK)
         return rc;
@@ -717,7 +694,7 @@ int bus_request_encode(const bus_request *r, char **out, size_t *outlen, ts_err 
         rc = BAD(err, "cluster", "not NUL-terminated");
         goto out;
     }
-    root = json_pack("{s:i, s:s, s:i, s:s, s:s?, s:s, s:o}", "version", BUS_EVENT_VERSION,
+    root = json_pack("{s:i, s:s, s:i, s:s, s:s*, s:s, s:o}", "version", BUS_EVENT_VERSION,
                      "event_id", r->event_id, "attempt", r->attempt, "requested_at", at,
                      "cluster", r->cluster[0] ? r->cluster : NULL, "database", r->database,
                      "chunk", chunk);
@@ -795,7 +772,7 @@ int bus_confirmation_encode(const bus_confirmation *c, char **out, size_t *outle
         rc = BAD(err, "cluster", "not NUL-terminated");
         goto out;
     }
-    root = json_pack("{s:i, s:s, s:s, s:s?, s:s, s:o, s:I, s:I, s:s?, s:s?, s:s?, s:s, s:o?}",
+    root = json_pack("{s:i, s:s, s:s, s:s*, s:s, s:o, s:I, s:I, s:s?, s:s?, s:s?, s:s, s:o?}",
                      "version", BUS_EVENT_VERSION, "event_id", c->event_id,
                      "status", bus_status_name(c->status),
                      "cluster", c->cluster[0] ? c->cluster : NULL, "database", c->database,

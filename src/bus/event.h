@@ -100,18 +100,6 @@ int bus_event_id_new(char out[BUS_EVENT_ID_LEN + 1], ts_err *err) TS_MUSTCHECK;
 /* 1 when s is a canonical UUID (8-4-4-4-12 hex digits, any case), else 0. */
 int bus_event_id_valid(const char *s);
 
-/* deprecated: use ts_time_format(us, 0, out, outlen) (common/tstime.h). Formats
- * microseconds since the epoch as RFC 3339 UTC: "2024-01-31T12:00:00Z", with
- * ".ffffff" when there are microseconds. Years 0001..9999 only: TS_ERR_INVALID
- * outside. out needs BUS_TIME_MAX bytes (TS_ERR_INTERNAL with less). */
-int bus_time_format(int64_t us, char *out, size_t outlen) TS_MUSTCHECK;
-/* deprecated: use ts_time_scan(s, 0, us) or ts_time_parse(s, 0, us, err), which say
- * why. Parses the strict RFC 3339 form ("YYYY-MM-DDTHH:MM:SS[.f{1,6}](Z|+HH:MM|-HH:MM)",
- * 'T'/'Z' in any case) into microseconds since the epoch, UTC. -1 when malformed or
- * out of range (no leap seconds, years 0001..9999). */
-int bus_time_parse(const char *s, int64_t *us) TS_MUSTCHECK;
-/* deprecated: use ts_time_now(). The current time, microseconds since the epoch. */
-int64_t bus_time_now(void);
 
 const char *bus_range_kind_name(bus_range_kind k);
 const char *bus_chunk_source_name(bus_chunk_source s);

@@ -13,6 +13,7 @@
 
 #include "common/alloc.h"
 #include "common/buf.h"
+#include "common/tstime.h"
 #include "parquet/reader.h"
 #include "pg/conn.h"
 #include "pg/export.h"
@@ -55,43 +56,28 @@ char *obj_table_root(const char *cluster, const char *database, const char *sche
  * integer for integer ranges. */
 static int put_bound(ts_buf *b, bool integer, int64_t v)
 {
-    struct tm tm;
-    time_t t;
-    int64_t secs = v / 1000000, frac = v % 1000000;
-    char s[40];
+    char s[TS_TIME_MAX];
     if (integer)
         return ts_buf_printf(b, "%" PRId64, v);
-    if (frac < 0) {
-        frac += 1000000;
-        secs--;
-    }
-    t = (time_t)secs;
-    if (!gmtime_r(&t, &tm) || tm.tm_year + 1900 < 1 || tm.tm_year + 1900 > 9999 ||
-        !strftime(s, sizeof s, "%Y%m%dT%H%M%S", &tm))
+    if (ts_time_format_compact(v, s, sizeof s) != TS_OK)
         return TS_ERR_INVALID;
-    return frac ? ts_buf_printf(b, "%s.%06dZ", s, (int)frac) : ts_buf_printf(b, "%sZ", s);
+    return ts_buf_printf(b, "%s", s);
 }
 
 char *obj_version_prefix(const obj_chunk *c)
 {
     char *root = obj_table_root(c->cluster, c->database, c->table_schema, c->table_name), *out = NULL;
     ts_buf b;
-    int year = 0, month = 0;
+    ts_civil cv = {0};
+    char year[24];
     if (!root)
         return NULL;
-    if (!c->integer_range) {
-        struct tm tm;
-        time_t t = (time_t)((c->range_start - (c->range_start % 1000000 < 0 ? 1000000 : 0)) / 1000000);
-        if (!gmtime_r(&t, &tm)) {
-            ts_free(root);
-            return NULL;
-        }
-        year = tm.tm_year + 1900;
-        month = tm.tm_mon + 1;
-    }
+    if (!c->integer_range)
+        ts_civil_from_us(c->range_start, &cv);
     ts_buf_init(&b, 0);
     if ((c->integer_range ? ts_buf_printf(&b, "%s/", root)
-                          : ts_buf_printf(&b, "%s/year=%04d/month=%02d/", root, year, month)) ==
+                          : ts_buf_printf(&b, "%s/year=%s/month=%02d/", root,
+                                          ts_civil_year(cv.year, year), cv.month)) ==
             TS_OK &&
         put_escaped(&b, c->chunk_name) == TS_OK && ts_buf_putc(&b, '_') == TS_OK &&
         put_bound(&b, c->integer_range, c->range_start) == TS_OK && ts_buf_putc(&b, '_') == TS_OK &&

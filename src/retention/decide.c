@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/alloc.h"
+#include "common/tstime.h"
 #include "common/fault.h"
 #include "common/log.h"
 #include "object/object.h"
@@ -87,7 +88,7 @@ static int request_of(const ret *r, const ret_event *ev, bus_request *req, ts_er
     memset(req, 0, sizeof *req);
     snprintf(req->event_id, sizeof req->event_id, "%s", ev->event_id);
     req->attempt = ev->attempts;
-    req->requested_at = bus_time_now();
+    req->requested_at = ts_time_now();
     snprintf(req->cluster, sizeof req->cluster, "%s", r->cluster);
     snprintf(req->database, sizeof req->database, "%s", r->database);
     snprintf(req->chunk.hypertable_schema, sizeof req->chunk.hypertable_schema, "%s", ev->table_schema);
@@ -96,8 +97,8 @@ static int request_of(const ret *r, const ret_event *ev, bus_request *req, ts_er
     snprintf(req->chunk.chunk_name, sizeof req->chunk.chunk_name, "%s", ev->chunk_name);
     req->chunk.range_kind = BUS_RANGE_TIMESTAMP;
     req->chunk.source = strcmp(ev->source, "partition") == 0 ? BUS_SOURCE_PARTITION : BUS_SOURCE_TIMESCALEDB;
-    if (bus_time_parse(ev->range_start, &req->chunk.range_start) != 0 ||
-        bus_time_parse(ev->range_end, &req->chunk.range_end) != 0)
+    if (ts_time_scan(ev->range_start, 0, &req->chunk.range_start) != NULL ||
+        ts_time_scan(ev->range_end, 0, &req->chunk.range_end) != NULL)
         return ts_err_set(err, TS_ERR_INVALID,
                           "its range %s .. %s cannot be written as an event (years 1-9999 only)",
                           ev->range_start, ev->range_end);
@@ -360,7 +361,7 @@ static int keep_and_rearchive(ret *r, const ret_event *ev, const char *what, con
 static int chunk_of(const ret *r, const ret_event *ev, obj_chunk *c, ts_err *err)
 {
     int64_t s, e;
-    if (bus_time_parse(ev->range_start, &s) != 0 || bus_time_parse(ev->range_end, &e) != 0)
+    if (ts_time_scan(ev->range_start, 0, &s) != NULL || ts_time_scan(ev->range_end, 0, &e) != NULL)
         return ts_err_set(err, TS_ERR_INVALID, "chunk \"%s.%s\": range \"%s\" .. \"%s\" is not RFC 3339",
                           ev->chunk_schema, ev->chunk_name, ev->range_start, ev->range_end);
     memset(c, 0, sizeof *c);

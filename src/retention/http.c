@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "common/alloc.h"
+#include "common/tstime.h"
 #include "common/log.h"
 #include "common/runctl.h"
 #include "http/prom.h"
@@ -106,7 +107,7 @@ static void snap_refresh(ret_shared *sh, PGconn **pg)
 done:
     pg_chunk_list_free(&list);
     pthread_mutex_lock(&sh->snap_mu);
-    sh->snap_at_us = bus_time_now();
+    sh->snap_at_us = ts_time_now();
     sh->snap_ok = rc == 0;
     ts_redact(rc ? e.msg : "", sh->snap_err, sizeof sh->snap_err);
     if (rc == 0) {
@@ -138,7 +139,7 @@ static void *snap_main(void *arg)
 /* Whether the snapshot is usable: fresh, and the database answered. err gets why not. */
 static bool snap_usable(ret_shared *sh, char *err, size_t len)
 {
-    double age = sh->snap_at_us ? (double)(bus_time_now() - sh->snap_at_us) / 1e6 : -1;
+    double age = sh->snap_at_us ? (double)(ts_time_now() - sh->snap_at_us) / 1e6 : -1;
     if (!sh->snap_at_us) {
         snprintf(err, len, "the database has not been read yet");
         return false;

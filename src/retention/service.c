@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "bus/bus.h"
+#include "common/tstime.h"
 #include "bus/bus_config.h"
 #include "common/alloc.h"
 #include "common/log.h"
@@ -104,7 +105,7 @@ static void publish_state(ret_shared *sh, const ret *r, double next_check)
     if (r)
         sh->counts = *ret_get_counts(r);
     sh->heartbeat = ts_mono_s();
-    sh->next_check_us = bus_time_now() +
+    sh->next_check_us = ts_time_now() +
                         (next_check > ts_mono_s() ? (int64_t)((next_check - ts_mono_s()) * 1e6) : 0);
     pthread_mutex_unlock(&sh->mu);
 }
@@ -115,7 +116,7 @@ static void note_check(ret_shared *sh, int rc, const ts_err *e, bool triggered)
     sh->checks++;
     if (triggered)
         sh->triggers++;
-    sh->last_check_us = bus_time_now();
+    sh->last_check_us = ts_time_now();
     if (rc) {
         sh->check_failures++;
         ts_redact(e->msg, sh->last_check_error, sizeof sh->last_check_error);
@@ -425,7 +426,7 @@ int ret_service_run(const ts_config *cfg, const ret_run_options *ro, int *exit_c
     memset(&sh, 0, sizeof sh);
     memset(&l, 0, sizeof l);
     sh.cfg = cfg;
-    sh.started_us = bus_time_now();
+    sh.started_us = ts_time_now();
     sh.started_mono = ts_mono_s();
     sh.heartbeat = ts_mono_s();
     pthread_mutex_init(&sh.mu, NULL);

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "bus/bus.h"
+#include "common/tstime.h"
 #include "bus/event.h"
 #include "common/alloc.h"
 #include "common/log.h"
@@ -243,7 +244,7 @@ static char *make_event(int i)
     ts_err_clear(&e);
     assert_int_equal(bus_event_id_new(r.event_id, &e), TS_OK);
     r.attempt = 1;
-    r.requested_at = bus_time_now();
+    r.requested_at = ts_time_now();
     strcpy(r.database, "metrics");
     strcpy(r.chunk.hypertable_schema, "public");
     strcpy(r.chunk.hypertable, "conditions");
