@@ -187,8 +187,18 @@ static void *worker_main(void *arg)
     holding = true;
     /* the container (or folder) is made here, at the start, when allowed: never by a
      * GET of the endpoints, whose probe only looks */
-    if (w->index == 0 && lake_test(w->lk, &e) != 0)
-        ts_warn("the lake is not usable yet: %s (requests wait for it)", e.msg);
+    if (w->index == 0) {
+        long long swept = 0;
+        char *root = obj_database_root(w->cluster, w->database);
+        if (lake_test(w->lk, &e) != 0)
+            ts_warn("the lake is not usable yet: %s (requests wait for it)", e.msg);
+        /* partial writes of an archiver killed mid-export, in this database's folder */
+        else if (root && lake_sweep(w->lk, root, &swept, &e) != 0)
+            ts_warn("could not sweep partial writes: %s", e.msg);
+        else if (swept)
+            ts_info("swept %lld partial writes left by an archiver that stopped", swept);
+        ts_free(root);
+    }
     alive = true;
     atomic_fetch_add(&st->alive, 1);
     if (w->index == 0)

@@ -552,6 +552,31 @@ int lake_delete(lake *lk, const char *path, ts_err *err)
     return rc;
 }
 
+int lake_sweep(lake *lk, const char *prefix, long long *removed, ts_err *err)
+{
+    char *full;
+    long long n = 0;
+    size_t pl = strlen(lk->prefix);
+    int rc;
+    if (removed)
+        *removed = 0;
+    if (!lk->ops->sweep)
+        return TS_OK;
+    if (!prefix)
+        prefix = "";
+    if (!(full = ts_malloc(pl + strlen(prefix) + 2)))
+        return ts_err_set(err, TS_ERR_NOMEM, "out of memory");
+    if (pl)
+        sprintf(full, "%s/%s", lk->prefix, prefix);
+    else
+        strcpy(full, prefix);
+    rc = lk->ops->sweep(lk->st, full, &n, err);
+    ts_free(full);
+    if (removed)
+        *removed = n;
+    return rc;
+}
+
 int lake_test(lake *lk, ts_err *err)
 {
     return lk->ops->test(lk->st, err);

@@ -342,6 +342,7 @@ typedef struct walk {
     size_t n, cap;
     const char *prefix;
     size_t plen;
+    bool temps; /* collect the temp files of writers instead of the objects */
 } walk;
 
 /* Walks root/rel, collecting regular files whose relative name starts with the prefix. */
@@ -392,7 +393,7 @@ static int walk_dir(const char *root, ts_buf *rel, walk *wk, ts_err *err)
             if ((rc = walk_dir(root, rel, wk, err)) != TS_OK)
                 goto out;
         } else if (S_ISREG(sb.st_mode) && rel->len >= wk->plen &&
-                   !ts_durable_is_temp(de->d_name, NULL)) {
+                   ts_durable_is_temp(de->d_name, NULL) == wk->temps) {
             if (wk->n == wk->cap) {
                 size_t nc = wk->cap ? wk->cap * 2 : 256;
                 entry *nv = ts_realloc(wk->v, nc * sizeof *nv);
@@ -429,7 +430,7 @@ static int cmp_entry(const void *a, const void *b)
 static int local_list(void *p, const char *prefix, lake_list_fn fn, void *ud, ts_err *err)
 {
     local_store *st = p;
-    walk wk = {NULL, 0, 0, prefix, strlen(prefix)};
+    walk wk = {NULL, 0, 0, prefix, strlen(prefix), false};
     ts_buf rel;
     int rc;
 
@@ -442,6 +443,38 @@ static int local_list(void *p, const char *prefix, lake_list_fn fn, void *ud, ts
         lake_info info = {.name = wk.v[i].name, .size = wk.v[i].size};
         if ((rc = fn(ud, &info)) != 0)
             goto out;
+    }
+out:
+    for (size_t i = 0; i < wk.n; i++)
+        ts_free(wk.v[i].name);
+    ts_free(wk.v);
+    ts_buf_free(&rel);
+    return rc;
+}
+
+/* Removes the temp files under prefix that no writer holds (their writer died): a
+ * live writer keeps an flock on its temp file until it commits or aborts. */
+static int local_sweep(void *p, const char *prefix, long long *removed, ts_err *err)
+{
+    local_store *st = p;
+    walk wk = {NULL, 0, 0, prefix, strlen(prefix), true};
+    ts_buf rel;
+    int rc;
+
+    *removed = 0;
+    ts_buf_init(&rel, 0);
+    if ((rc = walk_dir(st->root, &rel, &wk, err)) != TS_OK)
+        goto out;
+    for (size_t i = 0; i < wk.n; i++) {
+        char *full = join(st->root, wk.v[i].name);
+        int fd = full ? open(full, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) : -1;
+        if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0 && unlink(full) == 0) {
+            ts_info("removed \"%s\", a partial write left by a writer that stopped", full);
+            (*removed)++;
+        }
+        if (fd >= 0)
+            close(fd);
+        ts_free(full);
     }
 out:
     for (size_t i = 0; i < wk.n; i++)
@@ -509,6 +542,7 @@ const lake_store_ops lake_local_ops = {
     .writer_write = local_writer_write,
     .writer_commit = local_writer_commit,
     .writer_abort = local_writer_abort,
+    .sweep = local_sweep,
     .stat = local_stat,
     .read = local_read,
     .list = local_list,

@@ -36,6 +36,9 @@ typedef struct lake_store_ops {
     int (*del)(void *st, const char *full, ts_err *err);
     int (*test)(void *st, ts_err *err);
     char *(*url)(void *st, const char *full);
+    /* removes what dead writers left under full_prefix (NULL: nothing to sweep: an
+     * Azure upload never committed is invisible and the service discards its blocks) */
+    int (*sweep)(void *st, const char *full_prefix, long long *removed, ts_err *err);
 } lake_store_ops;
 
 /* The stores: their operations and constructors. A constructor fills describe (for

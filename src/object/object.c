@@ -37,6 +37,18 @@ static int put_escaped(ts_buf *b, const char *s)
     return TS_OK;
 }
 
+char *obj_database_root(const char *cluster, const char *database)
+{
+    ts_buf b;
+    char *out = NULL;
+    ts_buf_init(&b, 0);
+    if (put_escaped(&b, cluster) == TS_OK && ts_buf_putc(&b, '/') == TS_OK &&
+        put_escaped(&b, database) == TS_OK && ts_buf_putc(&b, '/') == TS_OK)
+        out = ts_strdup(ts_buf_cstr(&b));
+    ts_buf_free(&b);
+    return out;
+}
+
 char *obj_table_root(const char *cluster, const char *database, const char *schema,
                      const char *table)
 {

@@ -35,6 +35,10 @@ typedef struct obj_chunk {
 char *obj_table_root(const char *cluster, const char *database, const char *schema,
                      const char *table);
 
+/* The folder of one database's tables: "<cluster>/<database>/", escaped as above.
+ * ts_free() it. */
+char *obj_database_root(const char *cluster, const char *database);
+
 /* The start of every version's name of a chunk:
  * "<root>/year=YYYY/month=MM/<chunk>_<start>_<end>_". A version's path is that plus
  * obj_vid and ".parquet". ts_free() it; NULL on no memory or an unprintable range. */
