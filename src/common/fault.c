@@ -52,7 +52,7 @@ static int parse_rule(const char *s, size_t len, rule *r)
     } else if (!strcmp(colon, "exit")) {
         r->act = ACT_EXIT;
     } else if (!strncmp(colon, "sleep=", 6) || !strncmp(colon, "slow=", 5)) {
-        size_t k = colon[1] == 'l' ? 6 : 5; /* "sleep=" or "slow=" */
+        size_t k = !strncmp(colon, "sleep=", 6) ? 6 : 5; /* "sleep=" or "slow=" */
         r->act = k == 6 ? ACT_SLEEP : ACT_SLOW;
         r->ms = strtol(colon + k, &end, 10);
         if (colon[k] == '\0' || *end || r->ms < 0 || r->ms > 3600 * 1000)
