@@ -39,6 +39,8 @@ typedef struct plan {
     uint32_t elem_oid;
     json_t *exc; /* [[row, "exact"], ...] for this column (borrowed), see export.h */
     size_t exc_pos;
+    json_t *bitmaps; /* [[first_row, rows], ...]: arrays with a NULL bitmap (borrowed) */
+    size_t bm_pos;
 } plan;
 
 static int incompatible(ts_err *err, const pg_column *t, const pq_reader_column *f, const char *why)
@@ -355,6 +357,16 @@ static int put_cell(ts_buf *b, plan *p, const pq_cell *cell, int64_t row, ts_err
     }
     if (rc)
         return rc;
+    if (!hasnull && p->bitmaps) {
+        /* the array kept a NULL bitmap without NULLs (rows ascend: one pass) */
+        json_t *run;
+        while ((run = json_array_get(p->bitmaps, p->bm_pos)) != NULL &&
+               json_integer_value(json_array_get(run, 0)) +
+                       json_integer_value(json_array_get(run, 1)) <=
+                   row)
+            p->bm_pos++;
+        hasnull = run && json_integer_value(json_array_get(run, 0)) <= row;
+    }
     if (b->len - start - 4 > 0x3fffffff)
         return value_error(err, p, row, "array larger than 1 GiB");
     pg_put_be32(b->data + start, (uint32_t)(b->len - start - 4));
@@ -372,7 +384,8 @@ struct pg_rowimage {
     pq_reader *r;
     const pg_columns *cols;
     plan *plans;
-    json_t *exc; /* tsarchive.exceptions, owned */
+    json_t *exc;     /* tsarchive.exceptions, owned */
+    json_t *bitmaps; /* tsarchive.array_null_bitmaps, owned */
     ts_buf tuple;
     size_t *starts;       /* each field's offset in tuple */
     pg_copy_field *fields;
@@ -409,6 +422,14 @@ int pg_rowimage_new(pg_rowimage **out, pq_reader *r, const pg_columns *cols, ts_
             goto out;
         }
     }
+    const char *bs = pq_reader_kv(r, PG_KV_NULL_BITMAPS);
+    if (bs) {
+        ri->bitmaps = json_loads(bs, 0, NULL);
+        if (!json_is_object(ri->bitmaps)) {
+            rc = ts_err_set(err, TS_ERR_FORMAT, "malformed \"%s\" metadata", PG_KV_NULL_BITMAPS);
+            goto out;
+        }
+    }
     for (int j = 0; j < cols->ncols; j++) {
         plan *p = &ri->plans[j];
         p->t = &cols->cols[j];
@@ -427,6 +448,9 @@ int pg_rowimage_new(pg_rowimage **out, pq_reader *r, const pg_columns *cols, ts_
         p->exc = json_object_get(ri->exc, p->t->name);
         if (p->exc && (!json_is_array(p->exc) || (p->e != E_NUMERIC && p->e != E_TS)))
             p->exc = NULL;
+        p->bitmaps = json_object_get(ri->bitmaps, p->t->name);
+        if (p->bitmaps && (!json_is_array(p->bitmaps) || !p->f->spec.list))
+            p->bitmaps = NULL;
     }
     *out = ri;
     return 0;
@@ -440,6 +464,7 @@ void pg_rowimage_free(pg_rowimage *ri)
     if (!ri)
         return;
     json_decref(ri->exc);
+    json_decref(ri->bitmaps);
     ts_buf_free(&ri->tuple);
     ts_free(ri->plans);
     ts_free(ri->starts);

@@ -449,9 +449,9 @@ static int write_scalar(pq_writer *w, int col, const pg_column *m, const uint8_t
 }
 
 static int write_list(pq_writer *w, int col, const pg_column *m, const uint8_t *p, int32_t len,
-                      ts_err *err)
+                      char *exc, ts_err *err)
 {
-    int32_t ndim, nitems = 0, lbound = 1;
+    int32_t ndim, nitems = 0, lbound = 1, nnull = 0;
     size_t off;
     int rc;
     if (len < 12)
@@ -487,6 +487,7 @@ static int write_list(pq_writer *w, int col, const pg_column *m, const uint8_t *
         el = (int32_t)pg_be32(p + off);
         off += 4;
         if (el == -1) {
+            nnull++;
             rc = pq_write_null(w, col);
         } else {
             if (el < 0 || (size_t)len - off < (size_t)el)
@@ -499,6 +500,10 @@ static int write_list(pq_writer *w, int col, const pg_column *m, const uint8_t *
     }
     if (off != (size_t)len)
         return bad_len(err, m, len);
+    /* array_send() says whether the array keeps a NULL bitmap, and an array can keep
+     * one after its last NULL element is replaced: a LIST cannot say so */
+    if (pg_be32(p + 4) == 1 && nnull == 0)
+        snprintf(exc, PG_EXC_MAX, "%s", PG_EXC_NULL_BITMAP);
     return pq_write_list_end(w, col);
 }
 
@@ -558,6 +563,6 @@ int pg_value_write(pq_writer *w, int col, const pg_column *m, const uint8_t *p, 
     if (len < 0)
         return pq_write_null(w, col);
     if (m->list)
-        return write_list(w, col, m, p, len, err);
+        return write_list(w, col, m, p, len, exc, err);
     return write_scalar(w, col, m, p, len, exc, err);
 }

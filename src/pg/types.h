@@ -118,8 +118,12 @@ const char *pg_kind_name(pg_kind k);
  * column; a timestamp past 294247 AD, beyond INT64 Unix microseconds) is written as
  * NULL and its exact form put into exc ("NaN", or PostgreSQL's int64 microseconds as
  * decimal text), for the caller to record in the metadata; otherwise exc[0] = 0.
- * Inside a list such values are TS_ERR_UNSUPPORTED, with the column named. */
+ * Inside a list such values are TS_ERR_UNSUPPORTED, with the column named. A list
+ * value whose array keeps a NULL bitmap without NULL elements (array_send()'s flag;
+ * left by replacing an array's last NULL) is written whole and exc set to
+ * PG_EXC_NULL_BITMAP, for the caller to record (the read-back proof needs the flag). */
 #define PG_EXC_MAX 32
+#define PG_EXC_NULL_BITMAP "null bitmap"
 int pg_value_write(pq_writer *w, int col, const pg_column *m, const uint8_t *p, int32_t len,
                    char *exc, ts_err *err) TS_MUSTCHECK;
 
