@@ -43,18 +43,21 @@ static int primitive(const pq_column_spec *s, char *name, ts_err *err)
         else if (s->logical == PQ_LT_DATE)
             t = "date";
         else if (s->logical == PQ_LT_INT && s->is_signed)
-            t = s->bit_width == 8 ? "byte" : s->bit_width == 16 ? "short"
-                : s->bit_width == 32                           ? "integer"
-                                                               : NULL;
+            t = s->bit_width == 8    ? "byte"
+                : s->bit_width == 16 ? "short"
+                : s->bit_width == 32 ? "integer"
+                                     : NULL;
         else if (s->logical == PQ_LT_INT)
-            t = s->bit_width == 8 ? "short" : s->bit_width == 16 ? "integer"
-                : s->bit_width == 32                            ? "long"
-                                                                : NULL;
+            t = s->bit_width == 8    ? "short"
+                : s->bit_width == 16 ? "integer"
+                : s->bit_width == 32 ? "long"
+                                     : NULL;
         else if (s->logical == PQ_LT_DECIMAL)
             maxp = 9; /* Decimal.MAX_INT_DIGITS */
         break;
     case PQ_INT64:
-        if (s->logical == PQ_LT_NONE || (s->logical == PQ_LT_INT && s->is_signed && s->bit_width == 64))
+        if (s->logical == PQ_LT_NONE ||
+            (s->logical == PQ_LT_INT && s->is_signed && s->bit_width == 64))
             t = "long";
         else if (s->logical == PQ_LT_INT && !s->is_signed && s->bit_width == 64)
             t = "decimal(20,0)";
@@ -100,8 +103,9 @@ int pq_spark_type_json(const pq_column_spec *s, ts_buf *out, ts_err *err)
     if (rc)
         return rc;
     /* a LIST in the 3-level form with an optional element: ArrayType(containsNull) */
-    rc = s->list ? ts_buf_printf(out, "{\"type\":\"array\",\"elementType\":\"%s\","
-                                      "\"containsNull\":true}",
+    rc = s->list ? ts_buf_printf(out,
+                                 "{\"type\":\"array\",\"elementType\":\"%s\","
+                                 "\"containsNull\":true}",
                                  name)
                  : ts_buf_printf(out, "\"%s\"", name);
     return rc ? ts_err_set(err, rc, "out of memory") : 0;

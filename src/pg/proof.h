@@ -72,5 +72,4 @@ int64_t pg_l3_final(pg_l3 *s);
 void pg_i128_format(__int128 v, char *out);
 int pg_i128_parse(const char *s, const char *end, __int128 *out);
 
-
 #endif

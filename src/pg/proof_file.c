@@ -86,8 +86,10 @@ int pg_proof_of_file(PGconn *c, pq_reader *r, const char *chunk_schema, const ch
     ts_buf_init(&list, 0);
     const char *mc = pq_reader_kv(r, PG_KV_COLUMNS);
     if (!mc) {
-        rc = ts_err_set(err, TS_ERR_INVALID, "the file has no \"%s\" metadata (not a tsarchive "
-                                             "export)", PG_KV_COLUMNS);
+        rc = ts_err_set(err, TS_ERR_INVALID,
+                        "the file has no \"%s\" metadata (not a tsarchive "
+                        "export)",
+                        PG_KV_COLUMNS);
         goto out;
     }
     meta = json_loads(mc, 0, NULL);

@@ -374,7 +374,6 @@ static int put_cell(ts_buf *b, plan *p, const pq_cell *cell, int64_t row, ts_err
     return TS_OK;
 }
 
-
 /* ---- the decoder ---- */
 
 /* A row's binary image stays under PostgreSQL's own limit for one COPY row. */
@@ -387,7 +386,7 @@ struct pg_rowimage {
     json_t *exc;     /* tsarchive.exceptions, owned */
     json_t *bitmaps; /* tsarchive.array_null_bitmaps, owned */
     ts_buf tuple;
-    size_t *starts;       /* each field's offset in tuple */
+    size_t *starts; /* each field's offset in tuple */
     pg_copy_field *fields;
     int64_t row;
 };
@@ -491,8 +490,8 @@ int pg_rowimage_next(pg_rowimage *ri, ts_err *err)
         return rc;
     for (int j = 0; j < ncols; j++) {
         ri->starts[j] = ri->tuple.len;
-        rc = put_cell(&ri->tuple, &ri->plans[j], pq_reader_cell(ri->r, ri->plans[j].fcol),
-                      ri->row, err);
+        rc = put_cell(&ri->tuple, &ri->plans[j], pq_reader_cell(ri->r, ri->plans[j].fcol), ri->row,
+                      err);
         if (rc)
             return rc;
     }

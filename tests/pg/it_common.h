@@ -35,7 +35,7 @@ static int failures;
 #define CHECK_EQ_S(a, b)                                                                           \
     do {                                                                                           \
         const char *a_ = (a), *b_ = (b);                                                           \
-        CHECK(a_ && b_ && strcmp(a_, b_) == 0, "%s = \"%s\", expected %s = \"%s\"", #a,            \
+        CHECK(a_ &&b_ &&strcmp(a_, b_) == 0, "%s = \"%s\", expected %s = \"%s\"", #a,              \
               a_ ? a_ : "(null)", #b, b_ ? b_ : "(null)");                                         \
     } while (0)
 
@@ -97,8 +97,8 @@ static inline void quiet_notice(void *arg, const char *message)
 /* A database of our own on the server at url: creates "<prefix>_<pid>" and writes into
  * own (size ownsz) a keyword/value connection string for it (psql takes it too).
  * Returns 0, or -1 with the reason printed. */
-static inline int own_database(const char *url, const char *prefix, char *dbname, size_t dbsz, char *own,
-                        size_t ownsz)
+static inline int own_database(const char *url, const char *prefix, char *dbname, size_t dbsz,
+                               char *own, size_t ownsz)
 {
     char *perr = NULL;
     PQconninfoOption *opts = PQconninfoParse(url, &perr);

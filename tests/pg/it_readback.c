@@ -39,36 +39,39 @@ static char tmpdir[256];
 
 /* More edge values than alltypes.sql, in schema %1$s. */
 #define MORE_SQL                                                                                   \
-    "CREATE DOMAIN %1$s.posint AS integer CHECK (VALUE > 0);" \
-    "CREATE TABLE %1$s.more (" \
-    " id bigint NOT NULL, tz timestamptz, t timestamp, d date," \
-    " nf numeric, n12_4 numeric(12,4), n10_2 numeric(10,2), n4_m3 numeric(4,-3)," \
-    " n30_8 numeric(30,8), u uuid, a_u uuid[], a_i int[], a_t text[], a_n numeric[]," \
-    " a_d date[], a_f8 float8[], a_by bytea[], a_ch char(3)[], ch char(4), vc varchar(3)," \
-    " pi %1$s.posint, a_pi %1$s.posint[], jb jsonb, js json, by bytea, b bool," \
-    " twice int GENERATED ALWAYS AS (id * 2) STORED);" \
-    "INSERT INTO %1$s.more VALUES" \
-    " (1, 'infinity', '-infinity', 'infinity', 1.500, 1.5, 100.00, 12000, 0.00000001," \
-    "  'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11', '{A0EEBC999C0B4EF8BB6D6BB9BD380A11,NULL}'," \
-    "  '{1,NULL,3}', '{NULL,\"\",\"x y\"}', '{1.10,NULL,-0.000,NaN}', '{infinity,-infinity,NULL}'," \
-    "  '{NaN,-0,Infinity,NULL}', '{\"\\\\x00ff\",NULL}', '{a,NULL,abc}', 'ab', 'xyz', 7, '{1,NULL}'," \
-    "  '{\"a\": 1.10, \"b\": [true, null]}', '  {\"keep\" : \"spaces\"} ', '\\x00', true)," \
-    " (2, '-infinity', 'infinity', '-infinity', 'NaN', 'NaN', -99999999.99, -9999000," \
-    "  -1234567890123456789012.12345678, '{00000000-0000-0000-0000-000000000000}', '{}'," \
-    "  '[0:1]={5,6}', '{}', '{}', '{}', '{}', '{}', '{}', '', '', NULL, '{}', 'null', '[]'," \
-    "  '\\x', false)," \
-    " (3, '294276-12-31 23:59:59.999999+00', '294276-12-31 23:59:59.999999', '5874897-12-31'," \
-    "  'Infinity', 0, 0.00, 0, 0, 'ffffffff-ffff-ffff-ffff-ffffffffffff', '{ffffffff-ffff-ffff-ffff-ffffffffffff}'," \
-    "  '{{1,2},{3,4}}', '{{a}}', '{{1.0}}', '{2024-01-01}', '{1e308}', '{\"\\\\x\"}', '{\"\"}'," \
-    "  NULL, NULL, 1, '{{1}}', '{}', '{}', NULL, NULL)," \
-    " (4, '4713-01-01 00:00:00+00 BC', '4713-01-01 BC', '4713-01-01 BC', '-Infinity'," \
-    "  99999999.9999, 12345678.90, 9999000, 0.1, NULL, NULL, NULL, NULL, NULL, NULL, NULL," \
-    "  NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)," \
-    " (5, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL," \
-    "  NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);" \
-    "INSERT INTO %1$s.more (id, a_d) SELECT i, '{2024-01-01,NULL}' FROM generate_series(6, 9) i;" \
-    "UPDATE %1$s.more SET a_f8[4] = 1, a_by[2] = '\\x01' WHERE id = 1;" \
-    "UPDATE %1$s.more SET a_d[2] = '2024-01-02' WHERE id BETWEEN 6 AND 9;" \
+    "CREATE DOMAIN %1$s.posint AS integer CHECK (VALUE > 0);"                                      \
+    "CREATE TABLE %1$s.more ("                                                                     \
+    " id bigint NOT NULL, tz timestamptz, t timestamp, d date,"                                    \
+    " nf numeric, n12_4 numeric(12,4), n10_2 numeric(10,2), n4_m3 numeric(4,-3),"                  \
+    " n30_8 numeric(30,8), u uuid, a_u uuid[], a_i int[], a_t text[], a_n numeric[],"              \
+    " a_d date[], a_f8 float8[], a_by bytea[], a_ch char(3)[], ch char(4), vc varchar(3),"         \
+    " pi %1$s.posint, a_pi %1$s.posint[], jb jsonb, js json, by bytea, b bool,"                    \
+    " twice int GENERATED ALWAYS AS (id * 2) STORED);"                                             \
+    "INSERT INTO %1$s.more VALUES"                                                                 \
+    " (1, 'infinity', '-infinity', 'infinity', 1.500, 1.5, 100.00, 12000, 0.00000001,"             \
+    "  'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11', '{A0EEBC999C0B4EF8BB6D6BB9BD380A11,NULL}',"         \
+    "  '{1,NULL,3}', '{NULL,\"\",\"x y\"}', '{1.10,NULL,-0.000,NaN}', "                            \
+    "'{infinity,-infinity,NULL}',"                                                                 \
+    "  '{NaN,-0,Infinity,NULL}', '{\"\\\\x00ff\",NULL}', '{a,NULL,abc}', 'ab', 'xyz', 7, "         \
+    "'{1,NULL}',"                                                                                  \
+    "  '{\"a\": 1.10, \"b\": [true, null]}', '  {\"keep\" : \"spaces\"} ', '\\x00', true),"        \
+    " (2, '-infinity', 'infinity', '-infinity', 'NaN', 'NaN', -99999999.99, -9999000,"             \
+    "  -1234567890123456789012.12345678, '{00000000-0000-0000-0000-000000000000}', '{}',"          \
+    "  '[0:1]={5,6}', '{}', '{}', '{}', '{}', '{}', '{}', '', '', NULL, '{}', 'null', '[]',"       \
+    "  '\\x', false),"                                                                             \
+    " (3, '294276-12-31 23:59:59.999999+00', '294276-12-31 23:59:59.999999', '5874897-12-31',"     \
+    "  'Infinity', 0, 0.00, 0, 0, 'ffffffff-ffff-ffff-ffff-ffffffffffff', "                        \
+    "'{ffffffff-ffff-ffff-ffff-ffffffffffff}',"                                                    \
+    "  '{{1,2},{3,4}}', '{{a}}', '{{1.0}}', '{2024-01-01}', '{1e308}', '{\"\\\\x\"}', '{\"\"}',"   \
+    "  NULL, NULL, 1, '{{1}}', '{}', '{}', NULL, NULL),"                                           \
+    " (4, '4713-01-01 00:00:00+00 BC', '4713-01-01 BC', '4713-01-01 BC', '-Infinity',"             \
+    "  99999999.9999, 12345678.90, 9999000, 0.1, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"        \
+    "  NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),"                               \
+    " (5, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"     \
+    "  NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);"                         \
+    "INSERT INTO %1$s.more (id, a_d) SELECT i, '{2024-01-01,NULL}' FROM generate_series(6, 9) i;"  \
+    "UPDATE %1$s.more SET a_f8[4] = 1, a_by[2] = '\\x01' WHERE id = 1;"                            \
+    "UPDATE %1$s.more SET a_d[2] = '2024-01-02' WHERE id BETWEEN 6 AND 9;"                         \
     "CREATE TABLE %1$s.more_snapshot AS SELECT * FROM %1$s.more;"
 
 /* Runs alltypes.sql with its names qualified by schema s. */
@@ -134,11 +137,11 @@ static int export_and_prove(PGconn *c, const char *schema, const char *name, cha
  * that know only ConvertedType agree: a TIMESTAMP that is not UTC-adjusted has none. */
 typedef struct spark_pair {
     int physical;
-    int logical_kind; /* LogicalType union member: 0 none, 1 STRING, 4 ENUM, 5 DECIMAL, 6
-                         DATE, 8 TIMESTAMP, 10 INTEGER, 12 JSON */
-    int converted;    /* ConvertedType, -1 absent */
-    int bits;         /* INTEGER bit width (signed), 0 n/a */
-    int utc;          /* TIMESTAMP isAdjustedToUTC, -1 n/a */
+    int logical_kind;  /* LogicalType union member: 0 none, 1 STRING, 4 ENUM, 5 DECIMAL, 6
+                          DATE, 8 TIMESTAMP, 10 INTEGER, 12 JSON */
+    int converted;     /* ConvertedType, -1 absent */
+    int bits;          /* INTEGER bit width (signed), 0 n/a */
+    int utc;           /* TIMESTAMP isAdjustedToUTC, -1 n/a */
     int max_precision; /* DECIMAL: the most digits Spark takes on this physical type */
     const char *delta; /* NULL: "decimal(p,s)" */
 } spark_pair;
@@ -199,15 +202,15 @@ static int spark_leaf(const pq_schema_node *n, char *out, size_t outsz, char *wh
         if (p->utc >= 0 && (n->ts_utc != (p->utc == 1) || n->time_unit != PQ_UNIT_MICROS))
             continue;
         if (n->converted_type != p->converted) {
-            snprintf(why, whysz, "ConvertedType %d, expected %d", n->converted_type,
-                     p->converted);
+            snprintf(why, whysz, "ConvertedType %d, expected %d", n->converted_type, p->converted);
             return -1;
         }
         if (p->delta) {
             snprintf(out, outsz, "%s", p->delta);
             return 0;
         }
-        int maxp = p->max_precision > 0 ? p->max_precision : max_precision_for_bytes(n->type_length);
+        int maxp =
+            p->max_precision > 0 ? p->max_precision : max_precision_for_bytes(n->type_length);
         if (n->lt_precision < 1 || n->lt_precision > maxp || n->lt_scale < 0 ||
             n->lt_scale > n->lt_precision || n->precision != n->lt_precision ||
             n->scale != n->lt_scale) {
@@ -346,8 +349,8 @@ static void check_spark(const char *path, int more)
             if (strcmp(delta_expected[k].column, f->name) != 0)
                 continue;
             /* a_n is numeric(10,2)[] in alltypes, numeric[] (text) in more */
-            if (strcmp(f->name, "a_n") == 0 && (more != (strcmp(delta_expected[k].delta,
-                                                               "\"string\"") == 0)))
+            if (strcmp(f->name, "a_n") == 0 &&
+                (more != (strcmp(delta_expected[k].delta, "\"string\"") == 0)))
                 continue;
             want = delta_expected[k].delta;
         }
@@ -397,7 +400,8 @@ static void check_spark_refusals(void)
     CHECK(pq_spark_type_json(&s, &b, &err) == TS_ERR_UNSUPPORTED, "DECIMAL(22) on FLBA(9)");
     s.precision = 21;
     ts_err_clear(&err);
-    CHECK(pq_spark_type_json(&s, &b, &err) == 0 && strcmp(ts_buf_cstr(&b), "\"decimal(21,0)\"") == 0,
+    CHECK(pq_spark_type_json(&s, &b, &err) == 0 &&
+              strcmp(ts_buf_cstr(&b), "\"decimal(21,0)\"") == 0,
           "DECIMAL(21) on FLBA(9): %s", ts_buf_cstr(&b));
     ts_buf_free(&b);
     for (int n = 1; n <= 16; n++) {
@@ -426,12 +430,14 @@ static void check_flips(PGconn *c, const char *schema)
     size_t len = 0;
     int errors = 0, different = 0, same = 0;
     /* no boolean: PLAIN booleans are bits, and the last byte's spare bits hold nothing */
-    sql(c, "CREATE TABLE %s.flips (ts timestamptz NOT NULL, i8 bigint NOT NULL, f8 float8 NOT"
-           " NULL, tx text NOT NULL, u uuid NOT NULL, n numeric(12,2) NOT NULL, d date NOT NULL)",
+    sql(c,
+        "CREATE TABLE %s.flips (ts timestamptz NOT NULL, i8 bigint NOT NULL, f8 float8 NOT"
+        " NULL, tx text NOT NULL, u uuid NOT NULL, n numeric(12,2) NOT NULL, d date NOT NULL)",
         schema);
-    sql(c, "INSERT INTO %s.flips SELECT '2024-01-01'::timestamptz + i * interval '1 min', i *"
-           " 1000003, i / 7.0, 'row ' || i, md5(i::text)::uuid, i * 1.25, '2024-01-01'::date + i"
-           " FROM generate_series(1, 10) i",
+    sql(c,
+        "INSERT INTO %s.flips SELECT '2024-01-01'::timestamptz + i * interval '1 min', i *"
+        " 1000003, i / 7.0, 'row ' || i, md5(i::text)::uuid, i * 1.25, '2024-01-01'::date + i"
+        " FROM generate_series(1, 10) i",
         schema);
     pg_export_options_init(&o, NULL);
     o.writer.codec = PQ_CODEC_UNCOMPRESSED;
@@ -480,8 +486,8 @@ static void check_flips(PGconn *c, const char *schema)
                             different++;
                         else {
                             same++;
-                            CHECK(0, "flipping byte %" PRIu64 " (column %s) kept the proof",
-                                  b, cm->path);
+                            CHECK(0, "flipping byte %" PRIu64 " (column %s) kept the proof", b,
+                                  cm->path);
                         }
                     }
                 }
@@ -489,8 +495,8 @@ static void check_flips(PGconn *c, const char *schema)
             }
         }
     }
-    CHECK(different > 0 && same == 0, "flips: %d different, %d errors, %d same", different,
-          errors, same);
+    CHECK(different > 0 && same == 0, "flips: %d different, %d errors, %d same", different, errors,
+          same);
     printf("  flips.parquet: %d single-bit flips of value bytes: %d other proofs, %d decode "
            "errors, %d same proofs\n",
            different + errors + same, different, errors, same);
@@ -512,8 +518,9 @@ static void check_columns_changed(PGconn *c, const char *schema)
     pg_export_result res;
     ts_err err;
     sql(c, "CREATE TABLE %s.chg (ts timestamptz NOT NULL, v int, w text)", schema);
-    sql(c, "INSERT INTO %s.chg SELECT '2024-01-01'::timestamptz + i * interval '1 h', i, 'w' || i"
-           " FROM generate_series(1, 50) i",
+    sql(c,
+        "INSERT INTO %s.chg SELECT '2024-01-01'::timestamptz + i * interval '1 h', i, 'w' || i"
+        " FROM generate_series(1, 50) i",
         schema);
     if (export_and_prove(c, schema, "chg", path, sizeof path, &res) != 0)
         return;
@@ -555,12 +562,14 @@ static void check_generated_identity(PGconn *c, const char *s)
             " a int, twice int GENERATED ALWAYS AS (a * 2) STORED, note text,"
             " byd int GENERATED BY DEFAULT AS IDENTITY (START WITH 500)%s)",
             s, t, v ? ", iv interval" : "");
-        sql(c, "INSERT INTO %s.%s (ts, a, note) SELECT '2024-01-01'::timestamptz + i * interval"
-               " '1 h', i, 'n' || i FROM generate_series(1, 20) i",
+        sql(c,
+            "INSERT INTO %s.%s (ts, a, note) SELECT '2024-01-01'::timestamptz + i * interval"
+            " '1 h', i, 'n' || i FROM generate_series(1, 20) i",
             s, t);
         /* identity values the sequence would not give again */
-        sql(c, "INSERT INTO %s.%s (id, ts, a, byd) OVERRIDING SYSTEM VALUE VALUES (1000000,"
-               " '2024-01-02', NULL, -7), (-5, '2024-01-03', 3, 2147483647)",
+        sql(c,
+            "INSERT INTO %s.%s (id, ts, a, byd) OVERRIDING SYSTEM VALUE VALUES (1000000,"
+            " '2024-01-02', NULL, -7), (-5, '2024-01-03', 3, 2147483647)",
             s, t);
         if (v)
             sql(c, "UPDATE %s.%s SET iv = a * interval '1 day 2 h'", s, t);
@@ -585,17 +594,18 @@ static void check_generated_identity(PGconn *c, const char *s)
     }
     /* the server's expression wins over the file's values: restore into a table whose
      * generated column computes something else */
-    sql(c, "CREATE TABLE %s.gen_other (id bigint GENERATED ALWAYS AS IDENTITY, ts timestamptz"
-           " NOT NULL, a int, twice int GENERATED ALWAYS AS (a * 3) STORED, note text,"
-           " byd int GENERATED BY DEFAULT AS IDENTITY)",
+    sql(c,
+        "CREATE TABLE %s.gen_other (id bigint GENERATED ALWAYS AS IDENTITY, ts timestamptz"
+        " NOT NULL, a int, twice int GENERATED ALWAYS AS (a * 3) STORED, note text,"
+        " byd int GENERATED BY DEFAULT AS IDENTITY)",
         s);
     snprintf(path2, sizeof path2, "%s/%s.gen.parquet", tmpdir, s);
     pg_restore_options ro = {.into_schema = s, .into_table = "gen_other"};
     ts_err_clear(&err);
     CHECK(pg_restore_file(c, path2, &ro, &rr, &err) == 0, "restore into gen_other: %s", err.msg);
     char q[512];
-    snprintf(q, sizeof q,
-             "SELECT count(*) FROM %s.gen_other WHERE twice IS DISTINCT FROM a * 3", s);
+    snprintf(q, sizeof q, "SELECT count(*) FROM %s.gen_other WHERE twice IS DISTINCT FROM a * 3",
+             s);
     CHECK_EQ_I(sql_int(c, q), 0);
     snprintf(q, sizeof q, "SELECT count(*) FROM %s.gen_other WHERE a = 4 AND twice = 12", s);
     CHECK_EQ_I(sql_int(c, q), 1);
@@ -667,8 +677,7 @@ static void test_pg(const char *url)
         pq_reader *r = NULL;
         CHECK(pq_reader_open_file(&r, p3, NULL, &err) == 0, "%s", err.msg);
         const char *bm = r ? pq_reader_kv(r, PG_KV_NULL_BITMAPS) : NULL;
-        CHECK(bm && strstr(bm, "\"a_f8\":[[") && strstr(bm, "\"a_by\":[[") &&
-                  strstr(bm, ",4]]"),
+        CHECK(bm && strstr(bm, "\"a_f8\":[[") && strstr(bm, "\"a_by\":[[") && strstr(bm, ",4]]"),
               "%s = %s", PG_KV_NULL_BITMAPS, bm ? bm : "(none)");
         printf("  %s: %s\n", PG_KV_NULL_BITMAPS, bm ? bm : "(none)");
         pq_reader_free(r);
@@ -755,8 +764,9 @@ static void bench(const char *url, long rows)
         return;
     }
     sql(c, "CREATE TABLE bench (ts timestamptz NOT NULL, i int, v double precision, t text)");
-    sql(c, "INSERT INTO bench SELECT '2024-01-01'::timestamptz + g * interval '1 s', g %% 1000,"
-           " random() * 100, 'device-' || (g %% 5000) FROM generate_series(1, %ld) g",
+    sql(c,
+        "INSERT INTO bench SELECT '2024-01-01'::timestamptz + g * interval '1 s', g %% 1000,"
+        " random() * 100, 'device-' || (g %% 5000) FROM generate_series(1, %ld) g",
         rows);
     sql(c, "VACUUM ANALYZE bench");
     snprintf(path, sizeof path, "%s/bench.parquet", tmpdir);
