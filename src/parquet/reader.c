@@ -602,14 +602,14 @@ int pq_reader_open_file(pq_reader **out, const char *path, const pq_reader_optio
 /* Frees a column's chunk and dictionary (its page and row buffers are kept). */
 static void col_reset(pq_reader *r, col_state *c)
 {
+    if (c->chunk)
+        budget_give(r, c->chunk_len);
+    budget_give(r, c->dict_held);
     ts_free(c->chunk);
     ts_free(c->dict_buf);
     ts_free(c->dict);
     if (c->vdec_live)
         pq_vdec_free(&c->vdec);
-    if (c->chunk)
-        budget_give(r, c->chunk_len);
-    budget_give(r, c->dict_held);
     c->dict_held = 0;
     c->chunk = c->dict_buf = NULL;
     c->dict = NULL;

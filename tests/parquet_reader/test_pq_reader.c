@@ -18,6 +18,7 @@
 #include "parquet/decode.h"
 #include "parquet/reader.h"
 #include "parquet/thrift_dec.h"
+#include "parquet/writer.h"
 
 #define CHECK(x) assert_int_equal((x), 0)
 
@@ -824,6 +825,12 @@ static void track_start(void)
     ts_alloc_set_hooks(&h);
 }
 
+static int buf_sink(void *ctx, const void *data, size_t len, ts_err *err)
+{
+    (void)err;
+    return ts_buf_append(ctx, data, len);
+}
+
 /* Opens (and on success reads through) f with opt; returns the first error code. */
 static int open_and_verify(const void *data, size_t len, const pq_reader_options *opt, ts_err *err)
 {
@@ -956,6 +963,32 @@ static void test_hostile_pages(void **state)
     o.max_alloc_bytes = (size_t)1 << 20;
     assert_int_equal(open_and_verify(f.data, f.len, &o, &err), 0);
     ts_free(big);
+    ts_buf_free(&f);
+    /* four row groups of 400 KB chunks under a 1 MiB budget: each row group's chunks go
+     * back to the budget when the next one loads */
+    pq_column_spec spec;
+    pq_writer_options wo;
+    pq_column_spec_init(&spec, "x", PQ_INT32, PQ_LT_NONE);
+    spec.encoding = PQ_ENC_PLAIN;
+    pq_writer_options_default(&wo);
+    wo.codec = PQ_CODEC_UNCOMPRESSED;
+    wo.dictionary = false;
+    wo.row_group_rows = 100000;
+    wo.page_statistics = false;
+    ts_buf_init(&f, 0);
+    ts_err_clear(&err);
+    pq_writer *w = pq_writer_new(&spec, 1, &wo, buf_sink, &f, &err);
+    assert_non_null(w);
+    for (int32_t i = 0; i < 400000; i++) {
+        CHECK(pq_write_i32(w, 0, i));
+        CHECK(pq_writer_end_rows(w));
+    }
+    pq_write_result wr;
+    CHECK(pq_writer_close(w, &wr));
+    pq_writer_free(w);
+    assert_int_equal(wr.row_groups, 4);
+    biggest_alloc = 0; /* the writer's buffers are not the reader's */
+    assert_int_equal(open_and_verify(f.data, f.len, &o, &err), 0);
     ts_buf_free(&f);
     ts_alloc_reset_hooks();
     assert_true(biggest_alloc <= ((size_t)1 << 20));
