@@ -358,14 +358,20 @@ static int put_cell(ts_buf *b, plan *p, const pq_cell *cell, int64_t row, ts_err
     if (rc)
         return rc;
     if (!hasnull && p->bitmaps) {
-        /* the array kept a NULL bitmap without NULLs (rows ascend: one pass) */
+        /* the array kept a NULL bitmap without NULLs (runs ascend with the rows: one
+         * pass); a malformed run is skipped, never trusted with arithmetic */
         json_t *run;
-        while ((run = json_array_get(p->bitmaps, p->bm_pos)) != NULL &&
-               json_integer_value(json_array_get(run, 0)) +
-                       json_integer_value(json_array_get(run, 1)) <=
-                   row)
+        while ((run = json_array_get(p->bitmaps, p->bm_pos)) != NULL) {
+            json_int_t first = json_integer_value(json_array_get(run, 0));
+            json_int_t n = json_integer_value(json_array_get(run, 1));
+            if (first > row)
+                break;
+            if (first >= 0 && n > 0 && row - first < n) {
+                hasnull = true;
+                break;
+            }
             p->bm_pos++;
-        hasnull = run && json_integer_value(json_array_get(run, 0)) <= row;
+        }
     }
     if (b->len - start - 4 > 0x3fffffff)
         return value_error(err, p, row, "array larger than 1 GiB");

@@ -687,6 +687,16 @@ static void test_pg(const char *url)
     check_flips(c, s);
     check_generated_identity(c, s);
     pg_disconnect(c);
+    /* PQ_WRITE_SEEDS=DIR: the exported files seed tests/fuzz/corpus/rowimage */
+    const char *seeds = getenv("PQ_WRITE_SEEDS");
+    if (seeds) {
+        char cmd[1200];
+        snprintf(cmd, sizeof cmd,
+                 "cp '%s/rb.alltypes_2024_01.parquet' '%s/rb.alltypes_2024_02.parquet'"
+                 " '%s/rb.more.parquet' '%s/flips.parquet' '%s/rb.gen_staged.parquet' '%s/'",
+                 tmpdir, tmpdir, tmpdir, tmpdir, tmpdir, seeds);
+        CHECK(system(cmd) == 0, "%s", cmd);
+    }
 }
 
 static void test_tsdb(const char *url)
