@@ -1,6 +1,7 @@
 /* reader.c: the Parquet reader: footer, schema flattening, column chunks, pages and
  * row assembly (definition / repetition levels into values, NULLs and lists). Memory
- * is one column chunk (compressed) plus one page and its dictionary per column. */
+ * is one column chunk (compressed) plus one page and its dictionary per column, all
+ * of it charged to one allocation budget (pq_reader_options.max_alloc_bytes). */
 #include "reader.h"
 
 #include <errno.h>
@@ -18,6 +19,12 @@
 #include "thrift_dec.h"
 
 #define PQ_MAX_DICT_ENTRIES (1u << 22)
+/* The default allocation budget: see docs/parquet-reader.md, "Memory". */
+#if SIZE_MAX > UINT32_MAX
+#define PQ_DEFAULT_ALLOC ((size_t)4 << 30)
+#else
+#define PQ_DEFAULT_ALLOC ((size_t)1 << 30)
+#endif
 
 typedef struct col_state {
     const pq_reader_column *col;
@@ -30,6 +37,7 @@ typedef struct col_state {
     uint8_t *dict_buf;
     pq_value *dict;
     uint32_t ndict;
+    size_t dict_held; /* budget taken by dict_buf and dict */
     bool have_dict, seen_data;
     /* current page */
     uint8_t *page_buf;
@@ -46,7 +54,8 @@ typedef struct col_state {
     /* the current row's cell */
     pq_value *items;
     size_t items_cap;
-    ts_buf rowbytes;
+    uint8_t *rowbytes; /* a list's byte values, copied out of the pages */
+    size_t rowbytes_len, rowbytes_cap;
     pq_value scalar;
 } col_state;
 
@@ -69,16 +78,38 @@ struct pq_reader {
     col_state *cs;
     pq_cell *cells;
     ts_err fail; /* the error that stopped iteration */
+    size_t held; /* bytes of the allocation budget in use */
 };
 
 void pq_reader_options_default(pq_reader_options *opt)
 {
     opt->max_footer_bytes = (size_t)64 << 20;
-    opt->max_page_bytes = (size_t)256 << 20;
-    opt->max_row_bytes = (size_t)256 << 20;
-    opt->max_list_elements = (int64_t)16 << 20;
+    /* A page holds page_bytes of values, or one value PostgreSQL (1 GiB) allows. */
+    opt->max_page_bytes = ((size_t)1 << 30) + ((size_t)16 << 20);
+    opt->max_row_bytes = (size_t)1 << 30;
+    opt->max_list_elements = (int64_t)128 << 20; /* PostgreSQL: 134 M (MaxArraySize) */
     opt->verify_crc = true;
     opt->max_rows = 0;
+    opt->max_alloc_bytes = PQ_DEFAULT_ALLOC;
+}
+
+/* ---- the allocation budget ---- */
+
+/* Takes n bytes of the budget for a buffer sized from the file; what names it. */
+static int budget_take(pq_reader *r, size_t n, const char *what, ts_err *err)
+{
+    if (n > r->opt.max_alloc_bytes - r->held)
+        return ts_err_set(err, TS_ERR_TOOBIG,
+                          "%s of %zu bytes would pass the reader's allocation cap of %zu bytes "
+                          "(%zu in use)",
+                          what, n, r->opt.max_alloc_bytes, r->held);
+    r->held += n;
+    return 0;
+}
+
+static void budget_give(pq_reader *r, size_t n)
+{
+    r->held -= n < r->held ? n : r->held;
 }
 
 /* ---- sources ---- */
@@ -405,6 +436,8 @@ static int open_common(pq_reader *r, ts_err *err)
 {
     uint8_t tail[8], head[4];
     uint8_t *footer = NULL;
+    uint32_t flen = 0;
+    bool took = false;
     int rc;
 
     if (r->file_size < 12) {
@@ -426,7 +459,7 @@ static int open_common(pq_reader *r, ts_err *err)
                         memcmp(head, "PAR1", 4) != 0 ? "start" : "end");
         goto out;
     }
-    uint32_t flen = (uint32_t)tail[0] | (uint32_t)tail[1] << 8 | (uint32_t)tail[2] << 16 |
+    flen = (uint32_t)tail[0] | (uint32_t)tail[1] << 8 | (uint32_t)tail[2] << 16 |
                     (uint32_t)tail[3] << 24;
     if (flen == 0 || (uint64_t)flen > r->file_size - 12) {
         rc = ts_err_set(err, TS_ERR_FORMAT,
@@ -440,6 +473,9 @@ static int open_common(pq_reader *r, ts_err *err)
         goto out;
     }
     uint64_t foff = r->file_size - 8 - flen;
+    if ((rc = budget_take(r, flen, "footer", err)) != 0)
+        goto out;
+    took = true;
     footer = ts_malloc(flen);
     if (!footer) {
         rc = ts_err_set(err, TS_ERR_NOMEM, "out of memory for a footer of %u bytes", flen);
@@ -447,7 +483,11 @@ static int open_common(pq_reader *r, ts_err *err)
     }
     if ((rc = src_read(r, foff, footer, flen, err)) != 0)
         goto out;
-    r->arena = pq_arena_new((size_t)flen * 32 + ((size_t)1 << 20));
+    /* The metadata's views: at most 32 x the footer, and what the budget has left. */
+    size_t acap = (size_t)flen * 32 + ((size_t)1 << 20);
+    if (acap > r->opt.max_alloc_bytes - r->held)
+        acap = r->opt.max_alloc_bytes - r->held;
+    r->arena = pq_arena_new(acap);
     if (!r->arena) {
         rc = ts_err_set(err, TS_ERR_NOMEM, "out of memory");
         goto out;
@@ -464,6 +504,11 @@ static int open_common(pq_reader *r, ts_err *err)
     r->row_index = -1;
 out:
     ts_free(footer);
+    /* the footer's bytes go back; the metadata's stay taken while the reader lives */
+    if (took)
+        budget_give(r, flen);
+    if (rc == 0)
+        r->held += pq_arena_total(r->arena);
     return rc;
 }
 
@@ -479,6 +524,8 @@ static pq_reader *reader_alloc(const pq_reader_options *opt)
         pq_reader_options_default(&r->opt);
     if (r->opt.max_page_bytes == 0 || r->opt.max_page_bytes > INT32_MAX)
         r->opt.max_page_bytes = INT32_MAX;
+    if (r->opt.max_alloc_bytes == 0)
+        r->opt.max_alloc_bytes = PQ_DEFAULT_ALLOC;
     ts_err_clear(&r->flat_err);
     ts_err_clear(&r->fail);
     return r;
@@ -552,13 +599,18 @@ int pq_reader_open_file(pq_reader **out, const char *path, const pq_reader_optio
     return rc;
 }
 
-static void col_reset(col_state *c)
+/* Frees a column's chunk and dictionary (its page and row buffers are kept). */
+static void col_reset(pq_reader *r, col_state *c)
 {
+    if (c->chunk)
+        budget_give(r, c->chunk_len);
+    budget_give(r, c->dict_held);
     ts_free(c->chunk);
     ts_free(c->dict_buf);
     ts_free(c->dict);
     if (c->vdec_live)
         pq_vdec_free(&c->vdec);
+    c->dict_held = 0;
     c->chunk = c->dict_buf = NULL;
     c->dict = NULL;
     c->ndict = 0;
@@ -574,10 +626,10 @@ void pq_reader_free(pq_reader *r)
         return;
     if (r->cs) {
         for (int i = 0; i < r->ncols; i++) {
-            col_reset(&r->cs[i]);
+            col_reset(r, &r->cs[i]);
             ts_free(r->cs[i].page_buf);
             ts_free(r->cs[i].items);
-            ts_buf_free(&r->cs[i].rowbytes);
+            ts_free(r->cs[i].rowbytes);
         }
         ts_free(r->cs);
     }
@@ -640,6 +692,14 @@ const pq_cell *pq_reader_cell(const pq_reader *r, int col)
 
 /* ---- pages ---- */
 
+/* The largest single value a decoder may assemble (DELTA_BYTE_ARRAY): a page's worth,
+ * and no more than the budget has left. */
+static size_t value_cap(const pq_reader *r)
+{
+    size_t left = r->opt.max_alloc_bytes - r->held;
+    return left < r->opt.max_page_bytes ? left : r->opt.max_page_bytes;
+}
+
 /* Decompressed (or direct) view of n bytes at src that must come out usize bytes. */
 static int page_bytes(pq_reader *r, col_state *c, const uint8_t *src, size_t n, size_t usize,
                       bool compressed, const uint8_t **out, ts_err *err)
@@ -660,11 +720,17 @@ static int page_bytes(pq_reader *r, col_state *c, const uint8_t *src, size_t n, 
         return ts_err_set(err, TS_ERR_TOOBIG, "page of %zu bytes exceeds the cap of %zu", usize,
                           r->opt.max_page_bytes);
     if (c->page_cap < usize || !c->page_buf) {
-        uint8_t *p = ts_realloc(c->page_buf, usize ? usize : 1);
-        if (!p)
+        size_t ncap = usize ? usize : 1;
+        int rc = budget_take(r, ncap - c->page_cap, "decompressed page", err);
+        if (rc)
+            return rc;
+        uint8_t *p = ts_realloc(c->page_buf, ncap);
+        if (!p) {
+            budget_give(r, ncap - c->page_cap);
             return ts_err_set(err, TS_ERR_NOMEM, "out of memory for a page of %zu bytes", usize);
+        }
         c->page_buf = p;
-        c->page_cap = usize;
+        c->page_cap = ncap;
     }
     int rc = pq_decompress((pq_codec)codec, src, n, c->page_buf, usize, err);
     if (rc)
@@ -708,6 +774,10 @@ static int load_dict(pq_reader *r, col_state *c, const pq_page_header *h, const 
                          &vals, err)) != 0)
         return rc;
     /* The dictionary outlives the page buffer: keep its own copy. */
+    size_t need = (size_t)h->uncompressed_size + 1 + ((size_t)h->num_values + 1) * sizeof *c->dict;
+    if ((rc = budget_take(r, need, "dictionary", err)) != 0)
+        return rc;
+    c->dict_held = need;
     c->dict_buf = ts_malloc((size_t)h->uncompressed_size + 1);
     c->dict = ts_calloc((size_t)h->num_values + 1, sizeof *c->dict);
     if (!c->dict_buf || !c->dict)
@@ -780,7 +850,7 @@ static int load_data_page(pq_reader *r, col_state *c, const pq_page_header *h, c
         c->vdec_live = false;
     }
     rc = pq_vdec_init(&c->vdec, h->encoding, col->spec.physical, col->spec.type_length, p, n,
-                      (uint64_t)nv, c->dict, c->ndict, r->opt.max_page_bytes, err);
+                      (uint64_t)nv, c->dict, c->ndict, value_cap(r), err);
     c->vdec_live = true;
     if (rc)
         return rc;
@@ -879,20 +949,28 @@ static int load_row_group(pq_reader *r, int g, ts_err *err)
     const pq_row_group_meta *rg = &r->meta.row_groups[g];
     for (int i = 0; i < r->ncols; i++) {
         col_state *c = &r->cs[i];
-        col_reset(c);
+        col_reset(r, c);
         c->cm = &rg->columns[c->col->leaf];
         if (c->cm->file_path)
             return ts_err_set(err, TS_ERR_UNSUPPORTED,
                               "column \"%s\" keeps its data in another file (\"%s\")",
                               c->col->spec.name, c->cm->file_path);
         int64_t start = chunk_start(c->cm);
-        c->chunk_len = (size_t)c->cm->total_compressed_size;
+        size_t len = (size_t)c->cm->total_compressed_size;
         c->chunk_off = (uint64_t)start;
-        c->chunk = ts_malloc(c->chunk_len ? c->chunk_len : 1);
-        if (!c->chunk)
+        int rc = budget_take(r, len, "column chunk", err);
+        if (rc) {
+            ts_err_prefix(err, "column \"%s\"", c->col->spec.name);
+            return rc;
+        }
+        c->chunk = ts_malloc(len ? len : 1);
+        if (!c->chunk) {
+            budget_give(r, len);
             return ts_err_set(err, TS_ERR_NOMEM, "out of memory for a column chunk of %zu bytes",
-                              c->chunk_len);
-        int rc = src_read(r, (uint64_t)start, c->chunk, c->chunk_len, err);
+                              len);
+        }
+        c->chunk_len = len;
+        rc = src_read(r, (uint64_t)start, c->chunk, c->chunk_len, err);
         if (rc)
             return rc;
     }
@@ -901,13 +979,34 @@ static int load_row_group(pq_reader *r, int g, ts_err *err)
     return 0;
 }
 
-static int row_bytes_fail(pq_reader *r, col_state *c, int rc, ts_err *err)
+/* Appends n bytes of a list element to the row's copy; *off = where they went. */
+static int row_bytes_append(pq_reader *r, col_state *c, const uint8_t *p, size_t n, size_t *off,
+                            ts_err *err)
 {
-    (void)r;
-    if (rc == TS_ERR_TOOBIG)
-        return ts_err_set(err, rc, "a list value of column \"%s\" exceeds %zu bytes",
-                          c->col->spec.name, c->rowbytes.limit);
-    return ts_err_set(err, rc, "out of memory");
+    if (n > r->opt.max_row_bytes - c->rowbytes_len)
+        return ts_err_set(err, TS_ERR_TOOBIG, "a list value exceeds %zu bytes",
+                          r->opt.max_row_bytes);
+    size_t need = c->rowbytes_len + n;
+    if (need > c->rowbytes_cap || !c->rowbytes) {
+        size_t ncap = c->rowbytes_cap ? c->rowbytes_cap : 256;
+        while (ncap < need)
+            ncap = ncap > r->opt.max_row_bytes / 2 ? r->opt.max_row_bytes : ncap * 2;
+        int rc = budget_take(r, ncap - c->rowbytes_cap, "a list value's bytes", err);
+        if (rc)
+            return rc;
+        uint8_t *nb = ts_realloc(c->rowbytes, ncap);
+        if (!nb) {
+            budget_give(r, ncap - c->rowbytes_cap);
+            return ts_err_set(err, TS_ERR_NOMEM, "out of memory");
+        }
+        c->rowbytes = nb;
+        c->rowbytes_cap = ncap;
+    }
+    if (n)
+        memcpy(c->rowbytes + c->rowbytes_len, p, n);
+    *off = c->rowbytes_len;
+    c->rowbytes_len += n;
+    return 0;
 }
 
 static int assemble(pq_reader *r, col_state *c, pq_cell *cell, ts_err *err)
@@ -942,7 +1041,7 @@ static int assemble(pq_reader *r, col_state *c, pq_cell *cell, ts_err *err)
     bool binary =
         col->spec.physical == PQ_BYTE_ARRAY || col->spec.physical == PQ_FIXED_LEN_BYTE_ARRAY;
     size_t n = 0;
-    c->rowbytes.len = 0;
+    c->rowbytes_len = 0;
     if (c->la_def > c->list_def) {
         for (;;) {
             if ((int64_t)n >= r->opt.max_list_elements)
@@ -950,18 +1049,25 @@ static int assemble(pq_reader *r, col_state *c, pq_cell *cell, ts_err *err)
                                   (long long)r->opt.max_list_elements);
             if (n == c->items_cap) {
                 size_t ncap = c->items_cap ? c->items_cap * 2 : 16;
+                if ((int64_t)ncap > r->opt.max_list_elements)
+                    ncap = (size_t)r->opt.max_list_elements;
+                if ((rc = budget_take(r, (ncap - c->items_cap) * sizeof *c->items,
+                                      "a list value's elements", err)) != 0)
+                    return rc;
                 pq_value *ni = ts_realloc(c->items, ncap * sizeof *ni);
-                if (!ni)
+                if (!ni) {
+                    budget_give(r, (ncap - c->items_cap) * sizeof *c->items);
                     return ts_err_set(err, TS_ERR_NOMEM, "out of memory");
+                }
                 c->items = ni;
                 c->items_cap = ncap;
             }
             pq_value v = c->la_val;
             if (!v.is_null && binary) {
                 /* Copy: the next fetch may replace the page this points into. */
-                size_t off = c->rowbytes.len;
-                if ((rc = ts_buf_append(&c->rowbytes, v.v.bin.ptr, v.v.bin.len)) != 0)
-                    return row_bytes_fail(r, c, rc, err);
+                size_t off = 0;
+                if ((rc = row_bytes_append(r, c, v.v.bin.ptr, v.v.bin.len, &off, err)) != 0)
+                    return rc;
                 v.v.bin.ptr = (const uint8_t *)(uintptr_t)off;
             }
             c->items[n++] = v;
@@ -986,7 +1092,7 @@ static int assemble(pq_reader *r, col_state *c, pq_cell *cell, ts_err *err)
     if (binary)
         for (size_t i = 0; i < n; i++)
             if (!c->items[i].is_null)
-                c->items[i].v.bin.ptr = c->rowbytes.data + (size_t)(uintptr_t)c->items[i].v.bin.ptr;
+                c->items[i].v.bin.ptr = c->rowbytes + (size_t)(uintptr_t)c->items[i].v.bin.ptr;
     cell->n = n;
     cell->items = c->items;
     return 0;
@@ -1007,7 +1113,6 @@ static int start_rows(pq_reader *r, ts_err *err)
         c->col = &r->cols[i];
         /* Levels at or below list_def mean a NULL (below) or an empty (equal) list. */
         c->list_def = c->col->spec.list ? (c->col->spec.nullable ? 1 : 0) : 0;
-        ts_buf_init(&c->rowbytes, r->opt.max_row_bytes);
     }
     return 0;
 }

@@ -18,13 +18,18 @@ typedef int (*pq_read_fn)(void *ctx, uint64_t offset, void *dst, size_t len, ts_
 
 typedef struct pq_reader_options {
     size_t max_footer_bytes;   /* footer (FileMetaData) size cap (64 MiB) */
-    size_t max_page_bytes;     /* uncompressed page size cap (256 MiB) */
-    size_t max_row_bytes;      /* bytes of one row's list values, per column (256 MiB) */
-    int64_t max_list_elements; /* elements in one list value (16 M) */
+    size_t max_page_bytes;     /* uncompressed page size cap (1 GiB + 16 MiB) */
+    size_t max_row_bytes;      /* bytes of one row's list values, per column (1 GiB) */
+    int64_t max_list_elements; /* elements in one list value (128 M) */
     bool verify_crc;           /* check page CRC32 when present (true) */
     int64_t max_rows;          /* refuse files claiming more rows (0 = no cap). Decoding
                                   work grows with the rows a file claims, and NULL runs
                                   cost almost no bytes: cap this for untrusted files. */
+    size_t max_alloc_bytes;    /* the most the reader holds at once in buffers whose size
+                                  comes from the file: footer and metadata, column chunks,
+                                  decompressed pages, dictionaries, list values (4 GiB;
+                                  0 = the default). Passing it is TS_ERR_TOOBIG naming the
+                                  buffer. docs/parquet-reader.md says how it is sized. */
 } pq_reader_options;
 
 void pq_reader_options_default(pq_reader_options *opt);

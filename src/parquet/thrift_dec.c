@@ -56,6 +56,11 @@ void *pq_arena_alloc(pq_arena *a, size_t n)
     return p;
 }
 
+size_t pq_arena_total(const pq_arena *a)
+{
+    return a ? a->total : 0;
+}
+
 void pq_arena_free(pq_arena *a)
 {
     if (!a)

@@ -70,6 +70,8 @@ pq_arena *pq_arena_new(size_t cap);
 /* Zeroed, 8-byte aligned; NULL when out of memory or past the cap. */
 void *pq_arena_alloc(pq_arena *a, size_t n);
 void pq_arena_free(pq_arena *a);
+/* Bytes the arena holds (its blocks, headers left out). */
+size_t pq_arena_total(const pq_arena *a);
 
 /* Decodes FileMetaData from buf (the footer, base = its file offset) into *meta, whose
  * views are allocated from a. Fills schema depth/parent after checking the tree. */

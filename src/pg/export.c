@@ -46,7 +46,8 @@ typedef struct export_state {
     const pg_columns *cols;
     uint32_t *oids;
     pg_proof proof;
-    json_t *exc; /* {"column": [[row, "exact value"], ...]} */
+    json_t *exc;      /* {"column": [[row, "exact value"], ...]} */
+    json_t *bitmaps;  /* {"column": [[first_row, rows], ...]}, see export.h */
     int nexc;
     const pg_export_options *opt;
     int64_t next_progress;
@@ -61,6 +62,36 @@ static int writer_error(export_state *st, int rc, ts_err *err)
     return ts_err_set(err, rc, "parquet writer failed (%s)", ts_err_name(rc));
 }
 
+/* Records that the current row's array in column name keeps a NULL bitmap: extends
+ * the column's last run of rows, or starts one (a run counts as one exception). */
+static int note_bitmap(export_state *st, const char *name, ts_err *err)
+{
+    json_t *a = json_object_get(st->bitmaps, name);
+    int64_t row = st->proof.rows;
+    if (!a) {
+        a = json_array();
+        if (!a || json_object_set_new(st->bitmaps, name, a))
+            return ts_err_set(err, TS_ERR_NOMEM, "out of memory");
+    }
+    json_t *last = json_array_get(a, json_array_size(a) - 1);
+    if (last) {
+        json_int_t first = json_integer_value(json_array_get(last, 0));
+        json_int_t n = json_integer_value(json_array_get(last, 1));
+        if (first + n == row)
+            return json_array_set_new(last, 1, json_integer(n + 1))
+                       ? ts_err_set(err, TS_ERR_NOMEM, "out of memory")
+                       : 0;
+    }
+    if (++st->nexc > MAX_EXCEPTIONS)
+        return ts_err_set(err, TS_ERR_TOOBIG,
+                          "more than %d values that need an exception entry (numeric NaN, "
+                          "timestamps past 294247 AD, runs of arrays with a NULL bitmap)",
+                          MAX_EXCEPTIONS);
+    if (json_array_append_new(a, json_pack("[I,I]", (json_int_t)row, (json_int_t)1)))
+        return ts_err_set(err, TS_ERR_NOMEM, "out of memory");
+    return 0;
+}
+
 static int on_row(void *ctx, const pg_copy_field *f, int nfields, ts_err *err)
 {
     export_state *st = ctx;
@@ -70,7 +101,10 @@ static int on_row(void *ctx, const pg_copy_field *f, int nfields, ts_err *err)
         rc = pg_value_write(st->w, i, &st->cols->cols[i], f[i].data, f[i].len, exc, err);
         if (rc)
             return err->code ? err->code : writer_error(st, rc, err);
-        if (exc[0]) {
+        if (exc[0] && st->cols->cols[i].list) {
+            if ((rc = note_bitmap(st, st->cols->cols[i].name, err)) != 0)
+                return rc;
+        } else if (exc[0]) {
             json_t *a = json_object_get(st->exc, st->cols->cols[i].name);
             if (++st->nexc > MAX_EXCEPTIONS)
                 return ts_err_set(err, TS_ERR_TOOBIG,
@@ -239,7 +273,8 @@ int pg_export(PGconn *c, const pg_export_source *src, const pg_export_options *o
     specs = ts_calloc((size_t)cols->ncols, sizeof *specs);
     st.oids = ts_calloc((size_t)cols->ncols, sizeof *st.oids);
     st.exc = json_object();
-    if (!specs || !st.oids || !st.exc) {
+    st.bitmaps = json_object();
+    if (!specs || !st.oids || !st.exc || !st.bitmaps) {
         rc = ts_err_set(err, TS_ERR_NOMEM, "out of memory");
         goto out;
     }
@@ -340,8 +375,13 @@ int pg_export(PGconn *c, const pg_export_source *src, const pg_export_options *o
         rc = writer_error(&st, rc, err);
         goto out;
     }
-    if (st.nexc) {
+    if (json_object_size(st.exc)) {
         rc = add_kv_json(st.w, PG_KV_EXCEPTIONS, json_incref(st.exc), err);
+        if (rc)
+            goto out;
+    }
+    if (json_object_size(st.bitmaps)) {
+        rc = add_kv_json(st.w, PG_KV_NULL_BITMAPS, json_incref(st.bitmaps), err);
         if (rc)
             goto out;
     }
@@ -377,6 +417,7 @@ out:
     pg_copy_decoder_free(st.dec);
     pq_writer_free(st.w);
     json_decref(st.exc);
+    json_decref(st.bitmaps);
     free(cj);
     ts_free(st.oids);
     ts_free(specs);

@@ -71,5 +71,8 @@ int pg_export_file(PGconn *c, const pg_export_source *src, const pg_export_optio
 /* values stored as NULL that restore must bring back: {"col": [[row, "exact"], ...]},
  * row 0-based; exact: "NaN" (numeric) or PostgreSQL int64 microseconds (timestamps) */
 #define PG_KV_EXCEPTIONS "tsarchive.exceptions"
+/* list values whose array carries a NULL bitmap but no NULL element (array_send()'s
+ * has-nulls flag 1): {"col": [[first_row, rows], ...]}, runs of 0-based rows */
+#define PG_KV_NULL_BITMAPS "tsarchive.array_null_bitmaps"
 
 #endif

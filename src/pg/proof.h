@@ -12,6 +12,7 @@
 
 #include "common/err.h"
 #include "copybin.h"
+#include "parquet/reader.h"
 
 /* The proof as a string: "v2:<rows>:<sum>:<columns>", e.g.
  * "v2:1000:-12345678901234567890:3f2a..."; <columns> is the MD5 of the exported
@@ -44,6 +45,18 @@ void pg_proof_set_columns(pg_proof *pr, const char *select_list);
 int pg_chunk_unchanged(PGconn *c, const char *chunk_schema, const char *chunk_name,
                        const char *proof, ts_err *err) TS_MUSTCHECK;
 
+/* The proof of the rows an archived file holds (docs/change-proof.md, "Reading the
+ * archive back"): reads every row of r (a fresh reader on any byte source, e.g. a lake
+ * object through pq_reader_open) and hashes each one's record_send() image, rebuilt
+ * from the Parquet values: types and OIDs from the live chunk's catalog, the way each
+ * column was exported (native, LIST, ::text) from the file's tsarchive.columns. Equal
+ * to the export's proof exactly when the file holds the exported rows. Writes the
+ * proof string into proof and returns 0; TS_ERR_CONFLICT when the chunk's columns no
+ * longer match the file's, TS_ERR_FORMAT / TS_ERR_TOOBIG for a damaged file,
+ * TS_ERR_INVALID for a file without tsarchive metadata. Reads the catalog only. */
+int pg_proof_of_file(PGconn *c, pq_reader *r, const char *chunk_schema, const char *chunk_name,
+                     char proof[PG_PROOF_MAX], ts_err *err) TS_MUSTCHECK;
+
 /* lookup3 exactly as PostgreSQL's hash_bytes_extended(seed 0) on a little-endian
  * machine; len is the total length fed. Exposed for the unit tests. */
 typedef struct pg_l3 {
@@ -58,6 +71,5 @@ int64_t pg_l3_final(pg_l3 *s);
 /* Signed 128-bit integers as decimal text (out: 48 bytes); parse returns 0 or -1. */
 void pg_i128_format(__int128 v, char *out);
 int pg_i128_parse(const char *s, const char *end, __int128 *out);
-
 
 #endif

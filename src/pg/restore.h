@@ -9,6 +9,7 @@
 #include <libpq-fe.h>
 
 #include "common/err.h"
+#include "parquet/reader.h"
 
 typedef struct pg_restore_options {
     /* target table; NULL = the table recorded in the file (tsarchive.table) */
@@ -21,7 +22,9 @@ typedef struct pg_restore_result {
 } pg_restore_result;
 
 /* Restores one file. Columns are matched by name; a missing, extra or incompatible
- * column is TS_ERR_INVALID before any row is sent. For a file exported from a native
+ * column is TS_ERR_INVALID before any row is sent. Stored generated columns are left
+ * out (the server computes them; the file's values are not used); identity columns,
+ * GENERATED ALWAYS ones included, get the file's values. For a file exported from a native
  * partition whose partition no longer exists, the partition is re-created with its
  * recorded bounds (only when restoring into the recorded table). Values the file
  * stores as text (interval, inet, multi-dimensional arrays, numeric without typmod...)
@@ -29,5 +32,11 @@ typedef struct pg_restore_result {
  * transaction: on any error nothing is written. */
 int pg_restore_file(PGconn *c, const char *path, const pg_restore_options *opt,
                     pg_restore_result *res, ts_err *err) TS_MUSTCHECK;
+
+/* pg_restore_file on a reader the caller opened on any byte source (a lake object:
+ * pq_reader_open with a read callback) and frees afterwards; label names the source in
+ * errors (may be NULL). Reads r's rows from the start: pass a fresh reader. */
+int pg_restore_reader(PGconn *c, pq_reader *r, const char *label, const pg_restore_options *opt,
+                      pg_restore_result *res, ts_err *err) TS_MUSTCHECK;
 
 #endif

@@ -109,7 +109,8 @@ int pg_columns_load(PGconn *c, const char *schema, const char *rel, pg_columns *
     static const char *sql =
         "SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), a.atttypid,"
         " a.atttypmod, a.attnotnull, a.attndims, t.typtype, t.typelem,"
-        " coalesce(et.typtype, ''), (t.typlen = -1 AND t.typelem <> 0 AND t.typcategory = 'A')"
+        " coalesce(et.typtype, ''), (t.typlen = -1 AND t.typelem <> 0 AND t.typcategory = 'A'),"
+        " a.attgenerated, a.attidentity"
         " FROM pg_catalog.pg_class r"
         " JOIN pg_catalog.pg_namespace n ON n.oid = r.relnamespace"
         " JOIN pg_catalog.pg_attribute a ON a.attrelid = r.oid"
@@ -153,6 +154,8 @@ int pg_columns_load(PGconn *c, const char *schema, const char *rel, pg_columns *
         uint32_t elem = (uint32_t)strtoul(PQgetvalue(r, i, 7), NULL, 10);
         char etyptype = PQgetvalue(r, i, 8)[0];
         bool is_array = PQgetvalue(r, i, 9)[0] == 't';
+        m->generated = PQgetvalue(r, i, 10)[0];
+        m->identity = PQgetvalue(r, i, 11)[0];
         int k;
         m->send_oid = m->type_oid;
         if (is_array) {
@@ -314,8 +317,10 @@ void pg_columns_specs(const pg_columns *cols, pq_column_spec *specs)
             pq_column_spec_init(s, m->name, PQ_BYTE_ARRAY, PQ_LT_NONE);
             break;
         case PG_K_UUID:
-            pq_column_spec_init(s, m->name, PQ_FIXED_LEN_BYTE_ARRAY, PQ_LT_UUID);
-            s->type_length = 16;
+            /* Spark's Parquet schema converter refuses FIXED_LEN_BYTE_ARRAY (UUID)
+             * (apache/spark#55684); the canonical text reads everywhere, and restore
+             * and the read-back proof parse it back to the same 16 bytes. */
+            pq_column_spec_init(s, m->name, PQ_BYTE_ARRAY, PQ_LT_STRING);
             break;
         }
         s->nullable = !m->not_null;
@@ -427,10 +432,13 @@ static int write_scalar(pq_writer *w, int col, const pg_column *m, const uint8_t
             return ts_err_set(err, TS_ERR_FORMAT, "column \"%s\": unknown jsonb version %d",
                               m->name, len < 1 ? -1 : p[0]);
         return pq_write_bytes(w, col, p + 1, (size_t)len - 1);
-    case PG_K_UUID:
+    case PG_K_UUID: {
+        char text[PG_UUID_TEXT_LEN];
         if (len != 16)
             return bad_len(err, m, len);
-        return pq_write_bytes(w, col, p, 16);
+        pg_uuid_format(p, text);
+        return pq_write_bytes(w, col, text, sizeof text);
+    }
     case PG_K_STRING:
     case PG_K_ENUM:
     case PG_K_JSON:
@@ -441,9 +449,9 @@ static int write_scalar(pq_writer *w, int col, const pg_column *m, const uint8_t
 }
 
 static int write_list(pq_writer *w, int col, const pg_column *m, const uint8_t *p, int32_t len,
-                      ts_err *err)
+                      char *exc, ts_err *err)
 {
-    int32_t ndim, nitems = 0, lbound = 1;
+    int32_t ndim, nitems = 0, lbound = 1, nnull = 0;
     size_t off;
     int rc;
     if (len < 12)
@@ -479,6 +487,7 @@ static int write_list(pq_writer *w, int col, const pg_column *m, const uint8_t *
         el = (int32_t)pg_be32(p + off);
         off += 4;
         if (el == -1) {
+            nnull++;
             rc = pq_write_null(w, col);
         } else {
             if (el < 0 || (size_t)len - off < (size_t)el)
@@ -491,7 +500,60 @@ static int write_list(pq_writer *w, int col, const pg_column *m, const uint8_t *
     }
     if (off != (size_t)len)
         return bad_len(err, m, len);
+    /* array_send() says whether the array keeps a NULL bitmap, and an array can keep
+     * one after its last NULL element is replaced: a LIST cannot say so */
+    if (pg_be32(p + 4) == 1 && nnull == 0)
+        snprintf(exc, PG_EXC_MAX, "%s", PG_EXC_NULL_BITMAP);
     return pq_write_list_end(w, col);
+}
+
+void pg_uuid_format(const uint8_t in[16], char out[PG_UUID_TEXT_LEN])
+{
+    static const char hexd[] = "0123456789abcdef";
+    size_t o = 0;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[o++] = '-';
+        out[o++] = hexd[in[i] >> 4];
+        out[o++] = hexd[in[i] & 15];
+    }
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int pg_uuid_parse(const char *s, size_t len, uint8_t out[16])
+{
+    const char *end = s + len;
+    bool braces = s < end && *s == '{';
+    if (braces)
+        s++;
+    for (int i = 0; i < 16; i++) {
+        if (end - s < 2)
+            return -1;
+        int hi = hexval(s[0]), lo = hexval(s[1]);
+        if (hi < 0 || lo < 0)
+            return -1;
+        out[i] = (uint8_t)(hi << 4 | lo);
+        s += 2;
+        /* a hyphen may follow any complete group of four digits but the last */
+        if (s < end && *s == '-' && i % 2 == 1 && i < 15)
+            s++;
+    }
+    if (braces) {
+        if (s == end || *s != '}')
+            return -1;
+        s++;
+    }
+    return s == end ? 0 : -1;
 }
 
 int pg_value_write(pq_writer *w, int col, const pg_column *m, const uint8_t *p, int32_t len,
@@ -501,6 +563,6 @@ int pg_value_write(pq_writer *w, int col, const pg_column *m, const uint8_t *p, 
     if (len < 0)
         return pq_write_null(w, col);
     if (m->list)
-        return write_list(w, col, m, p, len, err);
+        return write_list(w, col, m, p, len, exc, err);
     return write_scalar(w, col, m, p, len, exc, err);
 }

@@ -63,7 +63,7 @@ typedef enum {
     PG_K_JSON,
     PG_K_JSONB, /* binary: version byte 1, then the text */
     PG_K_BYTEA,
-    PG_K_UUID,
+    PG_K_UUID, /* written as its canonical text (STRING): Spark refuses FLBA(16) UUID */
 } pg_kind;
 
 typedef struct pg_column {
@@ -80,6 +80,8 @@ typedef struct pg_column {
     int precision, scale;       /* Parquet DECIMAL */
     int pg_precision, pg_scale; /* numeric typmod as declared (scale may be < 0) */
     int flba_len;               /* DECIMAL stored as FIXED_LEN_BYTE_ARRAY: width */
+    char generated;             /* pg_attribute.attgenerated: 's' STORED, 0 none */
+    char identity;              /* pg_attribute.attidentity: 'a' ALWAYS, 'd' BY DEFAULT, 0 */
 } pg_column;
 
 typedef struct pg_columns {
@@ -116,8 +118,12 @@ const char *pg_kind_name(pg_kind k);
  * column; a timestamp past 294247 AD, beyond INT64 Unix microseconds) is written as
  * NULL and its exact form put into exc ("NaN", or PostgreSQL's int64 microseconds as
  * decimal text), for the caller to record in the metadata; otherwise exc[0] = 0.
- * Inside a list such values are TS_ERR_UNSUPPORTED, with the column named. */
+ * Inside a list such values are TS_ERR_UNSUPPORTED, with the column named. A list
+ * value whose array keeps a NULL bitmap without NULL elements (array_send()'s flag;
+ * left by replacing an array's last NULL) is written whole and exc set to
+ * PG_EXC_NULL_BITMAP, for the caller to record (the read-back proof needs the flag). */
 #define PG_EXC_MAX 32
+#define PG_EXC_NULL_BITMAP "null bitmap"
 int pg_value_write(pq_writer *w, int col, const pg_column *m, const uint8_t *p, int32_t len,
                    char *exc, ts_err *err) TS_MUSTCHECK;
 
@@ -133,5 +139,13 @@ int pg_i128_to_numeric(__int128 v, int scale, uint8_t *out, size_t cap,
 
 /* Width in bytes of a FIXED_LEN_BYTE_ARRAY DECIMAL of this precision. */
 int pg_decimal_flba_len(int precision);
+
+/* uuid: the 16 bytes as PostgreSQL's canonical text (36 characters, lowercase hex with
+ * hyphens, no NUL) into out, and back. Parsing accepts what uuid_in() accepts: 32 hex
+ * digits in either case, a hyphen after any group of four, optional braces around;
+ * returns 0, or -1 when the text is not a uuid. */
+#define PG_UUID_TEXT_LEN 36
+void pg_uuid_format(const uint8_t in[16], char out[PG_UUID_TEXT_LEN]);
+int pg_uuid_parse(const char *s, size_t len, uint8_t out[16]);
 
 #endif

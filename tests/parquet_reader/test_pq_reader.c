@@ -14,9 +14,11 @@
 
 #include "common/alloc.h"
 #include "common/buf.h"
+#include "parquet/codec.h"
 #include "parquet/decode.h"
 #include "parquet/reader.h"
 #include "parquet/thrift_dec.h"
+#include "parquet/writer.h"
 
 #define CHECK(x) assert_int_equal((x), 0)
 
@@ -133,7 +135,11 @@ typedef struct tpage {
     int num_nulls, num_rows, def_len, rep_len;
     const uint8_t *data;
     size_t len;
+    int64_t usize; /* uncompressed size the header claims; 0: len */
 } tpage;
+
+/* The codec build_file writes into the column chunk (UNCOMPRESSED unless a test sets it). */
+static int build_codec;
 
 typedef void (*schema_fn)(tw *w);
 
@@ -151,7 +157,7 @@ static void build_file(ts_buf *out, schema_fn schema, int physical, const char *
         w.sp = 0;
         w.last[0] = 0;
         tw_i32(&w, 1, p->type);
-        tw_i32(&w, 2, (int64_t)p->len);
+        tw_i32(&w, 2, p->usize ? p->usize : (int64_t)p->len);
         tw_i32(&w, 3, (int64_t)p->len);
         if (p->type == 0) {
             tw_struct(&w, 5);
@@ -210,7 +216,7 @@ static void build_file(ts_buf *out, schema_fn schema, int physical, const char *
             break;
         s = dot + 1;
     }
-    tw_i32(&w, 4, 0);
+    tw_i32(&w, 4, build_codec);
     tw_i64(&w, 5, values);
     tw_i64(&w, 6, (int64_t)chunk_len);
     tw_i64(&w, 7, (int64_t)chunk_len);
@@ -469,7 +475,7 @@ static void dba_file(ts_buf *f)
         0x80, 0x01, 0x04, 0x04, 0x0a, 0x0b, 3, 0, 0, 0, 0x3e, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
         /* suffixes */
         'a', 'p', 'p', 'l', 'e', 's', 'a', 'u', 'c', 'e', 'b', 'a', 'n', 'a', 'n', 'a'};
-    tpage p = {3, 5, PQ_ENC_DELTA_BYTE_ARRAY, 0, 0, 1, 5, 2, 0, page, sizeof page};
+    tpage p = {3, 5, PQ_ENC_DELTA_BYTE_ARRAY, 0, 0, 1, 5, 2, 0, page, sizeof page, 0};
     build_file(f, schema_dba, PQ_BYTE_ARRAY, "s", &p, 1, 5, 5);
 }
 
@@ -519,7 +525,7 @@ static void list2_file(ts_buf *f)
 {
     static const uint8_t page[] = {0x40, 0xa1, 0x80, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0};
     tpage p = {0, 5, PQ_ENC_PLAIN, PQ_ENC_BIT_PACKED, PQ_ENC_BIT_PACKED, 0, 0,
-               0, 0, page,         sizeof page};
+               0, 0, page,         sizeof page, 0};
     build_file(f, schema_list2, PQ_INT32, "l.element", &p, 1, 4, 5);
 }
 
@@ -576,7 +582,7 @@ static void schema_struct(tw *w)
 static void test_file_nested_unsupported(void **state)
 {
     static const uint8_t page[] = {7, 0, 0, 0};
-    tpage p = {0, 1, PQ_ENC_PLAIN, PQ_ENC_RLE, PQ_ENC_RLE, 0, 0, 0, 0, page, sizeof page};
+    tpage p = {0, 1, PQ_ENC_PLAIN, PQ_ENC_RLE, PQ_ENC_RLE, 0, 0, 0, 0, page, sizeof page, 0};
     ts_buf f;
     pq_reader *r = NULL;
     const pq_reader_column *cols;
@@ -608,8 +614,8 @@ static void int_file(ts_buf *f)
 {
     static const uint8_t p1[] = {1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0};
     static const uint8_t p2[] = {4, 0, 0, 0, 5, 0, 0, 0};
-    tpage p[2] = {{0, 3, PQ_ENC_PLAIN, PQ_ENC_RLE, PQ_ENC_RLE, 0, 0, 0, 0, p1, sizeof p1},
-                  {0, 2, PQ_ENC_PLAIN, PQ_ENC_RLE, PQ_ENC_RLE, 0, 0, 0, 0, p2, sizeof p2}};
+    tpage p[2] = {{0, 3, PQ_ENC_PLAIN, PQ_ENC_RLE, PQ_ENC_RLE, 0, 0, 0, 0, p1, sizeof p1, 0},
+                  {0, 2, PQ_ENC_PLAIN, PQ_ENC_RLE, PQ_ENC_RLE, 0, 0, 0, 0, p2, sizeof p2, 0}};
     build_file(f, schema_int, PQ_INT32, "x", p, 2, 5, 5);
 }
 
@@ -645,7 +651,7 @@ static void test_file_int96(void **state)
     uint8_t page[24];
     for (int i = 0; i < 24; i++)
         page[i] = (uint8_t)(i * 11);
-    tpage p = {0, 2, PQ_ENC_PLAIN, PQ_ENC_RLE, PQ_ENC_RLE, 0, 0, 0, 0, page, sizeof page};
+    tpage p = {0, 2, PQ_ENC_PLAIN, PQ_ENC_RLE, PQ_ENC_RLE, 0, 0, 0, 0, page, sizeof page, 0};
     ts_buf f;
     pq_reader *r = NULL;
     ts_err err;
@@ -698,7 +704,7 @@ static void test_open_errors(void **state)
     /* the row count in the footer must match the row groups' */
     ts_buf g;
     static const uint8_t p1[] = {1, 0, 0, 0};
-    tpage p = {0, 1, PQ_ENC_PLAIN, PQ_ENC_RLE, PQ_ENC_RLE, 0, 0, 0, 0, p1, sizeof p1};
+    tpage p = {0, 1, PQ_ENC_PLAIN, PQ_ENC_RLE, PQ_ENC_RLE, 0, 0, 0, 0, p1, sizeof p1, 0};
     build_file(&g, schema_int, PQ_INT32, "x", &p, 1, 1, 1);
     /* num_rows is written twice (file, row group); build with consistent values, then
      * check a page with fewer values than rows. */
@@ -785,6 +791,358 @@ static void test_alloc_failures(void **state)
     ts_buf_free(&f);
 }
 
+/* ---- hostile sizes: the allocation budget (pq_reader_options.max_alloc_bytes) ---- */
+
+/* Allocation hooks that remember the largest single request and refuse any request
+ * above a ceiling, so a reader that ignored its caps fails the test instead of the
+ * machine. */
+static size_t biggest_alloc;
+#define ALLOC_CEILING ((size_t)64 << 20)
+
+static void *track_malloc(size_t n)
+{
+    biggest_alloc = n > biggest_alloc ? n : biggest_alloc;
+    return n > ALLOC_CEILING ? NULL : malloc(n);
+}
+
+static void *track_calloc(size_t k, size_t n)
+{
+    size_t t = n && k > SIZE_MAX / n ? SIZE_MAX : k * n;
+    biggest_alloc = t > biggest_alloc ? t : biggest_alloc;
+    return t > ALLOC_CEILING ? NULL : calloc(k, n);
+}
+
+static void *track_realloc(void *p, size_t n)
+{
+    biggest_alloc = n > biggest_alloc ? n : biggest_alloc;
+    return n > ALLOC_CEILING ? NULL : realloc(p, n);
+}
+
+static void track_start(void)
+{
+    static const ts_alloc_hooks h = {track_malloc, track_calloc, track_realloc, free};
+    biggest_alloc = 0;
+    ts_alloc_set_hooks(&h);
+}
+
+static int buf_sink(void *ctx, const void *data, size_t len, ts_err *err)
+{
+    (void)err;
+    return ts_buf_append(ctx, data, len);
+}
+
+/* Opens (and on success reads through) f with opt; returns the first error code. */
+static int open_and_verify(const void *data, size_t len, const pq_reader_options *opt, ts_err *err)
+{
+    pq_reader *r = NULL;
+    int64_t rows;
+    ts_err_clear(err);
+    int rc = pq_reader_open_memory(&r, data, len, opt, err);
+    if (rc == 0)
+        rc = pq_reader_verify(r, &rows, err);
+    pq_reader_free(r);
+    return rc;
+}
+
+/* A file that exists only as a size: "PAR1", zeros, a footer length, "PAR1". */
+typedef struct vfile {
+    uint64_t size;
+    uint32_t flen;
+} vfile;
+
+static int vfile_read(void *ctx, uint64_t off, void *dst, size_t len, ts_err *err)
+{
+    const vfile *v = ctx;
+    uint8_t *d = dst;
+    if (len > ((size_t)1 << 20))
+        return ts_err_set(err, TS_ERR_IO, "test: a read of %zu bytes", len);
+    for (size_t i = 0; i < len; i++) {
+        uint64_t o = off + i;
+        uint8_t b = 0;
+        if (o < 4)
+            b = (uint8_t)"PAR1"[o];
+        else if (o >= v->size - 4)
+            b = (uint8_t)"PAR1"[o - (v->size - 4)];
+        else if (o >= v->size - 8)
+            b = (uint8_t)(v->flen >> (8 * (o - (v->size - 8))));
+        d[i] = b;
+    }
+    return 0;
+}
+
+static void test_hostile_footer(void **state)
+{
+    pq_reader *r = NULL;
+    pq_reader_options o;
+    ts_err err;
+    (void)state;
+    track_start();
+    /* a 3 GiB file claiming a 2 GiB footer: the footer cap */
+    vfile v = {(uint64_t)3 << 30, (uint32_t)2 << 30};
+    ts_err_clear(&err);
+    assert_int_equal(pq_reader_open(&r, vfile_read, &v, v.size, NULL, &err), TS_ERR_TOOBIG);
+    assert_non_null(strstr(err.msg, "footer of 2147483648 bytes exceeds the cap"));
+    /* the footer cap raised, the allocation cap low: the budget names the footer */
+    pq_reader_options_default(&o);
+    o.max_footer_bytes = (size_t)4 << 30;
+    o.max_alloc_bytes = (size_t)1 << 20;
+    v.flen = 8u << 20;
+    ts_err_clear(&err);
+    assert_int_equal(pq_reader_open(&r, vfile_read, &v, v.size, &o, &err), TS_ERR_TOOBIG);
+    assert_non_null(strstr(err.msg, "footer of 8388608 bytes would pass the reader's allocation "
+                                    "cap of 1048576 bytes"));
+    assert_null(r);
+    /* a small footer whose metadata would take 25 x its size (20 000 schema elements of
+     * 4 bytes each): the arena stops at the budget */
+    tw w;
+    ts_buf f;
+    memset(&w, 0, sizeof w);
+    ts_buf_init(&w.b, 0);
+    ts_buf_init(&f, 0);
+    tw_i32(&w, 1, 1);
+    tw_list(&w, 2, PQ_CT_STRUCT, 20000);
+    for (int i = 0; i < 20000; i++) {
+        tw_begin(&w);
+        tw_str(&w, 4, "x");
+        tw_end(&w);
+    }
+    tw_i64(&w, 3, 0);
+    tw_list(&w, 4, PQ_CT_STRUCT, 0);
+    tw_byte(&w, 0);
+    CHECK(ts_buf_append(&f, "PAR1", 4));
+    CHECK(ts_buf_append(&f, w.b.data, w.b.len));
+    uint8_t len4[4] = {(uint8_t)w.b.len, (uint8_t)(w.b.len >> 8), (uint8_t)(w.b.len >> 16), 0};
+    CHECK(ts_buf_append(&f, len4, 4));
+    CHECK(ts_buf_append(&f, "PAR1", 4));
+    pq_reader_options_default(&o);
+    o.max_alloc_bytes = (size_t)1 << 20;
+    assert_int_equal(open_and_verify(f.data, f.len, &o, &err), TS_ERR_TOOBIG);
+    assert_non_null(strstr(err.msg, "metadata needs more memory than the cap allows"));
+    ts_alloc_reset_hooks();
+    assert_true(biggest_alloc <= ((size_t)1 << 20));
+    ts_buf_free(&w.b);
+    ts_buf_free(&f);
+}
+
+static void test_hostile_pages(void **state)
+{
+    static const uint8_t four[] = {1, 0, 0, 0};
+    pq_reader_options o;
+    ts_buf f;
+    ts_err err;
+    (void)state;
+    track_start();
+    build_codec = PQ_CODEC_SNAPPY;
+    /* a 4-byte page claiming 1.5 GiB decompressed: the page cap */
+    tpage p = {0, 1, PQ_ENC_PLAIN, PQ_ENC_RLE, PQ_ENC_RLE, 0, 0, 0, 0, four, sizeof four,
+               (int64_t)3 << 29};
+    build_file(&f, schema_int, PQ_INT32, "x", &p, 1, 1, 1);
+    assert_int_equal(open_and_verify(f.data, f.len, NULL, &err), TS_ERR_TOOBIG);
+    assert_non_null(strstr(err.msg, "page of 1610612736 bytes exceeds the cap"));
+    ts_buf_free(&f);
+    /* 100 MiB claimed under a 1 MiB budget: refused before any allocation */
+    p.usize = (int64_t)100 << 20;
+    build_file(&f, schema_int, PQ_INT32, "x", &p, 1, 1, 1);
+    pq_reader_options_default(&o);
+    o.max_alloc_bytes = (size_t)1 << 20;
+    assert_int_equal(open_and_verify(f.data, f.len, &o, &err), TS_ERR_TOOBIG);
+    assert_non_null(strstr(err.msg, "decompressed page of 104857600 bytes would pass the "
+                                    "reader's allocation cap of 1048576 bytes"));
+    assert_non_null(strstr(err.msg, "column \"x\""));
+    ts_buf_free(&f);
+    build_codec = PQ_CODEC_UNCOMPRESSED;
+    /* a column chunk (real bytes, 400 KB) larger than what the budget has left */
+    uint8_t *big = ts_calloc(100000, 4);
+    assert_non_null(big);
+    tpage pb = {0, 100000, PQ_ENC_PLAIN, PQ_ENC_RLE, PQ_ENC_RLE, 0, 0, 0, 0, big, 400000, 0};
+    build_file(&f, schema_int, PQ_INT32, "x", &pb, 1, 100000, 100000);
+    o.max_alloc_bytes = 300000;
+    assert_int_equal(open_and_verify(f.data, f.len, &o, &err), TS_ERR_TOOBIG);
+    assert_non_null(strstr(err.msg, "column \"x\": column chunk of"));
+    /* ... and read whole with room for it */
+    o.max_alloc_bytes = (size_t)1 << 20;
+    assert_int_equal(open_and_verify(f.data, f.len, &o, &err), 0);
+    ts_free(big);
+    ts_buf_free(&f);
+    /* four row groups of 400 KB chunks under a 1 MiB budget: each row group's chunks go
+     * back to the budget when the next one loads */
+    pq_column_spec spec;
+    pq_writer_options wo;
+    pq_column_spec_init(&spec, "x", PQ_INT32, PQ_LT_NONE);
+    spec.encoding = PQ_ENC_PLAIN;
+    pq_writer_options_default(&wo);
+    wo.codec = PQ_CODEC_UNCOMPRESSED;
+    wo.dictionary = false;
+    wo.row_group_rows = 100000;
+    wo.page_statistics = false;
+    ts_buf_init(&f, 0);
+    ts_err_clear(&err);
+    pq_writer *w = pq_writer_new(&spec, 1, &wo, buf_sink, &f, &err);
+    assert_non_null(w);
+    for (int32_t i = 0; i < 400000; i++) {
+        CHECK(pq_write_i32(w, 0, i));
+        CHECK(pq_writer_end_rows(w));
+    }
+    pq_write_result wr;
+    CHECK(pq_writer_close(w, &wr));
+    pq_writer_free(w);
+    assert_int_equal(wr.row_groups, 4);
+    biggest_alloc = 0; /* the writer's buffers are not the reader's */
+    assert_int_equal(open_and_verify(f.data, f.len, &o, &err), 0);
+    ts_buf_free(&f);
+    ts_alloc_reset_hooks();
+    assert_true(biggest_alloc <= ((size_t)1 << 20));
+}
+
+static void test_hostile_dictionary(void **state)
+{
+    static const uint8_t four[] = {1, 0, 0, 0};
+    static const uint8_t idx[] = {0x11, 0x02, 0x00, 0x00, 0x00}; /* width 17, one 0 */
+    pq_reader_options o;
+    ts_buf f, z, zi;
+    ts_err err;
+    (void)state;
+    track_start();
+    /* more entries than a dictionary may have */
+    tpage p[2] = {{2, 5000000, PQ_ENC_PLAIN, 0, 0, 0, 0, 0, 0, four, sizeof four, 0},
+                  {0, 1, PQ_ENC_RLE_DICTIONARY, PQ_ENC_RLE, PQ_ENC_RLE, 0, 0, 0, 0, idx,
+                   sizeof idx, 0}};
+    build_file(&f, schema_int, PQ_INT32, "x", p, 2, 1, 1);
+    assert_int_equal(open_and_verify(f.data, f.len, NULL, &err), TS_ERR_FORMAT);
+    assert_non_null(strstr(err.msg, "dictionary of 5000000 entries"));
+    ts_buf_free(&f);
+    /* a real dictionary: 131 072 zeros, 512 KiB decompressed from a few bytes of snappy,
+     * and 3 MiB of entries: past a 2 MiB budget */
+    uint8_t *zeros = ts_calloc(131072, 4);
+    assert_non_null(zeros);
+    ts_buf_init(&z, 0);
+    ts_buf_init(&zi, 0);
+    CHECK(pq_compress(PQ_CODEC_SNAPPY, 0, zeros, (size_t)131072 * 4, &z, &err));
+    CHECK(pq_compress(PQ_CODEC_SNAPPY, 0, idx, sizeof idx, &zi, &err));
+    build_codec = PQ_CODEC_SNAPPY;
+    p[0].num_values = 131072;
+    p[0].data = z.data;
+    p[0].len = z.len;
+    p[0].usize = (int64_t)131072 * 4;
+    p[1].data = zi.data;
+    p[1].len = zi.len;
+    p[1].usize = sizeof idx;
+    build_file(&f, schema_int, PQ_INT32, "x", p, 2, 1, 1);
+    build_codec = PQ_CODEC_UNCOMPRESSED;
+    pq_reader_options_default(&o);
+    o.max_alloc_bytes = (size_t)2 << 20;
+    assert_int_equal(open_and_verify(f.data, f.len, &o, &err), TS_ERR_TOOBIG);
+    assert_non_null(strstr(err.msg, "dictionary of 3670041 bytes would pass the reader's "
+                                    "allocation cap of 2097152 bytes"));
+    /* with room for it the same file reads */
+    o.max_alloc_bytes = (size_t)8 << 20;
+    assert_int_equal(open_and_verify(f.data, f.len, &o, &err), 0);
+    ts_alloc_reset_hooks();
+    assert_true(biggest_alloc <= ((size_t)8 << 20));
+    ts_free(zeros);
+    ts_buf_free(&z);
+    ts_buf_free(&zi);
+    ts_buf_free(&f);
+}
+
+/* optional group l (LIST) { repeated int32 element; }: one row, one list of n elements
+ * (dictionary-encoded runs: a few bytes whatever n is) */
+static void long_list_file(ts_buf *f, uint32_t n)
+{
+    static const uint8_t dict[] = {7, 0, 0, 0};
+    uint8_t page[64];
+    size_t k = 0;
+    uint8_t tmp[16];
+    size_t t;
+#define VARINT(v)                                                                                  \
+    do {                                                                                           \
+        uint64_t v_ = (v);                                                                         \
+        t = 0;                                                                                     \
+        while (v_ >= 0x80) {                                                                       \
+            tmp[t++] = (uint8_t)(v_ | 0x80);                                                       \
+            v_ >>= 7;                                                                              \
+        }                                                                                          \
+        tmp[t++] = (uint8_t)v_;                                                                    \
+    } while (0)
+    /* repetition levels (width 1): one 0, then n-1 ones; 4-byte length prefix */
+    size_t at = k;
+    k += 4;
+    page[k++] = 0x02;
+    page[k++] = 0x00;
+    VARINT((uint64_t)(n - 1) << 1);
+    memcpy(page + k, tmp, t);
+    k += t;
+    page[k++] = 0x01;
+    page[at] = (uint8_t)(k - at - 4);
+    page[at + 1] = page[at + 2] = page[at + 3] = 0;
+    /* definition levels (width 2): n twos */
+    at = k;
+    k += 4;
+    VARINT((uint64_t)n << 1);
+    memcpy(page + k, tmp, t);
+    k += t;
+    page[k++] = 0x02;
+    page[at] = (uint8_t)(k - at - 4);
+    page[at + 1] = page[at + 2] = page[at + 3] = 0;
+    /* indices: width 1, one run of n zeros */
+    page[k++] = 0x01;
+    VARINT((uint64_t)n << 1);
+    memcpy(page + k, tmp, t);
+    k += t;
+    page[k++] = 0x00;
+#undef VARINT
+    tpage p[2] = {{2, 1, PQ_ENC_PLAIN, 0, 0, 0, 0, 0, 0, dict, sizeof dict, 0},
+                  {0, (int)n, PQ_ENC_RLE_DICTIONARY, PQ_ENC_RLE, PQ_ENC_RLE, 0, 0, 0, 0, page, k,
+                   0}};
+    build_file(f, schema_list2, PQ_INT32, "l.element", p, 2, 1, n);
+}
+
+static void test_hostile_num_values(void **state)
+{
+    static const uint8_t four[] = {1, 0, 0, 0};
+    pq_reader_options o;
+    ts_buf f;
+    ts_err err;
+    (void)state;
+    track_start();
+    /* 2^31 - 1 values claimed by the page, the chunk and the file, 4 bytes present */
+    tpage p = {0, INT32_MAX, PQ_ENC_PLAIN, PQ_ENC_RLE, PQ_ENC_RLE, 0, 0, 0, 0, four, sizeof four, 0};
+    build_file(&f, schema_int, PQ_INT32, "x", &p, 1, INT32_MAX, INT32_MAX);
+    assert_int_equal(open_and_verify(f.data, f.len, NULL, &err), TS_ERR_FORMAT);
+    pq_reader_options_default(&o);
+    o.max_rows = 1 << 20;
+    assert_int_equal(open_and_verify(f.data, f.len, &o, &err), TS_ERR_TOOBIG);
+    assert_non_null(strstr(err.msg, "rows exceed the cap"));
+    ts_buf_free(&f);
+    /* one list of 50 M elements in 30 bytes: the element cap, then the budget */
+    long_list_file(&f, 50000000);
+    pq_reader_options_default(&o);
+    o.max_list_elements = 1 << 20;
+    assert_int_equal(open_and_verify(f.data, f.len, &o, &err), TS_ERR_TOOBIG);
+    assert_non_null(strstr(err.msg, "a list holds more than 1048576 elements"));
+    biggest_alloc = 0; /* that took 24 MiB of elements, under the default budget */
+    pq_reader_options_default(&o);
+    o.max_alloc_bytes = (size_t)4 << 20;
+    assert_int_equal(open_and_verify(f.data, f.len, &o, &err), TS_ERR_TOOBIG);
+    assert_non_null(strstr(err.msg, "a list value's elements of"));
+    assert_non_null(strstr(err.msg, "allocation cap of 4194304 bytes"));
+    ts_buf_free(&f);
+    /* the same shape, 1000 elements: reads */
+    long_list_file(&f, 1000);
+    pq_reader *r = NULL;
+    ts_err_clear(&err);
+    CHECK(pq_reader_open_memory(&r, f.data, f.len, &o, &err));
+    assert_int_equal(pq_reader_next_row(r, &err), 1);
+    const pq_cell *c = pq_reader_cell(r, 0);
+    assert_int_equal(c->n, 1000);
+    assert_int_equal(c->items[999].v.i32, 7);
+    assert_int_equal(pq_reader_next_row(r, &err), 0);
+    pq_reader_free(r);
+    ts_buf_free(&f);
+    ts_alloc_reset_hooks();
+    assert_true(biggest_alloc <= ((size_t)4 << 20));
+}
+
 /* PQ_WRITE_SEEDS=DIR: also writes the hand-built files there (fuzz seed corpus). */
 static void write_seeds(const char *dir)
 {
@@ -828,6 +1186,10 @@ int main(void)
         cmocka_unit_test(test_open_errors),
         cmocka_unit_test(test_corrupt_files),
         cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_hostile_footer),
+        cmocka_unit_test(test_hostile_pages),
+        cmocka_unit_test(test_hostile_dictionary),
+        cmocka_unit_test(test_hostile_num_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

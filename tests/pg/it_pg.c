@@ -5,9 +5,11 @@
  *
  * usage: it_pg pg|tsdb   (TS_SOURCE_DIR and TS_TOOLS_DIR are compiled in)
  *
- * PostgreSQL 15: the every-type range-partitioned table (sql/alltypes.sql): discovery,
- * export of each partition, value-by-value comparison with DuckDB and parquet-wasm
- * (compare.mjs), the change proof (unchanged / update / revert / insert / delete),
+ * PostgreSQL 15 (in a database of its own, dropped at the end): the every-type
+ * range-partitioned table (sql/alltypes.sql): discovery, export of each partition,
+ * value-by-value comparison with DuckDB and parquet-wasm (compare.mjs), the proof of
+ * each file read back (equal to the export's), the change proof (unchanged / update /
+ * revert / insert / delete),
  * drop and restore with (a EXCEPT ALL b) empty both ways, a table named
  * `"; DROP TABLE x; --"`, and failures (missing chunk, column mismatch, server gone
  * mid-COPY, disk full) leaving no file behind.
@@ -35,70 +37,13 @@
 #include "pg/proof.h"
 #include "pg/restore.h"
 
-static int failures;
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            failures++;                                                                            \
-            fprintf(stderr, "%s:%d: check failed: %s: ", __FILE__, __LINE__, #cond);               \
-            fprintf(stderr, __VA_ARGS__);                                                          \
-            fprintf(stderr, "\n");                                                                 \
-        }                                                                                          \
-    } while (0)
-#define CHECK_EQ_I(a, b)                                                                           \
-    do {                                                                                           \
-        long long a_ = (long long)(a), b_ = (long long)(b);                                        \
-        CHECK(a_ == b_, "%s = %lld, expected %s = %lld", #a, a_, #b, b_);                          \
-    } while (0)
+#include "it_common.h"
 
 static char tmpdir[256];
 
-static void sql(PGconn *c, const char *fmt, ...) TS_PRINTF(2, 3);
-static void sql(PGconn *c, const char *fmt, ...)
-{
-    char q[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(q, sizeof q, fmt, ap);
-    va_end(ap);
-    PGresult *r = PQexec(c, q);
-    ExecStatusType st = PQresultStatus(r);
-    CHECK(st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK, "%s: %s", q, PQerrorMessage(c));
-    PQclear(r);
-}
-
-static long long sql_int(PGconn *c, const char *q)
-{
-    PGresult *r = PQexec(c, q);
-    long long v = -1;
-    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
-        v = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    else
-        CHECK(0, "%s: %s", q, PQerrorMessage(c));
-    PQclear(r);
-    return v;
-}
-
 static char *read_file(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    char *s;
-    long n;
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    s = malloc((size_t)n + 1);
-    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
-        free(s);
-        s = NULL;
-    }
-    if (s)
-        s[n] = 0;
-    fclose(f);
-    return s;
+    return read_whole(path, NULL);
 }
 
 static int have_node(void)
@@ -285,6 +230,20 @@ static void test_pg(const char *url)
     CHECK(!exists(TS_SOURCE_DIR "/x.tmp"), "stray");
     compare(url, p1, "it_pg.alltypes_2024_01", "id");
     compare(url, p2, "it_pg.alltypes_2024_02", "id");
+
+    /* the files read back prove the exported rows */
+    {
+        char fp[PG_PROOF_MAX];
+        rc = file_proof(c, p1, "it_pg", "alltypes_2024_01", fp, &err);
+        CHECK(rc == 0, "proof of jan.parquet: %s", err.msg);
+        CHECK_EQ_S(fp, r1.proof);
+        rc = file_proof(c, p2, "it_pg", "alltypes_2024_02", fp, &err);
+        CHECK(rc == 0, "proof of feb.parquet: %s", err.msg);
+        CHECK_EQ_S(fp, r2.proof);
+        /* another chunk's file: its rows are not this chunk's */
+        rc = file_proof(c, p2, "it_pg", "alltypes_2024_01", fp, &err);
+        CHECK(rc == 0 && strcmp(fp, r1.proof) != 0, "feb.parquet proves jan: %s", err.msg);
+    }
 
     /* the change proof */
     rc = proof_check(c, "it_pg", "alltypes_2024_01", r1.proof, 0, &err);
@@ -597,6 +556,11 @@ static void test_tsdb(const char *url)
         pg_disconnect(c);
         compare(url, p, rel, "ts");
         CHECK(pg_connect(url, &c, &err) == 0, "reconnect: %s", err.msg);
+        /* the file read back proves the exported rows (decompressed by TimescaleDB) */
+        char fp[PG_PROOF_MAX];
+        rc = file_proof(c, p, comp->chunk_schema, comp->chunk_name, fp, &err);
+        CHECK(rc == 0, "proof of the compressed chunk's file: %s", err.msg);
+        CHECK_EQ_S(fp, r.proof);
         /* proof, a change, and drop under the lock */
         rc = proof_check(c, comp->chunk_schema, comp->chunk_name, r.proof, 0, &err);
         CHECK(rc == 0, "compressed chunk proof: %s", err.msg);
@@ -616,6 +580,9 @@ static void test_tsdb(const char *url)
         pg_disconnect(c);
         compare(url, p, rel, "ts");
         CHECK(pg_connect(url, &c, &err) == 0, "reconnect: %s", err.msg);
+        rc = file_proof(c, p, plain->chunk_schema, plain->chunk_name, fp, &err);
+        CHECK(rc == 0, "proof of the plain chunk's file: %s", err.msg);
+        CHECK_EQ_S(fp, r.proof);
         rc = proof_check(c, plain->chunk_schema, plain->chunk_name, r.proof, 1, &err);
         CHECK(rc == 0, "drop plain chunk: %s", err.msg);
         CHECK_EQ_I(sql_int(c,
@@ -644,10 +611,15 @@ int main(int argc, char **argv)
         perror("mkdtemp");
         return 1;
     }
-    if (strcmp(which, "tsdb") == 0)
+    if (strcmp(which, "tsdb") == 0) {
         test_tsdb(url);
-    else
-        test_pg(url);
+    } else {
+        char db[64], own[2048];
+        if (own_database(url, "tsarchive_it_pg", db, sizeof db, own, sizeof own) != 0)
+            return 1;
+        test_pg(own);
+        drop_own_database(url, db);
+    }
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (failures == 0 && system(cmd) != 0)

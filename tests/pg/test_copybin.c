@@ -309,12 +309,57 @@ static void proof_matches_sql(void **state)
     assert_int_equal(pg_proof_parse(NULL, &back, &err), TS_ERR_INVALID);
 }
 
+/* uuid text: the canonical form out; back in, every form PostgreSQL's uuid_in takes
+ * and none it refuses. */
+static void uuid_text(void **state)
+{
+    static const uint8_t u[16] = {0xa0, 0xee, 0xbc, 0x99, 0x9c, 0x0b, 0x4e, 0xf8,
+                                  0xbb, 0x6d, 0x6b, 0xb9, 0xbd, 0x38, 0x0a, 0x11};
+    static const char *good[] = {
+        "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",   "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11",
+        "{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11}", "a0eebc999c0b4ef8bb6d6bb9bd380a11",
+        "a0ee-bc99-9c0b-4ef8-bb6d-6bb9-bd38-0a11", "{a0eebc999c0b4ef8bb6d6bb9bd380a11}"};
+    static const char *bad[] = {"",
+                                "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a1",
+                                "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a111",
+                                "-a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+                                "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11-",
+                                "a0e-ebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+                                "a0eebc99--9c0b-4ef8-bb6d-6bb9bd380a11",
+                                "{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+                                "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11}",
+                                " a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+                                "g0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"};
+    char text[PG_UUID_TEXT_LEN + 1];
+    uint8_t back[16];
+    (void)state;
+    pg_uuid_format(u, text);
+    text[PG_UUID_TEXT_LEN] = 0;
+    assert_string_equal(text, "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11");
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+        memset(back, 0, sizeof back);
+        assert_int_equal(pg_uuid_parse(good[i], strlen(good[i]), back), 0);
+        assert_memory_equal(back, u, 16);
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        assert_int_equal(pg_uuid_parse(bad[i], strlen(bad[i]), back), -1);
+    /* every byte value survives the round trip */
+    for (int v = 0; v < 256; v++) {
+        uint8_t x[16];
+        memset(x, v, sizeof x);
+        x[15] = (uint8_t)(255 - v);
+        pg_uuid_format(x, text);
+        assert_int_equal(pg_uuid_parse(text, PG_UUID_TEXT_LEN, back), 0);
+        assert_memory_equal(back, x, 16);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(decode_whole), cmocka_unit_test(decode_every_split),
         cmocka_unit_test(malformed),    cmocka_unit_test(values_of_vec_b),  cmocka_unit_test(lookup3_vectors),
-        cmocka_unit_test(proof_matches_sql),
+        cmocka_unit_test(proof_matches_sql), cmocka_unit_test(uuid_text),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
