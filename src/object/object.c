@@ -17,6 +17,7 @@
 #include "parquet/reader.h"
 #include "pg/conn.h"
 #include "pg/export.h"
+#include "pg/proof.h"
 
 /* ---- names ---- */
 
@@ -270,6 +271,30 @@ int obj_verify(lake *lk, const char *path, int64_t rows, int64_t bytes, const ch
         rc = ts_err_set(err, TS_ERR_NOMEM, "out of memory");
 out:
     pq_reader_free(r);
+    return rc;
+}
+
+int obj_read_back(lake *lk, const char *path, PGconn *pg, const char *chunk_schema,
+                  const char *chunk_name, char *proof, lake_info *info_out, ts_err *err)
+{
+    lake_info info = {0};
+    lake_src src = {lk, path};
+    pq_reader *r = NULL;
+    int rc;
+
+    proof[0] = '\0';
+    if ((rc = lake_stat(lk, path, &info, err)) != 0)
+        return rc;
+    if (info_out)
+        *info_out = info;
+    if ((rc = pq_reader_open(&r, lake_read_exact, &src, info.size, NULL, err)) == 0)
+        rc = pg_proof_of_file(pg, r, chunk_schema, chunk_name, proof, err);
+    pq_reader_free(r);
+    if (rc) {
+        ts_err_prefix(err, "reading object \"%s\" back", path);
+        if (rc == TS_ERR_FORMAT || rc == TS_ERR_TOOBIG || rc == TS_ERR_INVALID)
+            rc = TS_ERR_CONFLICT; /* a damaged object: never a licence */
+    }
     return rc;
 }
 

@@ -71,6 +71,15 @@ int obj_proof_from_json(const char *json, char *out, size_t len, ts_err *err) TS
 int obj_verify(lake *lk, const char *path, int64_t rows, int64_t bytes, const char *md5_hex,
                char **proof_out, lake_info *info, ts_err *err) TS_MUSTCHECK;
 
+/* The licence to drop: reads the whole object back from the lake, decodes every row
+ * and hashes it with the change proof (pg_proof_of_file), using the live chunk's
+ * catalog. proof (PG_PROOF_MAX bytes) gets the proof of what the object holds; info
+ * (may be NULL) the object's size, MD5 and ETag as read, so that a later check can
+ * tell whether it is still the same object. TS_ERR_CONFLICT / TS_ERR_FORMAT when the
+ * object is damaged or does not fit the chunk; TS_ERR_NOTFOUND when it is gone. */
+int obj_read_back(lake *lk, const char *path, PGconn *pg, const char *chunk_schema,
+                  const char *chunk_name, char *proof, lake_info *info, ts_err *err) TS_MUSTCHECK;
+
 /* The cluster's identity for object names: cluster_name when set, else "pg" and the
  * system identifier PostgreSQL gives every cluster at initdb (kept by physical
  * replicas, so a failover keeps the folder). out has 64 bytes. */

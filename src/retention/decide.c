@@ -397,6 +397,7 @@ static int drop_failed(ret *r, const ret_event *ev, const char *why, ts_err *err
 static int drop_chunk(ret *r, const ret_event *ev, ts_err *err)
 {
     char *qname = NULL, sql[1200], *path = NULL;
+    lake_info info = {0};
     obj_chunk oc;
     ts_err e;
     int rc;
@@ -450,8 +451,13 @@ static int drop_chunk(ret *r, const ret_event *ev, ts_err *err)
     }
     if (rc)
         goto failed;
-    /* the object once more, under the lock: deleted or replaced since? */
-    rc = obj_verify(r->lk, path, ev->rows, ev->bytes, ev->checksum, NULL, NULL, &e);
+    /* the object once more, under the lock: deleted or replaced since it was read back? */
+    rc = obj_verify(r->lk, path, ev->rows, ev->bytes, ev->checksum, NULL, &info, &e);
+    if (rc == 0 && ev->etag[0] && strcmp(info.etag, ev->etag) != 0) {
+        rc = TS_ERR_CONFLICT;
+        ts_err_set(&e, rc, "object \"%s\" was replaced since it was read back (ETag %s, then %s)",
+                   path, info.etag, ev->etag);
+    }
     if (rc == TS_ERR_CONFLICT || rc == TS_ERR_NOTFOUND) {
         rc = keep_and_rearchive(r, ev, "its archive no longer checks out", e.msg, err);
         goto out;
@@ -498,7 +504,8 @@ out:
 int ret_on_confirmation(ret *r, const bus_confirmation *conf, ts_err *err)
 {
     ret_event ev;
-    char proof[PG_PROOF_MAX], *file_proof = NULL, *path = NULL, why[900];
+    char proof[PG_PROOF_MAX], readback[PG_PROOF_MAX], *file_proof = NULL, *path = NULL, why[1200];
+    lake_info info = {0};
     obj_chunk oc;
     ts_err e;
     int rc;
@@ -558,6 +565,23 @@ int ret_on_confirmation(ret *r, const bus_confirmation *conf, ts_err *err)
         ts_err_set(err, rc, "%s", e.msg);
         goto out;
     }
+    /* the licence to drop: the archive read back in full, every row decoded and hashed,
+     * must hold exactly the rows whose proof the export made */
+    rc = obj_read_back(r->lk, path, r->pg, ev.chunk_schema, ev.chunk_name, readback, &info, &e);
+    if (rc == 0 && strcmp(readback, proof) != 0) {
+        rc = TS_ERR_CONFLICT;
+        ts_err_set(&e, rc, "the archive read back holds other rows than the export (proof %s, "
+                   "expected %s)", readback, proof);
+    }
+    if (rc == TS_ERR_CONFLICT || rc == TS_ERR_NOTFOUND) {
+        snprintf(why, sizeof why, "verification failed: %s", e.msg);
+        rc = on_failure(r, &ev, why, err);
+        goto out;
+    }
+    if (rc) { /* the lake or the database cannot be read now: see it again later */
+        ts_err_set(err, rc, "%s", e.msg);
+        goto out;
+    }
     r->counts.bytes_archived += conf->bytes;
     {
         ret_change ch = RET_CHANGE(RET_REQUESTED, RET_ARCHIVED);
@@ -566,6 +590,7 @@ int ret_on_confirmation(ret *r, const bus_confirmation *conf, ts_err *err)
         ch.object = conf->object;
         ch.checksum = conf->checksum;
         ch.proof = proof;
+        ch.etag = info.etag;
         if ((rc = ret_state_move(r->pg, ev.event_id, &ch, err)) != 0)
             goto out;
     }

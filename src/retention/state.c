@@ -63,6 +63,9 @@ static const char *const migrations[] = {
     "ALTER TABLE tsarchive.archival_events"
     "  ADD COLUMN drop_attempts integer NOT NULL DEFAULT 0,"
     "  ADD COLUMN next_drop_at timestamptz",
+    /* 4: the entity tag of the object as it was read back: the drop checks it is still
+     * the same object */
+    "ALTER TABLE tsarchive.archival_events ADD COLUMN object_etag text",
 };
 #define NMIGRATIONS (int)(sizeof migrations / sizeof *migrations)
 
@@ -150,7 +153,8 @@ int ret_state_try_lead(PGconn *c, bool *leader, ts_err *err)
 #define EVENT_COLS                                                                                 \
     "event_id::text, chunk_schema, chunk_name, table_schema, table_name, range_start, range_end, " \
     "source, state, attempts, coalesce(rows, -1), coalesce(bytes, -1), coalesce(object, ''), "    \
-    "coalesce(checksum, ''), coalesce(proof, ''), coalesce(error, ''), drop_attempts"
+    "coalesce(checksum, ''), coalesce(proof, ''), coalesce(error, ''), drop_attempts, "             \
+    "coalesce(object_etag, '')"
 
 static void copy_field(char *dst, size_t len, const PGresult *r, int col)
 {
@@ -176,6 +180,7 @@ static void fill(ret_event *ev, const PGresult *r)
     copy_field(ev->proof, sizeof ev->proof, r, 14);
     copy_field(ev->error, sizeof ev->error, r, 15);
     ev->drop_attempts = atoi(PQgetvalue(r, 0, 16));
+    copy_field(ev->etag, sizeof ev->etag, r, 17);
 }
 
 int ret_state_request(PGconn *c, const ret_chunk_ref *ch, bool reset_attempts, ret_event *ev,
@@ -193,7 +198,7 @@ int ret_state_request(PGconn *c, const ret_chunk_ref *ch, bool reset_attempts, r
         "  range_start = excluded.range_start, range_end = excluded.range_end,"
         "  source = excluded.source, state = 'requested',"
         "  attempts = CASE WHEN $9 OR e.state = 'dropped' THEN 1 ELSE e.attempts + 1 END,"
-        "  rows = NULL, bytes = NULL, object = NULL, checksum = NULL, proof = NULL,"
+        "  rows = NULL, bytes = NULL, object = NULL, checksum = NULL, proof = NULL, object_etag = NULL,"
         "  error = CASE WHEN $9 THEN NULL ELSE e.error END,"
         "  requested_at = now(), confirmed_at = NULL, dropped_at = NULL,"
         "  next_attempt_at = NULL, drop_attempts = 0, next_drop_at = NULL, updated_at = now()"
@@ -237,7 +242,7 @@ int ret_state_move(PGconn *c, const char *event_id, const ret_change *ch, ts_err
         "UPDATE tsarchive.archival_events SET state = $3,"
         "  rows = coalesce($4::bigint, rows), bytes = coalesce($5::bigint, bytes),"
         "  object = coalesce($6, object), checksum = coalesce($7, checksum),"
-        "  proof = coalesce($8, proof), error = $9,"
+        "  proof = coalesce($8, proof), error = $9, object_etag = coalesce($11, object_etag),"
         "  confirmed_at = CASE WHEN $3 = 'archived' THEN now() ELSE confirmed_at END,"
         "  dropped_at = CASE WHEN $3 = 'dropped' THEN now() ELSE dropped_at END,"
         "  next_attempt_at = CASE WHEN $10::int IS NULL THEN NULL"
@@ -248,7 +253,7 @@ int ret_state_move(PGconn *c, const char *event_id, const ret_change *ch, ts_err
         "  updated_at = now()"
         " WHERE event_id::text = $1 AND state = $2";
     char rb[24], bb[24], sb[16];
-    const char *p[10];
+    const char *p[11];
     PGresult *r;
     int n;
     snprintf(rb, sizeof rb, "%lld", (long long)ch->rows);
@@ -259,7 +264,8 @@ int ret_state_move(PGconn *c, const char *event_id, const ret_change *ch, ts_err
     p[4] = ch->bytes >= 0 ? bb : NULL;
     p[5] = ch->object, p[6] = ch->checksum, p[7] = ch->proof, p[8] = ch->error;
     p[9] = ch->retry_after_s >= 0 ? sb : NULL;
-    if (!(r = pg_query(c, sql, 10, p, err)))
+    p[10] = ch->etag;
+    if (!(r = pg_query(c, sql, 11, p, err)))
         return err->code;
     n = atoi(PQcmdTuples(r));
     PQclear(r);

@@ -44,6 +44,7 @@ typedef struct ret_event {
     char proof[160];
     char error[512];
     int drop_attempts; /* failed drop transactions since the archive was verified */
+    char etag[80];     /* the object's entity tag when it was read back; "" unknown */
 } ret_event;
 
 /* A state change: from -> to, and the fields to set. */
@@ -51,6 +52,7 @@ typedef struct ret_change {
     ret_state from, to;
     int64_t rows, bytes;                      /* -1: unchanged */
     const char *object, *checksum, *proof;    /* NULL: unchanged */
+    const char *etag;                         /* the object's, as read back; NULL: unchanged */
     const char *error;                        /* the row's error (NULL clears it) */
     int retry_after_s;                        /* next_attempt_at = now + this; -1: none */
 } ret_change;

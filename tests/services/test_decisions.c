@@ -380,6 +380,59 @@ static void test_restart_republish(void **state)
     bus_confirmation_clear(&again);
 }
 
+/* A writer bug: an object whose size, MD5, footer, row count and proof all check out
+ * but whose data pages do not hold the rows. The read-back catches it: no drop. */
+static void test_corrupt_data_page(void **state)
+{
+    bus_confirmation conf;
+    lake_info info;
+    ts_err e;
+    char *path, cluster[64], full[1024], hex[33];
+    FILE *fp;
+    long size;
+    (void)state;
+    ts_err_clear(&e);
+    sql("CREATE TABLE m_7 PARTITION OF m FOR VALUES FROM ('2020-07-01') TO ('2020-08-01')");
+    sql("INSERT INTO m SELECT '2020-07-01'::timestamptz + i * interval '1 minute', i FROM generate_series(0, 20000) i");
+    F.nreq = 0;
+    (void)check();
+    archive("m_7", &conf);
+    assert_int_equal(conf.status, BUS_STATUS_SUCCESS);
+    {
+        obj_chunk oc = {.database = F.db, .table_schema = "public", .table_name = "m",
+                        .chunk_schema = "public", .chunk_name = "m_7"};
+        assert_int_equal(obj_cluster_id(F.pg, "", cluster, &e), 0);
+        oc.cluster = cluster;
+        oc.range_start = conf.chunk.range_start;
+        oc.range_end = conf.chunk.range_end;
+        assert_non_null(path = obj_path_of_url(F.lk, &oc, conf.object));
+    }
+    snprintf(full, sizeof full, "%s/%s", F.lakedir, path);
+    assert_non_null(fp = fopen(full, "r+b"));
+    fseek(fp, 0, SEEK_END);
+    size = ftell(fp);
+    fseek(fp, size / 3, SEEK_SET); /* inside the first column's data, far from the footer */
+    {
+        int c = fgetc(fp);
+        fseek(fp, size / 3, SEEK_SET);
+        fputc(c ^ 0x5a, fp);
+    }
+    fclose(fp);
+    /* the confirmation of a writer that produced exactly these bytes */
+    assert_int_equal(lake_stat(F.lk, path, &info, &e), 0);
+    lake_md5_hex(info.md5, hex);
+    ts_free(conf.checksum);
+    conf.checksum = ts_strdup(hex);
+    confirm(&conf);
+    assert_string_equal(state_of("m_7"), "retrying");
+    assert_int_equal(exists("m_7"), 1);
+    assert_int_equal(sql_int("SELECT count(*) FROM tsarchive.archival_events WHERE chunk_name = 'm_7'"
+                             " AND error LIKE 'verification failed: %read%back%'"),
+                     1);
+    ts_free(path);
+    bus_confirmation_clear(&conf);
+}
+
 /* Another database's confirmation on a shared stream changes nothing here. */
 static void test_other_database(void **state)
 {
@@ -505,6 +558,7 @@ int main(void)
         cmocka_unit_test(test_bad_chunk),
         cmocka_unit_test(test_busy_and_switched_off),
         cmocka_unit_test(test_archiver_refusals),
+        cmocka_unit_test(test_corrupt_data_page),
     };
     if (!getenv("TS_TEST_PG_URL")) {
         printf("SKIP: TS_TEST_PG_URL is not set (start the servers with scripts/services start)\n");
