@@ -21,8 +21,17 @@ static const char *session_sql[] = {
 int pg_session_setup(PGconn *c, int local, ts_err *err)
 {
     char sql[128];
+    /* An SQL_ASCII database holds bytes in no known encoding: converting them to UTF8
+     * fails on the first byte that is not valid UTF-8 (a table name, a value), and
+     * would stop discovery and exports for every table. Such bytes pass unconverted;
+     * what cannot go into an event or a Parquet string is refused for that one chunk. */
+    const char *server = PQparameterStatus(c, "server_encoding");
+    bool raw = server && strcmp(server, "SQL_ASCII") == 0;
     for (size_t i = 0; i < sizeof session_sql / sizeof *session_sql; i++) {
-        snprintf(sql, sizeof sql, "SET %s%s", local ? "LOCAL " : "", session_sql[i]);
+        const char *set = session_sql[i];
+        if (raw && strncmp(set, "client_encoding", 15) == 0)
+            set = "client_encoding = 'SQL_ASCII'";
+        snprintf(sql, sizeof sql, "SET %s%s", local ? "LOCAL " : "", set);
         int rc = pg_exec(c, sql, err);
         if (rc)
             return rc;

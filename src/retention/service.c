@@ -406,6 +406,7 @@ static int run_loop(loop *l, int *exit_code, ts_err *e)
         }
     }
     rc = 0;
+    trim_streams(l); /* what settled since the last trim leaves the streams now */
     if (l->ro->once)
         summary(l, pending, started, exit_code);
 out:
