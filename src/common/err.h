@@ -37,7 +37,7 @@ void ts_err_clear(ts_err *e);
  * write `return ts_err_set(err, TS_ERR_IO, "could not open \"%s\": %s", p, strerror(errno));`.
  * e may be NULL. */
 int ts_err_set(ts_err *e, int code, const char *fmt, ...) TS_PRINTF(3, 4);
-int ts_err_setv(ts_err *e, int code, const char *fmt, va_list ap);
+int ts_err_setv(ts_err *e, int code, const char *fmt, va_list ap) TS_PRINTF(3, 0);
 /* Adds "context: " in front of the recorded message (e.g. the file name), if any. */
 void ts_err_prefix(ts_err *e, const char *fmt, ...) TS_PRINTF(2, 3);
 /* A short name for a code: "io", "invalid", ... */
