@@ -678,6 +678,181 @@ static void test_schema_merge(void **state)
     CHECK_ERR(delta_schema_parse("{\"type\":", 8, &m, &err), &err, TS_ERR_FORMAT, "not JSON");
 }
 
+/* ---- replay ---- */
+
+#define SCHEMA_V "{\\\"type\\\":\\\"struct\\\",\\\"fields\\\":[{\\\"name\\\":\\\"v\\\",\\\"type\\\":\\\"long\\\",\\\"nullable\\\":true,\\\"metadata\\\":{}}]}"
+#define PROTO12 "{\"protocol\":{\"minReaderVersion\":1,\"minWriterVersion\":2}}\n"
+#define META(conf)                                                                                 \
+    "{\"metaData\":{\"id\":\"id0\",\"format\":{\"provider\":\"parquet\",\"options\":{}},"         \
+    "\"schemaString\":\"" SCHEMA_V "\",\"partitionColumns\":[],\"configuration\":{" conf           \
+    "},\"createdTime\":1}}\n"
+#define ADD(path, size) "{\"add\":{\"path\":\"" path "\",\"partitionValues\":{},\"size\":" #size ",\"modificationTime\":5,\"dataChange\":true}}\n"
+
+static const char V0[] =
+    "{\"commitInfo\":{\"timestamp\":1,\"txnId\":\"t0\"}}\n" PROTO12 META("")
+    "{\"add\":{\"path\":\"a.parquet\",\"partitionValues\":{},\"size\":10,\"modificationTime\":5,"
+    "\"dataChange\":true,\"stats\":\"{\\\"numRecords\\\":3}\",\"tags\":{\"k\":\"v\",\"n\":null}}}\n"
+    "\r\n  \n" ADD("b%20c.parquet", 20);
+
+static delta_table *replayed(const char *v0)
+{
+    delta_table *t = NULL;
+    ts_err err;
+    ts_err_clear(&err);
+    CHECK_OK(delta_table_new_detached("t", &t, &err), &err);
+    CHECK_OK(delta_log_apply(t, v0, strlen(v0), &err), &err);
+    return t;
+}
+
+static void expect_bad(delta_table *t, const char *commit, int code, const char *sub)
+{
+    ts_err err;
+    int64_t v = delta_table_version(t);
+    size_t n = delta_table_nfiles(t);
+    ts_err_clear(&err);
+    int rc = delta_log_apply(t, commit, strlen(commit), &err);
+    if (rc != code || !strstr(err.msg, sub))
+        fail_msg("commit %s: rc %d \"%s\", want %d and \"%s\"", commit, rc, err.msg, code, sub);
+    /* nothing of a refused commit is applied */
+    assert_int_equal(delta_table_version(t), v);
+    assert_int_equal(delta_table_nfiles(t), n);
+}
+
+static void test_replay(void **state)
+{
+    ts_err err;
+    (void)state;
+    ts_err_clear(&err);
+    delta_table *t = replayed(V0);
+    assert_int_equal(delta_table_version(t), 0);
+    assert_string_equal(delta_table_id(t), "id0");
+    assert_int_equal(delta_table_protocol(t)->min_reader, 1);
+    assert_int_equal(delta_table_protocol(t)->min_writer, 2);
+    assert_int_equal(delta_schema_ncolumns(delta_table_schema(t)), 1);
+    assert_int_equal(delta_table_nfiles(t), 2);
+    const delta_file *a = delta_table_file(t, 0), *b = delta_table_file(t, 1);
+    assert_string_equal(a->path, "a.parquet");
+    assert_string_equal(b->path, "b c.parquet"); /* decoded */
+    assert_int_equal(a->size, 10);
+    assert_int_equal(a->num_records, 3);
+    assert_int_equal(b->num_records, -1);
+    assert_int_equal(a->ntags, 1); /* a null tag value is dropped */
+    assert_string_equal(a->tags[0].key, "k");
+    assert_int_equal(a->version, 0);
+    assert_int_equal(delta_table_find_txn(t, "t0"), 0);
+
+    const char v1[] = "{\"remove\":{\"path\":\"a.parquet\",\"deletionTimestamp\":99,"
+                      "\"dataChange\":true}}\n" ADD("d.parquet", 30)
+                      "{\"txn\":{\"appId\":\"x\",\"version\":1}}\n{\"futureAction\":{\"x\":1}}\n"
+                      "{\"domainMetadata\":{\"domain\":\"d\",\"configuration\":\"{}\"}}";
+    CHECK_OK(delta_log_apply(t, v1, strlen(v1), &err), &err);
+    assert_int_equal(delta_table_nfiles(t), 2);
+    assert_string_equal(delta_table_file(t, 0)->path, "b c.parquet");
+    assert_string_equal(delta_table_file(t, 1)->path, "d.parquet");
+    assert_null(delta_table_find(t, "a.parquet"));
+    assert_int_equal(delta_table_nremoved(t), 1);
+    const delta_file *r = delta_table_removed(t, 0);
+    assert_string_equal(r->path, "a.parquet");
+    assert_int_equal(r->removed_version, 1);
+    assert_int_equal(r->deletion_timestamp, 99);
+    assert_int_equal(r->size, 10); /* the remove had none: the add's */
+    assert_int_equal(r->version, 0);
+
+    /* a path may come back (another writer's log) */
+    const char v2[] = ADD("a.parquet", 11);
+    CHECK_OK(delta_log_apply(t, v2, strlen(v2), &err), &err);
+    assert_int_equal(delta_table_nfiles(t), 3);
+    assert_int_equal(delta_table_find(t, "a.parquet")->size, 11);
+    assert_int_equal(delta_table_find(t, "a.parquet")->version, 2);
+    assert_int_equal(delta_table_nremoved(t), 0);
+
+    /* hostile and truncated commits: refused whole, naming version and line */
+    expect_bad(t, "{\"add\":{\"path\":\"x\",\"si", TS_ERR_FORMAT,
+               "commit 00000000000000000003.json line 1: not JSON");
+    expect_bad(t, ADD("x", 1) ADD("y", 1) "{\"add\":{\"path\":\"z\",\"size\":\"1\"}}", TS_ERR_FORMAT,
+               "line 3: add: \"size\" and \"modificationTime\" must be integers");
+    expect_bad(t, "[1]", TS_ERR_FORMAT, "line 1: an action must be a JSON object");
+    expect_bad(t, "{\"add\":{\"path\":\"\",\"size\":1,\"modificationTime\":1}}", TS_ERR_FORMAT,
+               "non-empty string");
+    expect_bad(t, "{\"add\":[]}", TS_ERR_FORMAT, "\"path\" must be");
+    expect_bad(t, "{\"remove\":{\"path\":\"a.parquet\",\"deletionTimestamp\":\"x\"}}",
+               TS_ERR_FORMAT, "remove: \"deletionTimestamp\"");
+    expect_bad(t, "{\"add\":{\"path\":\"x\",\"size\":1,\"modificationTime\":1,\"deletionVector\":"
+                  "{\"storageType\":\"i\"}}}",
+               TS_ERR_UNSUPPORTED, "deletion vector");
+    expect_bad(t, ADD("_delta_log/x.parquet", 1), TS_ERR_FORMAT, "hidden folder");
+    expect_bad(t, ADD("x%zz", 1), TS_ERR_FORMAT, "bad %-escape");
+    expect_bad(t, ADD("x", -1), TS_ERR_FORMAT, "size >= 0");
+    expect_bad(t, "{\"add\":{\"path\":\"x\",\"size\":1,\"modificationTime\":1,\"partitionValues\":"
+                  "{\"p\":\"1\"}}}",
+               TS_ERR_UNSUPPORTED, "partition values");
+    expect_bad(t, "{\"add\":{\"path\":\"x\",\"size\":1,\"modificationTime\":1,\"tags\":{\"a\":1}}}",
+               TS_ERR_FORMAT, "tag \"a\" must be a string");
+    expect_bad(t, META("") META(""), TS_ERR_FORMAT, "line 2: a second metaData");
+    expect_bad(t, PROTO12 PROTO12, TS_ERR_FORMAT, "a second protocol");
+    expect_bad(t, "{\"protocol\":{\"minReaderVersion\":4,\"minWriterVersion\":7}}",
+               TS_ERR_UNSUPPORTED, "minReaderVersion 4");
+    expect_bad(t, "{\"protocol\":{\"minReaderVersion\":3,\"minWriterVersion\":7,\"readerFeatures\":"
+                  "[\"timestampNtz\",\"v2Checkpoint\"],\"writerFeatures\":[]}}",
+               TS_ERR_UNSUPPORTED, "reader feature \"v2Checkpoint\"");
+    expect_bad(t, "{\"protocol\":{\"minReaderVersion\":3,\"minWriterVersion\":7,\"readerFeatures\":"
+                  "[1]}}",
+               TS_ERR_FORMAT, "features as arrays of strings");
+    expect_bad(t, "{\"protocol\":{\"minReaderVersion\":2,\"minWriterVersion\":5}}\n" META(
+                      "\"delta.columnMapping.mode\":\"name\""),
+               TS_ERR_UNSUPPORTED, "column mapping");
+    expect_bad(t, "{\"metaData\":{\"id\":\"i\",\"format\":{\"provider\":\"orc\"},\"schemaString\":"
+                  "\"" SCHEMA_V "\",\"partitionColumns\":[]}}",
+               TS_ERR_UNSUPPORTED, "provider");
+    expect_bad(t, "{\"metaData\":{\"id\":\"i\",\"format\":{\"provider\":\"parquet\"},"
+                  "\"schemaString\":\"" SCHEMA_V "\",\"partitionColumns\":[\"v\"]}}",
+               TS_ERR_UNSUPPORTED, "partitioned");
+    expect_bad(t, "{\"metaData\":{\"id\":\"i\",\"format\":{\"provider\":\"parquet\"},"
+                  "\"schemaString\":\"{\",\"partitionColumns\":[]}}",
+               TS_ERR_FORMAT, "metaData: schemaString is not JSON");
+    expect_bad(t, "{\"metaData\":{\"id\":\"i\",\"format\":{\"provider\":\"parquet\"},"
+                  "\"schemaString\":\"" SCHEMA_V "\",\"partitionColumns\":[],\"configuration\":{\"a\":1}}}",
+               TS_ERR_FORMAT, "configuration \"a\" must be a string");
+    expect_bad(t, "{\"checkpointMetadata\":{\"version\":1}}", TS_ERR_FORMAT, "checkpoint");
+    expect_bad(t, "{\"add\":{\"path\":\"x\xff\",\"size\":1}}", TS_ERR_FORMAT, "not JSON");
+    {
+        char deep[5000];
+        memset(deep, '[', sizeof deep - 1);
+        deep[sizeof deep - 1] = '\0';
+        expect_bad(t, deep, TS_ERR_FORMAT, "not JSON");
+    }
+    assert_int_equal(delta_table_version(t), 2);
+    delta_table_free(t);
+
+    /* version 0 must say what the table is */
+    t = replayed("{\"commitInfo\":{}}\n" PROTO12 META(""));
+    delta_table_free(t);
+    CHECK_OK(delta_table_new_detached("t", &t, &err), &err);
+    expect_bad(t, META("") ADD("x", 1), TS_ERR_FORMAT,
+               "version 0 needs a protocol and a metaData");
+    expect_bad(t, "", TS_ERR_FORMAT, "version 0 needs");
+    /* reader 2 with column mapping off, reader 3 with the features tsarchive reads: fine */
+    t = (delta_table_free(t), NULL);
+    t = replayed("{\"protocol\":{\"minReaderVersion\":3,\"minWriterVersion\":7,\"readerFeatures\":"
+                 "[\"timestampNtz\",\"deletionVectors\",\"columnMapping\"],\"writerFeatures\":"
+                 "[\"timestampNtz\",\"deletionVectors\",\"columnMapping\"]}}\n" META(
+                     "\"delta.columnMapping.mode\":\"none\""));
+    assert_int_equal(delta_table_protocol(t)->nreader_features, 3);
+    assert_string_equal(delta_table_protocol(t)->reader_features[1], "deletionVectors");
+    assert_string_equal(delta_table_config(t, "delta.columnMapping.mode"), "none");
+    /* ... but tsarchive does not write a table with writer features it does not know */
+    CHECK_ERR(delta_write_check(t, false, &err), &err, TS_ERR_UNSUPPORTED,
+              "writer feature \"deletionVectors\"");
+    delta_table_free(t);
+    t = replayed("{\"protocol\":{\"minReaderVersion\":1,\"minWriterVersion\":4}}\n" META(""));
+    CHECK_ERR(delta_write_check(t, false, &err), &err, TS_ERR_UNSUPPORTED, "minWriterVersion 4");
+    delta_table_free(t);
+    t = replayed(PROTO12 META("\"delta.appendOnly\":\"true\""));
+    CHECK_OK(delta_write_check(t, false, &err), &err);
+    CHECK_ERR(delta_write_check(t, true, &err), &err, TS_ERR_UNSUPPORTED, "append-only");
+    delta_table_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -685,7 +860,7 @@ int main(void)
         cmocka_unit_test(test_string_bounds),     cmocka_unit_test(test_uri),
         cmocka_unit_test(test_actions),           cmocka_unit_test(test_type_map),
         cmocka_unit_test(test_schema_from_parquet), cmocka_unit_test(test_stats_all_types),
-        cmocka_unit_test(test_schema_merge),
+        cmocka_unit_test(test_schema_merge),      cmocka_unit_test(test_replay),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
