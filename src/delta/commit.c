@@ -466,8 +466,13 @@ int delta_txn_commit(delta_txn *tx, int64_t *version, ts_err *err)
             rc = ts_err_set(err, TS_ERR_NOMEM, "out of memory");
             goto out;
         }
-        ts_err_clear(&e);
-        rc = lake_put_bytes(t->lk, path, b.data, b.len, NULL, &e);
+        for (int io = 0;; io++) {
+            ts_err_clear(&e);
+            rc = lake_put_bytes(t->lk, path, b.data, b.len, NULL, &e);
+            if (rc != TS_ERR_IO || io >= t->opt.io_retries)
+                break;
+            backoff(tx, 1);
+        }
         if (rc == TS_OK) {
             /* ours: apply the very bytes written */
             if ((rc = delta_log_apply_one(t, (const char *)b.data, b.len, err)) != TS_OK ||

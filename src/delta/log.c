@@ -17,6 +17,7 @@ void delta_options_init(delta_options *o)
     o->max_attempts = 200;
     o->backoff_ms = 5;
     o->max_commit_bytes = (size_t)64 << 20;
+    o->io_retries = 2;
 }
 
 /* ---- the table ---- */
@@ -46,6 +47,8 @@ static int table_new(lake *lk, const char *root, const delta_options *opt, delta
         t->opt.max_attempts = 1;
     if (t->opt.max_commit_bytes == 0)
         t->opt.max_commit_bytes = (size_t)64 << 20;
+    if (t->opt.io_retries < 0)
+        t->opt.io_retries = 0;
     t->version = -1;
     *out = t;
     return TS_OK;
