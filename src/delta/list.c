@@ -177,8 +177,9 @@ int delta_files_report_build(const delta_table *t, const char *column, delta_fil
             fr->null_count = json_integer_value(nc);
         fr->min = value_text(mn);
         fr->max = value_text(mx);
-        json_decref(s);
-        if ((mn && !json_is_null(mn) && !fr->min) || (mx && !json_is_null(mx) && !fr->max)) {
+        bool nomem = (mn && !json_is_null(mn) && !fr->min) || (mx && !json_is_null(mx) && !fr->max);
+        json_decref(s); /* mn and mx are s's */
+        if (nomem) {
             delta_files_report_free(r);
             return ts_err_set(err, TS_ERR_NOMEM, "out of memory");
         }

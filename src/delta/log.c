@@ -450,8 +450,12 @@ static int parse_commit(const delta_table *t, int64_t v, const char *data, size_
             lead++;
         if (lead == n)
             continue;
-        if (!(j = json_loadb(line, n, 0, &je)))
+        if (!(j = json_loadb(line, n, 0, &je))) {
+            for (char *ch = je.text; *ch; ch++) /* it may quote the input */
+                if ((unsigned char)*ch < 0x20 || (unsigned char)*ch >= 0x7f)
+                    *ch = '?';
             FAIL(TS_ERR_FORMAT, "not JSON: %s (column %d)", je.text, je.column);
+        }
         if (c->nlines % 64 == 0) {
             json_t **nlines = ts_realloc(c->lines, (c->nlines + 64) * sizeof *nlines);
             if (!nlines) {
@@ -607,6 +611,10 @@ static int parse_commit(const delta_table *t, int64_t v, const char *data, size_
             goto out;
     }
 out:
+    /* names from the input (tags, configuration keys) may hold control characters */
+    for (char *ch = err && rc != TS_OK ? err->msg : NULL; ch && *ch; ch++)
+        if ((unsigned char)*ch < 0x20 || (unsigned char)*ch == 0x7f)
+            *ch = '?';
     return rc;
 }
 

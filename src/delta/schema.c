@@ -273,9 +273,13 @@ int delta_schema_parse(const char *text, size_t len, delta_schema **out, ts_err 
     int rc = TS_OK;
 
     *out = NULL;
-    if (!root)
+    if (!root) {
+        for (char *ch = je.text; *ch; ch++) /* it may quote the input */
+            if ((unsigned char)*ch < 0x20 || (unsigned char)*ch >= 0x7f)
+                *ch = '?';
         return ts_err_set(err, TS_ERR_FORMAT, "schemaString is not JSON: %s (column %d)", je.text,
                           je.column);
+    }
     fields = json_object_get(root, "fields");
     if (!json_is_object(root) || !json_is_string(json_object_get(root, "type")) ||
         strcmp(json_string_value(json_object_get(root, "type")), "struct") != 0 ||
