@@ -474,10 +474,11 @@ int delta_txn_commit(delta_txn *tx, int64_t *version, ts_err *err)
             backoff(tx, 1);
         }
         if (rc == TS_OK) {
-            /* ours: apply the very bytes written */
-            if ((rc = delta_log_apply_one(t, (const char *)b.data, b.len, err)) != TS_OK ||
-                (rc = delta_table_sort(t, err)) != TS_OK)
-                goto out;
+            /* ours: apply the very bytes written. The commit stands even if that runs out
+             * of memory; the table is then marked broken and says so when next used. */
+            ts_err_clear(&e);
+            if (delta_log_apply_one(t, (const char *)b.data, b.len, &e) == TS_OK)
+                (void)delta_table_sort(t, &e);
             if (version)
                 *version = v;
             goto out;

@@ -27,7 +27,7 @@ typedef struct delta_options {
     int max_attempts;        /* commit attempts (each lost race is one) before TS_ERR_TIMEOUT (200) */
     int backoff_ms;          /* after a lost race wait a random time up to backoff_ms x the
                                 attempt number, at most 20 x backoff_ms (5) */
-    size_t max_commit_bytes; /* a larger commit file is refused, read or written (64 MiB) */
+    size_t max_commit_bytes; /* a larger commit file is refused, read or written (16 MiB) */
     int io_retries;          /* a commit put failing with TS_ERR_IO is tried again this many
                                 times (2): safe, as the put is write-once and the same bytes
                                 again are success */

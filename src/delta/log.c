@@ -16,7 +16,7 @@ void delta_options_init(delta_options *o)
 {
     o->max_attempts = 200;
     o->backoff_ms = 5;
-    o->max_commit_bytes = (size_t)64 << 20;
+    o->max_commit_bytes = (size_t)16 << 20;
     o->io_retries = 2;
 }
 
@@ -46,7 +46,7 @@ static int table_new(lake *lk, const char *root, const delta_options *opt, delta
     if (t->opt.max_attempts < 1)
         t->opt.max_attempts = 1;
     if (t->opt.max_commit_bytes == 0)
-        t->opt.max_commit_bytes = (size_t)64 << 20;
+        t->opt.max_commit_bytes = (size_t)16 << 20;
     if (t->opt.io_retries < 0)
         t->opt.io_retries = 0;
     t->version = -1;
@@ -582,6 +582,10 @@ static int parse_commit(const delta_table *t, int64_t v, const char *data, size_
             /* txn, cdc, domainMetadata and actions of later protocols: not part of the
              * files or the schema; ignored as the protocol says */
         }
+        if (!json_object_get(j, "add") && !json_object_get(j, "remove") &&
+            !json_object_get(j, "metaData") && !json_object_get(j, "protocol") &&
+            !json_object_get(j, "commitInfo"))
+            json_decref(c->lines[--c->nlines]); /* nothing refers to it: keep memory low */
     }
     /* what the table is after this commit: can we read it? */
     {
@@ -887,6 +891,9 @@ static int cmp_i64(const void *a, const void *b)
 /* Reads version v; *found false when it does not exist. */
 static int read_version(delta_table *t, int64_t v, bool *found, ts_err *err)
 {
+    if (v != t->version + 1)
+        return ts_err_set(err, TS_ERR_INTERNAL, "reading version %" PRId64 " after %" PRId64, v,
+                          t->version);
     char *path = delta_commit_path(t->root, v), *data = NULL;
     size_t len = 0;
     ts_err e;
@@ -962,7 +969,8 @@ int delta_table_refresh(delta_table *t, ts_err *err)
                                 t->root, (int64_t)i);
                 goto out;
             }
-        for (size_t i = 0; i < l.n; i++) {
+        /* after a failed first load, what was applied stays: go on from there */
+        for (size_t i = (size_t)(t->version + 1); i < l.n; i++) {
             if ((rc = read_version(t, (int64_t)i, &found, err)) != TS_OK)
                 goto out;
             if (!found) {

@@ -2,6 +2,7 @@
  * schema of a Parquet file, schemaString parsing and writing, and schema growth. */
 #include "delta_int.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -236,6 +237,11 @@ int delta_schema_from_parquet(const pq_reader *r, delta_schema **out, ts_err *er
             goto out;
         if ((rc = check_unique(s, c->spec.name, TS_ERR_UNSUPPORTED, err)) != TS_OK)
             goto out;
+        if (delta_utf8_prefix((const uint8_t *)c->spec.name, strlen(c->spec.name), INT_MAX,
+                              NULL) < 0) {
+            rc = ts_err_set(err, TS_ERR_UNSUPPORTED, "column %d: its name is not UTF-8", i + 1);
+            goto out;
+        }
         if (c->spec.list)
             type = json_pack("{s:s, s:s, s:b}", "type", "array", "elementType", tname,
                              "containsNull", c->element_nullable);
@@ -245,11 +251,7 @@ int delta_schema_from_parquet(const pq_reader *r, delta_schema **out, ts_err *er
                        column_metadata(pgcols, c->spec.name));
         s->n++;
         if (rc != TS_OK) {
-            /* json_string / json_pack fail on a name that is not UTF-8, too */
-            rc = ts_err_set(err, TS_ERR_UNSUPPORTED,
-                            "column %d: could not build its Delta field (out of memory, or "
-                            "a name that is not UTF-8)",
-                            i + 1);
+            rc = ts_err_set(err, TS_ERR_NOMEM, "out of memory");
             goto out;
         }
     }

@@ -853,6 +853,76 @@ static void test_replay(void **state)
     delta_table_free(t);
 }
 
+/* ---- allocation failures: every step fails cleanly (ASan sees no leak) ---- */
+
+static bool all_steps(pq_reader *r)
+{
+    delta_schema *s = NULL;
+    delta_table *t = NULL;
+    delta_files_report *rep = NULL;
+    char *stats = NULL, *js = NULL, *enc = NULL;
+    ts_err err;
+    bool done = false;
+    int rc;
+    static const char v1[] = "{\"remove\":{\"path\":\"a.parquet\",\"deletionTimestamp\":99}}\n" ADD(
+        "d%20e.parquet", 30);
+#define STEP(call)                                                                                 \
+    do {                                                                                           \
+        ts_err_clear(&err);                                                                        \
+        rc = (call);                                                                               \
+        if (rc != TS_OK) {                                                                         \
+            if (rc != TS_ERR_NOMEM)                                                                \
+                fail_msg("%s: %d %s", #call, rc, err.msg);                                         \
+            goto out;                                                                              \
+        }                                                                                          \
+    } while (0)
+    STEP(delta_schema_from_parquet(r, &s, &err));
+    STEP(delta_stats_from_parquet(r, 0, &stats, &err));
+    STEP((js = delta_schema_json(s)) ? TS_OK : TS_ERR_NOMEM);
+    STEP((enc = delta_uri_encode("a b/c")) ? TS_OK : TS_ERR_NOMEM);
+    STEP(delta_table_new_detached("t", &t, &err));
+    STEP(delta_log_apply(t, V0, strlen(V0), &err));
+    STEP(delta_log_apply(t, v1, strlen(v1), &err));
+    STEP(delta_files_report_build(t, "v", &rep, &err));
+    assert_int_equal(rep->nfiles, 2);
+    done = true;
+out:
+#undef STEP
+    delta_files_report_free(rep);
+    delta_table_free(t);
+    ts_free(enc);
+    ts_free(js);
+    ts_free(stats);
+    delta_schema_free(s);
+    return done;
+}
+
+static void test_alloc_failures(void **state)
+{
+    membuf m;
+    long n;
+    pq_reader *r = NULL;
+    const pq_reader_column *cols;
+    int ncols;
+    ts_err err;
+    (void)state;
+    ts_err_clear(&err);
+    make_all_types(&m);
+    /* the reader is parquet/'s: opened (and its columns built) before failures start */
+    CHECK_OK(pq_reader_open_memory(&r, m.p, m.n, NULL, &err), &err);
+    CHECK_OK(pq_reader_columns(r, &cols, &ncols, &err), &err);
+    for (n = 1; n < 5000; n++) {
+        ts_alloc_fail_after(n);
+        bool done = all_steps(r);
+        ts_alloc_fail_after(0);
+        if (done)
+            break;
+    }
+    assert_true(n > 20 && n < 5000); /* failures were met, then it ran through */
+    pq_reader_free(r);
+    free(m.p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -861,6 +931,7 @@ int main(void)
         cmocka_unit_test(test_actions),           cmocka_unit_test(test_type_map),
         cmocka_unit_test(test_schema_from_parquet), cmocka_unit_test(test_stats_all_types),
         cmocka_unit_test(test_schema_merge),      cmocka_unit_test(test_replay),
+        cmocka_unit_test(test_alloc_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
