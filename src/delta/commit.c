@@ -477,8 +477,10 @@ int delta_txn_commit(delta_txn *tx, int64_t *version, ts_err *err)
             /* ours: apply the very bytes written. The commit stands even if that runs out
              * of memory; the table is then marked broken and says so when next used. */
             ts_err_clear(&e);
-            if (delta_log_apply_one(t, (const char *)b.data, b.len, &e) == TS_OK)
-                (void)delta_table_sort(t, &e);
+            int arc = delta_log_apply_one(t, (const char *)b.data, b.len, &e);
+            if (arc == TS_OK)
+                arc = delta_table_sort(t, &e);
+            (void)arc; /* a failure is kept on t (broken) */
             if (version)
                 *version = v;
             goto out;
