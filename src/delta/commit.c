@@ -104,8 +104,8 @@ static int set_string(json_t **obj, const char *key, const char *value, ts_err *
         return ts_err_set(err, TS_ERR_NOMEM, "out of memory");
     json_t *v = json_string(value);
     if (!v || json_object_set_new(*obj, key, v) != 0)
-        return ts_err_set(err, TS_ERR_INVALID,
-                          "could not set \"%s\" (out of memory, or not UTF-8)", key);
+        return ts_err_set(err, TS_ERR_INVALID, "could not set \"%s\" (out of memory, or not UTF-8)",
+                          key);
     return TS_OK;
 }
 
@@ -171,10 +171,11 @@ int delta_txn_add(delta_txn *tx, const delta_add *add, ts_err *err)
     for (int i = 0; i < add->ntags; i++)
         if ((add->tags[i].key && delta_utf8_prefix((const uint8_t *)add->tags[i].key,
                                                    strlen(add->tags[i].key), INT_MAX, NULL) < 0) ||
-            (add->tags[i].value && delta_utf8_prefix((const uint8_t *)add->tags[i].value,
-                                                     strlen(add->tags[i].value), INT_MAX, NULL) < 0))
-            return ts_err_set(err, TS_ERR_INVALID, "add of \"%s\": tag %d is not UTF-8",
-                              add->path, i + 1);
+            (add->tags[i].value &&
+             delta_utf8_prefix((const uint8_t *)add->tags[i].value, strlen(add->tags[i].value),
+                               INT_MAX, NULL) < 0))
+            return ts_err_set(err, TS_ERR_INVALID, "add of \"%s\": tag %d is not UTF-8", add->path,
+                              i + 1);
     if (tx->nadds == tx->capadds) {
         size_t cap = tx->capadds ? tx->capadds * 2 : 8;
         txn_add *n = ts_realloc(tx->adds, cap * sizeof *n);
@@ -338,9 +339,8 @@ static int build(delta_txn *tx, ts_buf *b, ts_err *err)
     if ((rc = delta_write_check(t, tx->nrems > 0, err)) != TS_OK)
         goto out;
 
-    rc = delta_line_append(b, delta_action_commit_info(now, tx->operation, tx->params,
-                                                       tx->nrems == 0, tx->id),
-                           err);
+    rc = delta_line_append(
+        b, delta_action_commit_info(now, tx->operation, tx->params, tx->nrems == 0, tx->id), err);
     if (rc != TS_OK)
         goto out;
     if (t->version < 0) {
@@ -408,9 +408,8 @@ static int build(delta_txn *tx, ts_buf *b, ts_err *err)
     }
     for (size_t i = 0; i < tx->nadds; i++) {
         const txn_add *a = &tx->adds[i];
-        rc = delta_line_append(b, delta_action_add(a->raw, a->size, a->mtime, a->stats, a->tags,
-                                                   a->ntags),
-                               err);
+        rc = delta_line_append(
+            b, delta_action_add(a->raw, a->size, a->mtime, a->stats, a->tags, a->ntags), err);
         if (rc != TS_OK)
             goto out;
     }

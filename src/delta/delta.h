@@ -24,9 +24,9 @@ typedef struct delta_kv {
 } delta_kv;
 
 typedef struct delta_options {
-    int max_attempts;        /* commit attempts (each lost race is one) before TS_ERR_TIMEOUT (200) */
-    int backoff_ms;          /* after a lost race wait a random time up to backoff_ms x the
-                                attempt number, at most 20 x backoff_ms (5) */
+    int max_attempts; /* commit attempts (each lost race is one) before TS_ERR_TIMEOUT (200) */
+    int backoff_ms;   /* after a lost race wait a random time up to backoff_ms x the
+                         attempt number, at most 20 x backoff_ms (5) */
     size_t max_commit_bytes; /* a larger commit file is refused, read or written (16 MiB) */
     int io_retries;          /* a commit put failing with TS_ERR_IO is tried again this many
                                 times (2): safe, as the put is write-once and the same bytes
@@ -55,7 +55,7 @@ typedef struct delta_file {
     const char *stats;         /* the add's stats JSON text, or NULL */
     int64_t num_records;       /* stats.numRecords, -1 when unknown */
     int ntags;
-    const delta_kv *tags;      /* the add's tags */
+    const delta_kv *tags; /* the add's tags */
     /* removed files only (delta_table_removed); -1 otherwise or when not recorded */
     int64_t removed_version;
     int64_t deletion_timestamp; /* ms since 1970 */

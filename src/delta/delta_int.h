@@ -17,11 +17,11 @@
 
 typedef struct delta_field {
     char *name;
-    json_t *type;      /* a string (primitive) or an object (struct, array, map) */
-    char *type_text;   /* the primitive's name, or the compact JSON of the object */
+    json_t *type;    /* a string (primitive) or an object (struct, array, map) */
+    char *type_text; /* the primitive's name, or the compact JSON of the object */
     bool nullable;
-    json_t *metadata;  /* an object */
-    char *pg_type;     /* metadata[DELTA_META_PG_TYPE] when a string, else NULL */
+    json_t *metadata; /* an object */
+    char *pg_type;    /* metadata[DELTA_META_PG_TYPE] when a string, else NULL */
 } delta_field;
 
 struct delta_schema {
@@ -37,7 +37,7 @@ typedef enum {
     DELTA_STAT_DOUBLE,
     DELTA_STAT_DECIMAL,
     DELTA_STAT_DATE,
-    DELTA_STAT_TIMESTAMP,    /* UTC: "...Z" */
+    DELTA_STAT_TIMESTAMP, /* UTC: "...Z" */
     DELTA_STAT_TIMESTAMP_NTZ,
     DELTA_STAT_STRING,
 } delta_stat_kind;

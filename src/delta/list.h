@@ -40,12 +40,12 @@ typedef struct delta_file_report {
 } delta_file_report;
 
 typedef struct delta_files_report {
-    int64_t version;        /* the table's version (versions 0..version exist) */
-    size_t nfiles;          /* live files */
-    size_t nremoved;        /* tombstones */
-    int64_t rows;           /* sum of the known numRecords */
-    bool rows_exact;        /* every live file has numRecords */
-    uint64_t bytes;         /* sum of the live files' sizes */
+    int64_t version;          /* the table's version (versions 0..version exist) */
+    size_t nfiles;            /* live files */
+    size_t nremoved;          /* tombstones */
+    int64_t rows;             /* sum of the known numRecords */
+    bool rows_exact;          /* every live file has numRecords */
+    uint64_t bytes;           /* sum of the live files' sizes */
     delta_file_report *files; /* nfiles entries, by path */
 } delta_files_report;
 

@@ -476,7 +476,8 @@ static int parse_commit(const delta_table *t, int64_t v, const char *data, size_
                 if (!json_is_object(act) || !json_is_string(path) || !*json_string_value(path))
                     FAIL(TS_ERR_FORMAT, "%s: \"path\" must be a non-empty string", key);
                 if (is_add) {
-                    json_t *stats = json_object_get(act, "stats"), *tags = json_object_get(act, "tags");
+                    json_t *stats = json_object_get(act, "stats"),
+                           *tags = json_object_get(act, "tags");
                     json_t *pv = json_object_get(act, "partitionValues"), *tv;
                     const char *tk;
                     if (!get_int(act, "size", true, &size) || size < 0 ||
@@ -505,8 +506,9 @@ static int parse_commit(const delta_table *t, int64_t v, const char *data, size_
                 }
                 dv = json_object_get(act, "deletionVector");
                 if (dv && !json_is_null(dv))
-                    FAIL(TS_ERR_UNSUPPORTED, "%s of \"%s\" has a deletion vector, which "
-                                             "tsarchive does not read",
+                    FAIL(TS_ERR_UNSUPPORTED,
+                         "%s of \"%s\" has a deletion vector, which "
+                         "tsarchive does not read",
                          key, json_string_value(path));
                 if (c->nacts == c->capacts) {
                     size_t cap = c->capacts ? c->capacts * 2 : 16;
@@ -564,8 +566,8 @@ static int parse_commit(const delta_table *t, int64_t v, const char *data, size_
                 if (c->protocol)
                     FAIL(TS_ERR_FORMAT, "a second protocol action in one commit");
                 if (!json_is_object(act) || !get_int(act, "minReaderVersion", true, &r) ||
-                    !get_int(act, "minWriterVersion", true, &w) || r < 1 || w < 1 ||
-                    r > 1000 || w > 1000 || (rf && !json_is_null(rf) && !string_array(rf)) ||
+                    !get_int(act, "minWriterVersion", true, &w) || r < 1 || w < 1 || r > 1000 ||
+                    w > 1000 || (rf && !json_is_null(rf) && !string_array(rf)) ||
                     (wf && !json_is_null(wf) && !string_array(wf)))
                     FAIL(TS_ERR_FORMAT, "protocol: needs minReaderVersion and minWriterVersion "
                                         "(positive integers), features as arrays of strings");
@@ -593,8 +595,9 @@ static int parse_commit(const delta_table *t, int64_t v, const char *data, size_
         int64_t r = t->proto.min_reader;
         json_t *rf = NULL;
         if (v == 0 && (!c->protocol || !c->metadata)) {
-            rc = ts_err_set(err, TS_ERR_FORMAT, "%s: version 0 needs a protocol and a metaData "
-                                                "action",
+            rc = ts_err_set(err, TS_ERR_FORMAT,
+                            "%s: version 0 needs a protocol and a metaData "
+                            "action",
                             name);
             goto out;
         }

@@ -51,8 +51,8 @@ static const type_rule TYPE_MAP[] = {
 
 static const char *logical_name(pq_logical l)
 {
-    static const char *const names[] = {"none", "STRING",  "ENUM",    "JSON", "UUID", "DATE",
-                                        "TIMESTAMP", "DECIMAL", "INT", "BSON", "TIME"};
+    static const char *const names[] = {"none",      "STRING",  "ENUM", "JSON", "UUID", "DATE",
+                                        "TIMESTAMP", "DECIMAL", "INT",  "BSON", "TIME"};
     return (unsigned)l < sizeof names / sizeof names[0] ? names[l] : "unknown";
 }
 
@@ -237,8 +237,8 @@ int delta_schema_from_parquet(const pq_reader *r, delta_schema **out, ts_err *er
             goto out;
         if ((rc = check_unique(s, c->spec.name, TS_ERR_UNSUPPORTED, err)) != TS_OK)
             goto out;
-        if (delta_utf8_prefix((const uint8_t *)c->spec.name, strlen(c->spec.name), INT_MAX,
-                              NULL) < 0) {
+        if (delta_utf8_prefix((const uint8_t *)c->spec.name, strlen(c->spec.name), INT_MAX, NULL) <
+            0) {
             rc = ts_err_set(err, TS_ERR_UNSUPPORTED, "column %d: its name is not UTF-8", i + 1);
             goto out;
         }

@@ -16,13 +16,13 @@
 /* One column's merged bounds. */
 typedef struct colstat {
     delta_stat_kind kind;
-    bool bounds;        /* min/max known for every row group with values */
-    bool any;           /* some row group had values (min/max set) */
+    bool bounds; /* min/max known for every row group with values */
+    bool any;    /* some row group had values (min/max set) */
     bool nulls_known;
     int64_t nulls;
-    int nan;            /* 1 NaN present, 0 none, -1 unknown (FLOAT / DOUBLE) */
-    int64_t imin, imax; /* INT32 / INT64 based */
-    double dmin, dmax;  /* FLOAT / DOUBLE */
+    int nan;                    /* 1 NaN present, 0 none, -1 unknown (FLOAT / DOUBLE) */
+    int64_t imin, imax;         /* INT32 / INT64 based */
+    double dmin, dmax;          /* FLOAT / DOUBLE */
     const uint8_t *bmin, *bmax; /* byte arrays (borrowed from the footer) */
     size_t bminlen, bmaxlen;
 } colstat;
@@ -274,8 +274,9 @@ static int scan_nan(pq_reader *r, int ncols, colstat *cs, ts_err *err)
 {
     int rc;
     if (pq_reader_row_index(r) != -1)
-        return ts_err_set(err, TS_ERR_INTERNAL, "stats: the NaN scan needs a reader before its "
-                                                "first row");
+        return ts_err_set(err, TS_ERR_INTERNAL,
+                          "stats: the NaN scan needs a reader before its "
+                          "first row");
     for (int i = 0; i < ncols; i++)
         if (cs[i].nan == -1)
             cs[i].nan = 0;
@@ -355,8 +356,9 @@ int delta_stats_from_parquet(pq_reader *r, unsigned flags, char **json, ts_err *
     rc = rc ? rc : ts_buf_putc(&maxs, '}');
     rc = rc ? rc : ts_buf_putc(&nulls, '}');
     rc = rc ? rc
-            : ts_buf_printf(&out, "{\"numRecords\":%" PRId64 ",\"minValues\":%.*s,\"maxValues\":"
-                                  "%.*s,\"nullCount\":%.*s}",
+            : ts_buf_printf(&out,
+                            "{\"numRecords\":%" PRId64 ",\"minValues\":%.*s,\"maxValues\":"
+                            "%.*s,\"nullCount\":%.*s}",
                             pq_reader_num_rows(r), (int)mins.len, (const char *)mins.data,
                             (int)maxs.len, (const char *)maxs.data, (int)nulls.len,
                             (const char *)nulls.data);

@@ -57,9 +57,8 @@ int delta_format_timestamp(int64_t us, bool utc, bool round_up, char *out, size_
     if (days < DAY_MIN || days > DAY_MAX)
         return -1;
     civil_from_days(days, &y, &m, &d);
-    snprintf(out, outsz, "%04d-%02d-%02dT%02d:%02d:%02d.%03d%s", (int)y, m, d,
-             (int)(rem / 3600000), (int)(rem / 60000 % 60), (int)(rem / 1000 % 60),
-             (int)(rem % 1000), utc ? "Z" : "");
+    snprintf(out, outsz, "%04d-%02d-%02dT%02d:%02d:%02d.%03d%s", (int)y, m, d, (int)(rem / 3600000),
+             (int)(rem / 60000 % 60), (int)(rem / 1000 % 60), (int)(rem % 1000), utc ? "Z" : "");
     return 0;
 }
 
@@ -225,8 +224,8 @@ int delta_string_max(ts_buf *b, const uint8_t *s, size_t len, int prefix)
 
 static bool uri_keep(uint8_t c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == '.' || c == '~' || c == '/' || c == '=';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.' || c == '~' || c == '/' || c == '=';
 }
 
 char *delta_uri_encode(const char *path)

@@ -134,8 +134,43 @@ static inline lake *test_lake_again(const test_lake *tl)
     return lk;
 }
 
+typedef struct name_list {
+    char **v;
+    size_t n, cap;
+} name_list;
+
+static inline int collect_name(void *ud, const lake_info *info)
+{
+    name_list *l = ud;
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 64;
+        l->v = realloc(l->v, l->cap * sizeof *l->v);
+        CHECK(l->v);
+    }
+    CHECK((l->v[l->n++] = strdup(info->name)) != NULL);
+    return 0;
+}
+
+/* Closes the store; a local folder is removed, this run's objects on Azure deleted
+ * (unless TS_TEST_KEEP is set). */
 static inline void test_lake_close(test_lake *tl)
 {
+    if (tl->azure && !getenv("TS_TEST_KEEP")) {
+        name_list l = {NULL, 0, 0};
+        char prefix[160];
+        ts_err err;
+        ts_err_clear(&err);
+        snprintf(prefix, sizeof prefix, "%s/", tl->prefix);
+        if (lake_list(tl->lk, prefix, collect_name, &l, &err) != TS_OK)
+            fprintf(stderr, "could not list %s: %s\n", prefix, err.msg);
+        for (size_t i = 0; i < l.n; i++) {
+            ts_err_clear(&err);
+            if (lake_delete(tl->lk, l.v[i], &err) != TS_OK)
+                fprintf(stderr, "could not delete %s: %s\n", l.v[i], err.msg);
+            free(l.v[i]);
+        }
+        free(l.v);
+    }
     lake_free(tl->lk);
     if (!tl->azure && tl->root[0] && !getenv("TS_TEST_KEEP")) {
         char cmd[400];

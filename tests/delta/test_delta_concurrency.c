@@ -217,8 +217,7 @@ static void remove_race(int rounds)
     CHECK_EQ(delta_table_nremoved(fresh), rounds);
     CHECK_EQ(delta_table_nfiles(fresh), (int64_t)procs * threads * adds - rounds);
     delta_table_free(fresh);
-    printf("remove race: %d rounds, exactly one winner each (%d / %d)\n", rounds, wins[0],
-           wins[1]);
+    printf("remove race: %d rounds, exactly one winner each (%d / %d)\n", rounds, wins[0], wins[1]);
     for (int k = 0; k < 2; k++) {
         delta_table_free(t[k]);
         lake_free(lk[k]);
@@ -243,8 +242,8 @@ int main(int argc, char **argv)
     snprintf(root, sizeof root, "%s/c1/metrics/public.conc", tl.prefix);
     make_simple_parquet(&data, 10, INT64_C(1704067200000000), 0);
     parquet_schema_stats(&data, &schema, &stats);
-    printf("store: %s, table %s, %d processes x %d threads x %d adds\n", lake_describe(tl.lk),
-           root, procs, threads, adds);
+    printf("store: %s, table %s, %d processes x %d threads x %d adds\n", lake_describe(tl.lk), root,
+           procs, threads, adds);
 
     clock_gettime(CLOCK_MONOTONIC, &t0);
     fflush(stdout);

@@ -71,8 +71,8 @@ static json_t *run_recipe(const char *script, const char *dir, const char *sql, 
                           size_t textsz)
 {
     char cmd[2048];
-    snprintf(cmd, sizeof cmd, "node '%s' '%s'%s%s%s", script, dir, sql ? " \"" : "",
-             sql ? sql : "", sql ? "\"" : "");
+    snprintf(cmd, sizeof cmd, "node '%s' '%s'%s%s%s", script, dir, sql ? " \"" : "", sql ? sql : "",
+             sql ? "\"" : "");
     FILE *p = popen(cmd, "r");
     CHECK(p);
     size_t n = fread(text, 1, textsz - 1, p);

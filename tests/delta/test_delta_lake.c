@@ -135,7 +135,8 @@ static void test_life(void)
         CHECK(strstr(first, "\"isBlindAppend\":true"));
         ts_free(first);
         char *add = commit_line(root, 0, "{\"add\"");
-        CHECK(strstr(add, "\"path\":\"year=2024/month=01/_hyper_1_1_chunk_20240101T000000Z.parquet\""));
+        CHECK(strstr(add,
+                     "\"path\":\"year=2024/month=01/_hyper_1_1_chunk_20240101T000000Z.parquet\""));
         CHECK(strstr(add, "\"stats\":\"{\\\"numRecords\\\":100,\\\"minValues\\\":{\\\"ts\\\":"
                           "\\\"2024-01-01T00:00:00.000Z\\\",\\\"v\\\":0,\\\"s\\\":\\\"row-0\\\"}"));
         CHECK(strstr(add, "\"tags\":{\"tsarchive.chunk\":\"[\\\"_timescaledb_internal\\\","));
@@ -168,7 +169,8 @@ static void test_life(void)
     CHECK_OK(delta_table_load(tl.lk, root, NULL, &b, &err), &err);
     CHECK_EQ(delta_table_version(b), 1);
     CHECK_EQ(delta_table_nfiles(b), 2);
-    CHECK_STR(delta_table_file(b, 0)->path, "year=2024/month=01/_hyper_1_1_chunk_20240101T000000Z.parquet");
+    CHECK_STR(delta_table_file(b, 0)->path,
+              "year=2024/month=01/_hyper_1_1_chunk_20240101T000000Z.parquet");
     CHECK_STR(delta_table_file(b, 1)->path, "year=2024/month=01/a b%c=d \xc3\xa9.parquet");
     CHECK_STR(delta_table_id(b), delta_table_id(t));
 
@@ -453,8 +455,7 @@ static void test_new_ntz_table_and_broken_logs(void)
             "{\"metaData\":{\"id\":\"i\",\"format\":{\"provider\":\"parquet\"},\"schemaString\":"
             "\"{\\\"type\\\":\\\"struct\\\",\\\"fields\\\":[]}\",\"partitionColumns\":[]}}\n");
     put_raw(root, "00000000000000000001.json", "{\"add\":{\"path\":\"a\",\"size\":1,\"modif");
-    CHECK_ERR(delta_table_load(tl.lk, root, NULL, &t, &err), &err, TS_ERR_FORMAT,
-              "table \"");
+    CHECK_ERR(delta_table_load(tl.lk, root, NULL, &t, &err), &err, TS_ERR_FORMAT, "table \"");
     CHECK_ERR(delta_table_load(tl.lk, root, NULL, &t, &err), &err, TS_ERR_FORMAT,
               "commit 00000000000000000001.json line 1: not JSON");
     /* a writer does not commit on top of what it cannot read */

@@ -136,12 +136,14 @@ static void test_string_bounds(void **state)
     expect_bound(str_max(A32 "bcd", 35), "\"" A32 "\x7f\"");
     /* ... or + U+10FFFF when the next character is not below U+007F */
     expect_bound(str_max(A32 "\xc3\xa9z", 35), "\"" A32 MAXCP "\"");
-    expect_bound(str_max(A32 "\x7f" "z", 34), "\"" A32 MAXCP "\"");
+    expect_bound(str_max(A32 "\x7f"
+                             "z",
+                         34),
+                 "\"" A32 MAXCP "\"");
     /* a supplementary character across the boundary is kept whole (33 units) */
     {
         const char *s = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\xf0\x9f\x98\x80xyz"; /* 31 a + U+1F600 */
-        expect_bound(str_min(s, strlen(s)),
-                     "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\xf0\x9f\x98\x80\"");
+        expect_bound(str_min(s, strlen(s)), "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\xf0\x9f\x98\x80\"");
         expect_bound(str_max(s, strlen(s)),
                      "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\xf0\x9f\x98\x80\x7f\"");
     }
@@ -196,8 +198,7 @@ static void test_uri(void **state)
     CHECK_ERR(delta_path_check("a/.tmp/x", &err), &err, TS_ERR_INVALID, "hidden folder");
     CHECK_ERR(delta_path_check("abfss://c@a/x.parquet", &err), &err, TS_ERR_INVALID,
               "data file path");
-    CHECK_ERR(delta_path_check("s3:x/y.parquet", &err), &err, TS_ERR_UNSUPPORTED,
-              "absolute URI");
+    CHECK_ERR(delta_path_check("s3:x/y.parquet", &err), &err, TS_ERR_UNSUPPORTED, "absolute URI");
     CHECK_ERR(delta_path_check("../x", &err), &err, TS_ERR_INVALID, "data file path");
     CHECK_ERR(delta_path_check("/x", &err), &err, TS_ERR_INVALID, "data file path");
 }
@@ -244,12 +245,12 @@ static void test_actions(void **state)
                 "\"timestampNtz\"]}}\n");
 
     json_t *conf = json_pack("{s:s}", "tsarchive.source", "metrics.public.m");
-    expect_line(delta_action_metadata(id, "{\"type\":\"struct\",\"fields\":[]}", 1700000000000,
-                                      conf),
-                "{\"metaData\":{\"id\":\"0f8fad5b-d9cb-469f-a165-70867728950e\",\"format\":{"
-                "\"provider\":\"parquet\",\"options\":{}},\"schemaString\":\"{\\\"type\\\":"
-                "\\\"struct\\\",\\\"fields\\\":[]}\",\"partitionColumns\":[],\"configuration\":{"
-                "\"tsarchive.source\":\"metrics.public.m\"},\"createdTime\":1700000000000}}\n");
+    expect_line(
+        delta_action_metadata(id, "{\"type\":\"struct\",\"fields\":[]}", 1700000000000, conf),
+        "{\"metaData\":{\"id\":\"0f8fad5b-d9cb-469f-a165-70867728950e\",\"format\":{"
+        "\"provider\":\"parquet\",\"options\":{}},\"schemaString\":\"{\\\"type\\\":"
+        "\\\"struct\\\",\\\"fields\\\":[]}\",\"partitionColumns\":[],\"configuration\":{"
+        "\"tsarchive.source\":\"metrics.public.m\"},\"createdTime\":1700000000000}}\n");
     json_decref(conf);
 
     delta_kv tags[] = {{"tsarchive.chunk", "[\"_timescaledb_internal\",\"_hyper_1_2_chunk\"]"},
@@ -272,13 +273,15 @@ static void test_actions(void **state)
                 "{\"commitInfo\":{\"timestamp\":1700000000003,\"operation\":\"WRITE\","
                 "\"operationParameters\":{\"mode\":\"Append\",\"partitionBy\":\"[]\"},"
                 "\"isolationLevel\":\"WriteSerializable\",\"isBlindAppend\":true,\"engineInfo\":"
-                "\"tsarchive/" TS_VERSION "\",\"txnId\":\"0f8fad5b-d9cb-469f-a165-70867728950e\"}}\n");
-    json_t *params = json_pack("{s:s}", "predicate", "[\"chunk superseded\"]");
-    expect_line(delta_action_commit_info(5, "DELETE", params, false, id),
-                "{\"commitInfo\":{\"timestamp\":5,\"operation\":\"DELETE\",\"operationParameters\":"
-                "{\"predicate\":\"[\\\"chunk superseded\\\"]\"},\"isolationLevel\":"
-                "\"WriteSerializable\",\"isBlindAppend\":false,\"engineInfo\":\"tsarchive/" TS_VERSION
+                "\"tsarchive/" TS_VERSION
                 "\",\"txnId\":\"0f8fad5b-d9cb-469f-a165-70867728950e\"}}\n");
+    json_t *params = json_pack("{s:s}", "predicate", "[\"chunk superseded\"]");
+    expect_line(
+        delta_action_commit_info(5, "DELETE", params, false, id),
+        "{\"commitInfo\":{\"timestamp\":5,\"operation\":\"DELETE\",\"operationParameters\":"
+        "{\"predicate\":\"[\\\"chunk superseded\\\"]\"},\"isolationLevel\":"
+        "\"WriteSerializable\",\"isBlindAppend\":false,\"engineInfo\":\"tsarchive/" TS_VERSION
+        "\",\"txnId\":\"0f8fad5b-d9cb-469f-a165-70867728950e\"}}\n");
     json_decref(params);
 
     char a[37], b[37];
@@ -323,14 +326,40 @@ static void map(pq_physical ph, pq_logical lt, void (*tweak)(pq_column_spec *), 
     assert_int_equal(kind, want_kind);
 }
 
-static void w8(pq_column_spec *s) { s->bit_width = 8; }
-static void w16(pq_column_spec *s) { s->bit_width = 16; }
-static void unsig(pq_column_spec *s) { s->is_signed = false; }
-static void local(pq_column_spec *s) { s->ts_utc = false; }
-static void millis(pq_column_spec *s) { s->time_unit = PQ_UNIT_MILLIS; }
-static void nanos(pq_column_spec *s) { s->time_unit = PQ_UNIT_NANOS; }
-static void dec12_2(pq_column_spec *s) { s->precision = 12; s->scale = 2; }
-static void dec40(pq_column_spec *s) { s->precision = 40; s->scale = 2; }
+static void w8(pq_column_spec *s)
+{
+    s->bit_width = 8;
+}
+static void w16(pq_column_spec *s)
+{
+    s->bit_width = 16;
+}
+static void unsig(pq_column_spec *s)
+{
+    s->is_signed = false;
+}
+static void local(pq_column_spec *s)
+{
+    s->ts_utc = false;
+}
+static void millis(pq_column_spec *s)
+{
+    s->time_unit = PQ_UNIT_MILLIS;
+}
+static void nanos(pq_column_spec *s)
+{
+    s->time_unit = PQ_UNIT_NANOS;
+}
+static void dec12_2(pq_column_spec *s)
+{
+    s->precision = 12;
+    s->scale = 2;
+}
+static void dec40(pq_column_spec *s)
+{
+    s->precision = 40;
+    s->scale = 2;
+}
 
 static void test_type_map(void **state)
 {
@@ -369,8 +398,28 @@ static void test_type_map(void **state)
 /* ---- a file of every type ---- */
 
 enum {
-    C_I16, C_I64, C_F, C_D, C_DINF, C_D3, C_DEC, C_DECF, C_DT, C_DT2, C_TS, C_TS2, C_NTZ, C_S,
-    C_E, C_J, C_BIN, C_B, C_U, C_LI, C_NUL, NCOLS
+    C_I16,
+    C_I64,
+    C_F,
+    C_D,
+    C_DINF,
+    C_D3,
+    C_DEC,
+    C_DECF,
+    C_DT,
+    C_DT2,
+    C_TS,
+    C_TS2,
+    C_NTZ,
+    C_S,
+    C_E,
+    C_J,
+    C_BIN,
+    C_B,
+    C_U,
+    C_LI,
+    C_NUL,
+    NCOLS
 };
 
 static void be16(int64_t v, uint8_t out[16])
@@ -632,13 +681,13 @@ static void test_schema_merge(void **state)
     assert_null(m);
     delta_schema_free(next);
     /* a new column: appended, nullable even when the file has it NOT NULL */
-    next = schema_of(
-        S(F("ts", "timestamp", "false") "," F("v", "long", "true") "," F("w", "timestamp_ntz", "false")));
+    next = schema_of(S(F("ts", "timestamp",
+                         "false") "," F("v", "long", "true") "," F("w", "timestamp_ntz", "false")));
     CHECK_OK(delta_schema_merge(cur, next, &m, &err), &err);
     assert_non_null(m);
     char *js = delta_schema_json(m);
     assert_string_equal(js, S(F("ts", "timestamp", "false") "," F("v", "long", "true") "," F(
-                                  "w", "timestamp_ntz", "true")));
+                                "w", "timestamp_ntz", "true")));
     assert_true(delta_schema_needs_timestamp_ntz(m));
     ts_free(js);
     delta_schema_free(m);
@@ -680,19 +729,24 @@ static void test_schema_merge(void **state)
 
 /* ---- replay ---- */
 
-#define SCHEMA_V "{\\\"type\\\":\\\"struct\\\",\\\"fields\\\":[{\\\"name\\\":\\\"v\\\",\\\"type\\\":\\\"long\\\",\\\"nullable\\\":true,\\\"metadata\\\":{}}]}"
+#define SCHEMA_V                                                                                   \
+    "{\\\"type\\\":\\\"struct\\\",\\\"fields\\\":[{\\\"name\\\":\\\"v\\\",\\\"type\\\":"           \
+    "\\\"long\\\",\\\"nullable\\\":true,\\\"metadata\\\":{}}]}"
 #define PROTO12 "{\"protocol\":{\"minReaderVersion\":1,\"minWriterVersion\":2}}\n"
 #define META(conf)                                                                                 \
-    "{\"metaData\":{\"id\":\"id0\",\"format\":{\"provider\":\"parquet\",\"options\":{}},"         \
+    "{\"metaData\":{\"id\":\"id0\",\"format\":{\"provider\":\"parquet\",\"options\":{}},"          \
     "\"schemaString\":\"" SCHEMA_V "\",\"partitionColumns\":[],\"configuration\":{" conf           \
     "},\"createdTime\":1}}\n"
-#define ADD(path, size) "{\"add\":{\"path\":\"" path "\",\"partitionValues\":{},\"size\":" #size ",\"modificationTime\":5,\"dataChange\":true}}\n"
+#define ADD(path, size)                                                                            \
+    "{\"add\":{\"path\":\"" path "\",\"partitionValues\":{},\"size\":" #size                       \
+    ",\"modificationTime\":5,\"dataChange\":true}}\n"
 
-static const char V0[] =
-    "{\"commitInfo\":{\"timestamp\":1,\"txnId\":\"t0\"}}\n" PROTO12 META("")
-    "{\"add\":{\"path\":\"a.parquet\",\"partitionValues\":{},\"size\":10,\"modificationTime\":5,"
-    "\"dataChange\":true,\"stats\":\"{\\\"numRecords\\\":3}\",\"tags\":{\"k\":\"v\",\"n\":null}}}\n"
-    "\r\n  \n" ADD("b%20c.parquet", 20);
+static const char V0[] = "{\"commitInfo\":{\"timestamp\":1,\"txnId\":\"t0\"}}\n" PROTO12 META(
+    "") "{\"add\":{\"path\":\"a.parquet\",\"partitionValues\":{},\"size\":10,\"modificationTime\":"
+        "5,"
+        "\"dataChange\":true,\"stats\":\"{\\\"numRecords\\\":3}\",\"tags\":{\"k\":\"v\",\"n\":null}"
+        "}}\n"
+        "\r\n  \n" ADD("b%20c.parquet", 20);
 
 static delta_table *replayed(const char *v0)
 {
@@ -741,10 +795,12 @@ static void test_replay(void **state)
     assert_int_equal(a->version, 0);
     assert_int_equal(delta_table_find_txn(t, "t0"), 0);
 
-    const char v1[] = "{\"remove\":{\"path\":\"a.parquet\",\"deletionTimestamp\":99,"
-                      "\"dataChange\":true}}\n" ADD("d.parquet", 30)
-                      "{\"txn\":{\"appId\":\"x\",\"version\":1}}\n{\"futureAction\":{\"x\":1}}\n"
-                      "{\"domainMetadata\":{\"domain\":\"d\",\"configuration\":\"{}\"}}";
+    const char v1[] =
+        "{\"remove\":{\"path\":\"a.parquet\",\"deletionTimestamp\":99,"
+        "\"dataChange\":true}}\n" ADD(
+            "d.parquet",
+            30) "{\"txn\":{\"appId\":\"x\",\"version\":1}}\n{\"futureAction\":{\"x\":1}}\n"
+                "{\"domainMetadata\":{\"domain\":\"d\",\"configuration\":\"{}\"}}";
     CHECK_OK(delta_log_apply(t, v1, strlen(v1), &err), &err);
     assert_int_equal(delta_table_nfiles(t), 2);
     assert_string_equal(delta_table_file(t, 0)->path, "b c.parquet");
@@ -769,22 +825,24 @@ static void test_replay(void **state)
     /* hostile and truncated commits: refused whole, naming version and line */
     expect_bad(t, "{\"add\":{\"path\":\"x\",\"si", TS_ERR_FORMAT,
                "commit 00000000000000000003.json line 1: not JSON");
-    expect_bad(t, ADD("x", 1) ADD("y", 1) "{\"add\":{\"path\":\"z\",\"size\":\"1\"}}", TS_ERR_FORMAT,
-               "line 3: add: \"size\" and \"modificationTime\" must be integers");
+    expect_bad(t, ADD("x", 1) ADD("y", 1) "{\"add\":{\"path\":\"z\",\"size\":\"1\"}}",
+               TS_ERR_FORMAT, "line 3: add: \"size\" and \"modificationTime\" must be integers");
     expect_bad(t, "[1]", TS_ERR_FORMAT, "line 1: an action must be a JSON object");
     expect_bad(t, "{\"add\":{\"path\":\"\",\"size\":1,\"modificationTime\":1}}", TS_ERR_FORMAT,
                "non-empty string");
     expect_bad(t, "{\"add\":[]}", TS_ERR_FORMAT, "\"path\" must be");
     expect_bad(t, "{\"remove\":{\"path\":\"a.parquet\",\"deletionTimestamp\":\"x\"}}",
                TS_ERR_FORMAT, "remove: \"deletionTimestamp\"");
-    expect_bad(t, "{\"add\":{\"path\":\"x\",\"size\":1,\"modificationTime\":1,\"deletionVector\":"
-                  "{\"storageType\":\"i\"}}}",
+    expect_bad(t,
+               "{\"add\":{\"path\":\"x\",\"size\":1,\"modificationTime\":1,\"deletionVector\":"
+               "{\"storageType\":\"i\"}}}",
                TS_ERR_UNSUPPORTED, "deletion vector");
     expect_bad(t, ADD("_delta_log/x.parquet", 1), TS_ERR_FORMAT, "hidden folder");
     expect_bad(t, ADD("x%zz", 1), TS_ERR_FORMAT, "bad %-escape");
     expect_bad(t, ADD("x", -1), TS_ERR_FORMAT, "size >= 0");
-    expect_bad(t, "{\"add\":{\"path\":\"x\",\"size\":1,\"modificationTime\":1,\"partitionValues\":"
-                  "{\"p\":\"1\"}}}",
+    expect_bad(t,
+               "{\"add\":{\"path\":\"x\",\"size\":1,\"modificationTime\":1,\"partitionValues\":"
+               "{\"p\":\"1\"}}}",
                TS_ERR_UNSUPPORTED, "partition values");
     expect_bad(t, "{\"add\":{\"path\":\"x\",\"size\":1,\"modificationTime\":1,\"tags\":{\"a\":1}}}",
                TS_ERR_FORMAT, "tag \"a\" must be a string");
@@ -792,26 +850,34 @@ static void test_replay(void **state)
     expect_bad(t, PROTO12 PROTO12, TS_ERR_FORMAT, "a second protocol");
     expect_bad(t, "{\"protocol\":{\"minReaderVersion\":4,\"minWriterVersion\":7}}",
                TS_ERR_UNSUPPORTED, "minReaderVersion 4");
-    expect_bad(t, "{\"protocol\":{\"minReaderVersion\":3,\"minWriterVersion\":7,\"readerFeatures\":"
-                  "[\"timestampNtz\",\"v2Checkpoint\"],\"writerFeatures\":[]}}",
+    expect_bad(t,
+               "{\"protocol\":{\"minReaderVersion\":3,\"minWriterVersion\":7,\"readerFeatures\":"
+               "[\"timestampNtz\",\"v2Checkpoint\"],\"writerFeatures\":[]}}",
                TS_ERR_UNSUPPORTED, "reader feature \"v2Checkpoint\"");
-    expect_bad(t, "{\"protocol\":{\"minReaderVersion\":3,\"minWriterVersion\":7,\"readerFeatures\":"
-                  "[1]}}",
+    expect_bad(t,
+               "{\"protocol\":{\"minReaderVersion\":3,\"minWriterVersion\":7,\"readerFeatures\":"
+               "[1]}}",
                TS_ERR_FORMAT, "features as arrays of strings");
-    expect_bad(t, "{\"protocol\":{\"minReaderVersion\":2,\"minWriterVersion\":5}}\n" META(
-                      "\"delta.columnMapping.mode\":\"name\""),
+    expect_bad(t,
+               "{\"protocol\":{\"minReaderVersion\":2,\"minWriterVersion\":5}}\n" META(
+                   "\"delta.columnMapping.mode\":\"name\""),
                TS_ERR_UNSUPPORTED, "column mapping");
-    expect_bad(t, "{\"metaData\":{\"id\":\"i\",\"format\":{\"provider\":\"orc\"},\"schemaString\":"
-                  "\"" SCHEMA_V "\",\"partitionColumns\":[]}}",
+    expect_bad(t,
+               "{\"metaData\":{\"id\":\"i\",\"format\":{\"provider\":\"orc\"},\"schemaString\":"
+               "\"" SCHEMA_V "\",\"partitionColumns\":[]}}",
                TS_ERR_UNSUPPORTED, "provider");
-    expect_bad(t, "{\"metaData\":{\"id\":\"i\",\"format\":{\"provider\":\"parquet\"},"
-                  "\"schemaString\":\"" SCHEMA_V "\",\"partitionColumns\":[\"v\"]}}",
+    expect_bad(t,
+               "{\"metaData\":{\"id\":\"i\",\"format\":{\"provider\":\"parquet\"},"
+               "\"schemaString\":\"" SCHEMA_V "\",\"partitionColumns\":[\"v\"]}}",
                TS_ERR_UNSUPPORTED, "partitioned");
-    expect_bad(t, "{\"metaData\":{\"id\":\"i\",\"format\":{\"provider\":\"parquet\"},"
-                  "\"schemaString\":\"{\",\"partitionColumns\":[]}}",
+    expect_bad(t,
+               "{\"metaData\":{\"id\":\"i\",\"format\":{\"provider\":\"parquet\"},"
+               "\"schemaString\":\"{\",\"partitionColumns\":[]}}",
                TS_ERR_FORMAT, "metaData: schemaString is not JSON");
-    expect_bad(t, "{\"metaData\":{\"id\":\"i\",\"format\":{\"provider\":\"parquet\"},"
-                  "\"schemaString\":\"" SCHEMA_V "\",\"partitionColumns\":[],\"configuration\":{\"a\":1}}}",
+    expect_bad(t,
+               "{\"metaData\":{\"id\":\"i\",\"format\":{\"provider\":\"parquet\"},"
+               "\"schemaString\":\"" SCHEMA_V
+               "\",\"partitionColumns\":[],\"configuration\":{\"a\":1}}}",
                TS_ERR_FORMAT, "configuration \"a\" must be a string");
     expect_bad(t, "{\"checkpointMetadata\":{\"version\":1}}", TS_ERR_FORMAT, "checkpoint");
     expect_bad(t, "{\"add\":{\"path\":\"x\xff\",\"size\":1}}", TS_ERR_FORMAT, "not JSON");
@@ -828,8 +894,7 @@ static void test_replay(void **state)
     t = replayed("{\"commitInfo\":{}}\n" PROTO12 META(""));
     delta_table_free(t);
     CHECK_OK(delta_table_new_detached("t", &t, &err), &err);
-    expect_bad(t, META("") ADD("x", 1), TS_ERR_FORMAT,
-               "version 0 needs a protocol and a metaData");
+    expect_bad(t, META("") ADD("x", 1), TS_ERR_FORMAT, "version 0 needs a protocol and a metaData");
     expect_bad(t, "", TS_ERR_FORMAT, "version 0 needs");
     /* reader 2 with column mapping off, reader 3 with the features tsarchive reads: fine */
     t = (delta_table_free(t), NULL);
@@ -864,8 +929,8 @@ static bool all_steps(pq_reader *r)
     ts_err err;
     bool done = false;
     int rc;
-    static const char v1[] = "{\"remove\":{\"path\":\"a.parquet\",\"deletionTimestamp\":99}}\n" ADD(
-        "d%20e.parquet", 30);
+    static const char v1[] =
+        "{\"remove\":{\"path\":\"a.parquet\",\"deletionTimestamp\":99}}\n" ADD("d%20e.parquet", 30);
 #define STEP(call)                                                                                 \
     do {                                                                                           \
         ts_err_clear(&err);                                                                        \
@@ -926,11 +991,16 @@ static void test_alloc_failures(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_timestamps),        cmocka_unit_test(test_dates_numbers),
-        cmocka_unit_test(test_string_bounds),     cmocka_unit_test(test_uri),
-        cmocka_unit_test(test_actions),           cmocka_unit_test(test_type_map),
-        cmocka_unit_test(test_schema_from_parquet), cmocka_unit_test(test_stats_all_types),
-        cmocka_unit_test(test_schema_merge),      cmocka_unit_test(test_replay),
+        cmocka_unit_test(test_timestamps),
+        cmocka_unit_test(test_dates_numbers),
+        cmocka_unit_test(test_string_bounds),
+        cmocka_unit_test(test_uri),
+        cmocka_unit_test(test_actions),
+        cmocka_unit_test(test_type_map),
+        cmocka_unit_test(test_schema_from_parquet),
+        cmocka_unit_test(test_stats_all_types),
+        cmocka_unit_test(test_schema_merge),
+        cmocka_unit_test(test_replay),
         cmocka_unit_test(test_alloc_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
