@@ -86,7 +86,7 @@ static int cmp_root(const void *a, const void *b)
     return strcmp(((const delta_table_entry *)a)->root, ((const delta_table_entry *)b)->root);
 }
 
-int delta_list_tables(lake *lk, const char *prefix, delta_table_list **out, ts_err *err)
+int delta_table_list_new(lake *lk, const char *prefix, delta_table_list **out, ts_err *err)
 {
     tables_acc acc = {NULL, 0};
     ts_err e;
@@ -139,8 +139,8 @@ static char *value_text(json_t *v)
     return r;
 }
 
-int delta_files_report_build(const delta_table *t, const char *column, delta_files_report **out,
-                             ts_err *err)
+int delta_files_report_new(const delta_table *t, const char *column, delta_files_report **out,
+                           ts_err *err)
 {
     delta_files_report *r;
     *out = NULL;

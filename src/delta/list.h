@@ -26,8 +26,8 @@ typedef struct delta_table_list {
 
 /* The Delta tables (folders holding a _delta_log/) whose path starts with prefix ("" =
  * the whole store), from one listing. *out is the caller's (delta_table_list_free). */
-int delta_list_tables(lake *lk, const char *prefix, delta_table_list **out,
-                      ts_err *err) TS_MUSTCHECK;
+int delta_table_list_new(lake *lk, const char *prefix, delta_table_list **out,
+                         ts_err *err) TS_MUSTCHECK;
 /* NULL is a no-op. */
 void delta_table_list_free(delta_table_list *l);
 
@@ -52,8 +52,8 @@ typedef struct delta_files_report {
 /* Summarizes the loaded table t; column (NULL = none) picks the column whose bounds
  * each file reports (TS_ERR_NOTFOUND when the schema has no such column). The report
  * borrows from t: free it before t changes. *out is the caller's. */
-int delta_files_report_build(const delta_table *t, const char *column, delta_files_report **out,
-                             ts_err *err) TS_MUSTCHECK;
+int delta_files_report_new(const delta_table *t, const char *column, delta_files_report **out,
+                           ts_err *err) TS_MUSTCHECK;
 /* NULL is a no-op. */
 void delta_files_report_free(delta_files_report *r);
 

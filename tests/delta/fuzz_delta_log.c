@@ -54,8 +54,7 @@ static void check_table(delta_table *t)
         ts_err e;
         ts_err_clear(&e);
         for (int c = 0; c < delta_schema_ncolumns(t->schema); c++) {
-            if (delta_files_report_build(t, delta_schema_column_name(t->schema, c), &r, &e) ==
-                TS_OK)
+            if (delta_files_report_new(t, delta_schema_column_name(t->schema, c), &r, &e) == TS_OK)
                 delta_files_report_free(r);
             r = NULL;
         }

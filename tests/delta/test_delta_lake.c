@@ -339,7 +339,7 @@ static void test_life(void)
                 "{\"protocol\":{\"minReaderVersion\":1,\"minWriterVersion\":2}}\n");
         char mine[200];
         snprintf(mine, sizeof mine, "%s/", tl.prefix); /* not another run's longer prefix */
-        CHECK_OK(delta_list_tables(tl.lk, mine, &l, &err), &err);
+        CHECK_OK(delta_table_list_new(tl.lk, mine, &l, &err), &err);
         CHECK_EQ(l->n, 2);
         CHECK_STR(l->tables[0].root, root);
         CHECK_EQ(l->tables[0].last_version, 4);
@@ -352,15 +352,15 @@ static void test_life(void)
         delta_table_list_free(l);
         char pre[300];
         snprintf(pre, sizeof pre, "%s/c1/metrics/public.n", tl.prefix);
-        CHECK_OK(delta_list_tables(tl.lk, pre, &l, &err), &err);
+        CHECK_OK(delta_table_list_new(tl.lk, pre, &l, &err), &err);
         CHECK_EQ(l->n, 1);
         delta_table_list_free(l);
     }
     {
         delta_files_report *r = NULL;
-        CHECK_ERR(delta_files_report_build(b, "nope", &r, &err), &err, TS_ERR_NOTFOUND,
+        CHECK_ERR(delta_files_report_new(b, "nope", &r, &err), &err, TS_ERR_NOTFOUND,
                   "no column \"nope\"");
-        CHECK_OK(delta_files_report_build(b, "v", &r, &err), &err);
+        CHECK_OK(delta_files_report_new(b, "v", &r, &err), &err);
         CHECK_EQ(r->version, 4);
         CHECK_EQ(r->nfiles, 3);
         CHECK_EQ(r->nremoved, 1);
@@ -376,11 +376,11 @@ static void test_life(void)
         CHECK_STR(r->files[1].min, "5000");
         CHECK_STR(r->files[2].max, "9004");
         delta_files_report_free(r);
-        CHECK_OK(delta_files_report_build(b, "local_ts", &r, &err), &err);
+        CHECK_OK(delta_files_report_new(b, "local_ts", &r, &err), &err);
         CHECK(r->files[0].min == NULL); /* f2 predates the column */
         CHECK_STR(r->files[1].max, "2024-02-01T00:00:00.009");
         delta_files_report_free(r);
-        CHECK_OK(delta_files_report_build(b, "s", &r, &err), &err);
+        CHECK_OK(delta_files_report_new(b, "s", &r, &err), &err);
         CHECK_STR(r->files[0].min, "row-0");
         CHECK_EQ(r->files[1].null_count, 10);
         delta_files_report_free(r);

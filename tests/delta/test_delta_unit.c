@@ -948,7 +948,7 @@ static bool all_steps(pq_reader *r)
     STEP(delta_table_new_detached("t", &t, &err));
     STEP(delta_log_apply(t, V0, strlen(V0), &err));
     STEP(delta_log_apply(t, v1, strlen(v1), &err));
-    STEP(delta_files_report_build(t, "v", &rep, &err));
+    STEP(delta_files_report_new(t, "v", &rep, &err));
     assert_int_equal(rep->nfiles, 2);
     done = true;
 out:
