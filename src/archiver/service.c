@@ -160,6 +160,23 @@ static int identify(arc_worker *w, ts_err *e)
     return 1;
 }
 
+#define SWEEP_AFTER_S 3
+#define SWEEP_EVERY_S 60
+#define SWEEP_MIN_AGE_S 2 /* a writer locks its temp file microseconds after making it */
+
+static void sweep(arc_worker *w)
+{
+    long long swept = 0;
+    char *root = obj_database_root(w->cluster, w->database);
+    ts_err e;
+    ts_err_clear(&e);
+    if (root && lake_sweep(w->lk, root, SWEEP_MIN_AGE_S, &swept, &e) != 0)
+        ts_warn("could not sweep partial writes: %s", e.msg);
+    else if (swept)
+        ts_info("swept %lld partial writes left by an archiver that stopped", swept);
+    ts_free(root);
+}
+
 static void *worker_main(void *arg)
 {
     arc_worker *w = arg;
@@ -167,7 +184,7 @@ static void *worker_main(void *arg)
     arc_stats *st = &w->svc->st;
     char host[64] = "host";
     bus_msgs msgs = {0};
-    double last_reclaim = 0;
+    double last_reclaim = 0, last_sweep = -SWEEP_EVERY_S;
     bool alive = false, holding = false;
     holder hold;
     ts_err e;
@@ -187,18 +204,8 @@ static void *worker_main(void *arg)
     holding = true;
     /* the container (or folder) is made here, at the start, when allowed: never by a
      * GET of the endpoints, whose probe only looks */
-    if (w->index == 0) {
-        long long swept = 0;
-        char *root = obj_database_root(w->cluster, w->database);
-        if (lake_test(w->lk, &e) != 0)
-            ts_warn("the lake is not usable yet: %s (requests wait for it)", e.msg);
-        /* partial writes of an archiver killed mid-export, in this database's folder */
-        else if (root && lake_sweep(w->lk, root, &swept, &e) != 0)
-            ts_warn("could not sweep partial writes: %s", e.msg);
-        else if (swept)
-            ts_info("swept %lld partial writes left by an archiver that stopped", swept);
-        ts_free(root);
-    }
+    if (w->index == 0 && lake_test(w->lk, &e) != 0)
+        ts_warn("the lake is not usable yet: %s (requests wait for it)", e.msg);
     alive = true;
     atomic_fetch_add(&st->alive, 1);
     if (w->index == 0)
@@ -207,6 +214,14 @@ static void *worker_main(void *arg)
     while (!ts_run_stopping()) {
         int rc;
         ts_err_clear(&e);
+        /* partial writes of archivers killed mid-export, in this database's folder: a
+         * few seconds after the start (their temp files are not fresh any more), then
+         * every minute */
+        if (w->index == 0 && ts_mono_s() - w->svc->started_mono >= SWEEP_AFTER_S &&
+            ts_mono_s() - last_sweep >= SWEEP_EVERY_S) {
+            last_sweep = ts_mono_s();
+            sweep(w);
+        }
         if (ts_mono_s() - last_reclaim > 5) { /* a dead worker's requests, past the timeout */
             last_reclaim = ts_mono_s();
             rc = bus_reclaim(w->b, cfg->redis.request_stream, w->group, w->consumer,

@@ -552,7 +552,7 @@ int lake_delete(lake *lk, const char *path, ts_err *err)
     return rc;
 }
 
-int lake_sweep(lake *lk, const char *prefix, long long *removed, ts_err *err)
+int lake_sweep(lake *lk, const char *prefix, int min_age_s, long long *removed, ts_err *err)
 {
     char *full;
     long long n = 0;
@@ -570,7 +570,7 @@ int lake_sweep(lake *lk, const char *prefix, long long *removed, ts_err *err)
         sprintf(full, "%s/%s", lk->prefix, prefix);
     else
         strcpy(full, prefix);
-    rc = lk->ops->sweep(lk->st, full, &n, err);
+    rc = lk->ops->sweep(lk->st, full, min_age_s, &n, err);
     ts_free(full);
     if (removed)
         *removed = n;

@@ -130,10 +130,13 @@ typedef int (*lake_list_fn)(void *ud, const lake_info *info);
 /* Lists the objects whose path starts with prefix ("" = all), across pages. */
 int lake_list(lake *lk, const char *prefix, lake_list_fn fn, void *ud, ts_err *err) TS_MUSTCHECK;
 /* Removes what writers that died left behind under prefix ("" = all): a local
- * folder's temp files no live writer holds. Azure keeps the blocks of an upload that
+ * folder's temp files no live writer holds and older than min_age_s (a writer takes
+ * its lock right after creating its temp file: 0 is safe when no writer can be
+ * starting, as at a service's start). Azure keeps the blocks of an upload that
  * was never committed invisible and discards them itself (after 7 days), so there it
  * removes nothing. *removed (may be NULL) gets how many were removed. */
-int lake_sweep(lake *lk, const char *prefix, long long *removed, ts_err *err) TS_MUSTCHECK;
+int lake_sweep(lake *lk, const char *prefix, int min_age_s, long long *removed,
+               ts_err *err) TS_MUSTCHECK;
 /* Deletes an object; TS_ERR_NOTFOUND when absent. */
 int lake_delete(lake *lk, const char *path, ts_err *err) TS_MUSTCHECK;
 /* Checks that the store is reachable, the credentials work, and the container or

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -129,6 +130,19 @@ static void local_free(void *p)
     ts_free(st);
 }
 
+#define SWEEP_AGE_S 2 /* a temp file this old and unlocked is a dead writer's: a writer
+                        * locks its temp file microseconds after making it */
+
+/* Whether dir/name was last written SWEEP_AGE_S or more ago. */
+static bool old_enough(const char *dir, const char *name)
+{
+    struct stat sb;
+    char *full = join(dir, name);
+    bool old = full && lstat(full, &sb) == 0 && time(NULL) - sb.st_mtime >= SWEEP_AGE_S;
+    ts_free(full);
+    return old;
+}
+
 /* Removes the temp files of path (ts_durable_is_temp) that nobody holds: left by a
  * writer that crashed. */
 static void sweep_stale_temps(const char *dir, const char *path)
@@ -142,6 +156,8 @@ static void sweep_stale_temps(const char *dir, const char *path)
         char *full;
         int fd;
         if (!ts_durable_is_temp(de->d_name, base))
+            continue;
+        if (!old_enough(dir, de->d_name))
             continue;
         if (!(full = join(dir, de->d_name)))
             break;
@@ -181,12 +197,23 @@ static int local_writer_open(void *p, const char *full, void **out, ts_err *err)
     if ((rc = ts_durable_mkdirs(dir, err)) != TS_OK)
         goto out;
     sweep_stale_temps(dir, w->path);
-    if ((rc = ts_durable_open(&w->file, w->path, TS_DURABLE_NOREPLACE, 0600, err)) != TS_OK)
-        goto out;
-    if (flock(ts_durable_fd(w->file), LOCK_EX | LOCK_NB) != 0) {
-        rc = ts_err_set(err, TS_ERR_IO, "could not lock \"%s\": %s", ts_durable_temp_path(w->file),
-                        strerror(errno));
-        goto out;
+    /* A sweeper only takes temp files older than SWEEP_AGE_S, so a fresh one is never
+     * taken between its creation and its lock; should one be taken all the same (a
+     * clock jump), the lock finds it unlinked and a new one is made. */
+    for (int tries = 0;; tries++) {
+        struct stat sb;
+        if ((rc = ts_durable_open(&w->file, w->path, TS_DURABLE_NOREPLACE, 0600, err)) != TS_OK)
+            goto out;
+        if (flock(ts_durable_fd(w->file), LOCK_EX | LOCK_NB) == 0 &&
+            fstat(ts_durable_fd(w->file), &sb) == 0 && sb.st_nlink > 0)
+            break;
+        if (tries == 3) {
+            rc = ts_err_set(err, TS_ERR_IO, "could not lock \"%s\": %s",
+                            ts_durable_temp_path(w->file), strerror(errno ? errno : EAGAIN));
+            goto out;
+        }
+        ts_durable_abort(w->file);
+        w->file = NULL;
     }
     *out = w;
     w = NULL;
@@ -454,7 +481,7 @@ out:
 
 /* Removes the temp files under prefix that no writer holds (their writer died): a
  * live writer keeps an flock on its temp file until it commits or aborts. */
-static int local_sweep(void *p, const char *prefix, long long *removed, ts_err *err)
+static int local_sweep(void *p, const char *prefix, int min_age_s, long long *removed, ts_err *err)
 {
     local_store *st = p;
     walk wk = {NULL, 0, 0, prefix, strlen(prefix), true};
@@ -467,8 +494,11 @@ static int local_sweep(void *p, const char *prefix, long long *removed, ts_err *
         goto out;
     for (size_t i = 0; i < wk.n; i++) {
         char *full = join(st->root, wk.v[i].name);
+        struct stat sb;
         int fd = full ? open(full, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) : -1;
-        if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0 && unlink(full) == 0) {
+        /* young temp files may be a live writer's that has not taken its lock yet */
+        if (fd >= 0 && fstat(fd, &sb) == 0 && time(NULL) - sb.st_mtime >= min_age_s &&
+            flock(fd, LOCK_EX | LOCK_NB) == 0 && unlink(full) == 0) {
             ts_info("removed \"%s\", a partial write left by a writer that stopped", full);
             (*removed)++;
         }

@@ -38,7 +38,7 @@ typedef struct lake_store_ops {
     char *(*url)(void *st, const char *full);
     /* removes what dead writers left under full_prefix (NULL: nothing to sweep: an
      * Azure upload never committed is invisible and the service discards its blocks) */
-    int (*sweep)(void *st, const char *full_prefix, long long *removed, ts_err *err);
+    int (*sweep)(void *st, const char *full_prefix, int min_age_s, long long *removed, ts_err *err);
 } lake_store_ops;
 
 /* The stores: their operations and constructors. A constructor fills describe (for

@@ -317,7 +317,7 @@ int main(int argc, char **argv)
         CHECK((fp = fopen(dead, "w")) != NULL);
         fclose(fp);
         snprintf(p, sizeof p, "%s/sweep/", base);
-        CHECK_OK(lake_sweep(lk, p, &removed, &err), &err);
+        CHECK_OK(lake_sweep(lk, p, 0, &removed, &err), &err);
         CHECK_EQ(removed, 1);
         CHECK(access(dead, F_OK) != 0);
         CHECK_OK(lake_writer_commit(w, NULL, &err), &err); /* its temp file survived */
@@ -325,7 +325,7 @@ int main(int argc, char **argv)
         expect_content_raw(lk, p, "x", 1);
     } else {
         long long removed = -1;
-        CHECK_OK(lake_sweep(lk, base, &removed, &err), &err);
+        CHECK_OK(lake_sweep(lk, base, 0, &removed, &err), &err);
         CHECK_EQ(removed, 0);
     }
 
