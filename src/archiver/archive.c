@@ -43,19 +43,103 @@ static void chunk_of(const bus_request *req, const char *cluster, obj_chunk *c)
     c->range_end = req->chunk.range_end;
 }
 
-/* ---- a version already archived ---- */
+/* ---- versions already in the lake ---- */
+
+/* Whether the chunk still holds exactly the rows the proof was made from (in a
+ * read-only snapshot; the retention service checks again under the chunk's lock). */
+static bool chunk_matches(PGconn *pg, const bus_request *req, const char *proof)
+{
+    ts_err e, c2;
+    bool ok = false;
+    ts_err_clear(&e);
+    ts_err_clear(&c2);
+    if (!proof || pg_exec(pg, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", &e) != 0)
+        return false;
+    ok = pg_chunk_unchanged(pg, req->chunk.chunk_schema, req->chunk.chunk_name, proof, &e) == 0;
+    if (pg_exec(pg, "COMMIT", &c2) != 0)
+        ok = false;
+    return ok;
+}
+
+/* Fills a success confirmation for the object at path. */
+static int confirm_object(lake *lk, const char *path, const char *proof, bus_confirmation *conf,
+                          ts_err *err)
+{
+    lake_info info;
+    char hex[33];
+    pg_proof pp;
+    int rc = obj_verify(lk, path, -1, -1, NULL, NULL, &info, err);
+    if (rc)
+        return rc;
+    if (!info.has_md5)
+        return ts_err_set(err, TS_ERR_CONFLICT, "object \"%s\" has no stored MD5", path);
+    lake_md5_hex(info.md5, hex);
+    conf->status = BUS_STATUS_SUCCESS;
+    conf->bytes = (int64_t)info.size;
+    conf->rows = pg_proof_parse(proof, &pp, err) == 0 ? pp.rows : 0;
+    conf->object = lake_url(lk, path);
+    conf->checksum = ts_strdup(hex);
+    conf->proof = obj_proof_json(proof);
+    if (!conf->object || !conf->checksum || !conf->proof)
+        return ts_err_set(err, TS_ERR_NOMEM, "out of memory");
+    return TS_OK;
+}
+
+static void clear_conf(bus_confirmation *conf)
+{
+    ts_free(conf->object), ts_free(conf->checksum), ts_free(conf->proof);
+    conf->object = conf->checksum = conf->proof = NULL;
+    conf->rows = conf->bytes = 0;
+}
+
+/* A repeated request (a republish after a restart, a takeover, a reclaim race): is a
+ * version of the chunk live in the table, holding exactly the chunk's rows? Then it is
+ * confirmed and nothing is written. */
+static bool live_and_unchanged(PGconn *pg, lake *lk, delta_table *t, const obj_chunk *c,
+                               const bus_request *req, bus_confirmation *conf)
+{
+    const delta_file *live[16];
+    int n = obj_live_versions(t, c, live, 16);
+    for (int i = 0; i < n && i < 16; i++) {
+        const char *proof = obj_file_tag(live[i], OBJ_TAG_PROOF);
+        char *path = obj_file_path(t, live[i]);
+        ts_err e;
+        bool ok;
+        ts_err_clear(&e);
+        ok = path && chunk_matches(pg, req, proof) && confirm_object(lk, path, proof, conf, &e) == 0;
+        if (ok)
+            ts_info("chunk \"%s.%s\" is archived in \"%s\" and unchanged: confirming without "
+                    "writing again", req->chunk.chunk_schema, req->chunk.chunk_name, path);
+        else
+            clear_conf(conf);
+        ts_free(path);
+        if (ok)
+            return true;
+    }
+    return false;
+}
 
 typedef struct found {
     const obj_chunk *c;
+    const delta_table *t;
     char **paths;
     int n, cap;
 } found;
 
-static int collect_version(void *ud, const lake_info *info)
+/* Versions of the chunk in the lake that the table neither holds nor removed: uploads
+ * whose commit never happened (the archiver died in between). */
+static int collect_uncommitted(void *ud, const lake_info *info)
 {
     found *f = ud;
-    if (!obj_path_is_version(f->c, info->name, NULL))
+    const char *root = delta_table_root(f->t);
+    size_t rl = strlen(root);
+    const char *rel = info->name + rl + 1;
+    if (!obj_path_is_version(f->c, info->name, NULL) || strncmp(info->name, root, rl) != 0 ||
+        delta_table_find(f->t, rel))
         return 0;
+    for (size_t i = 0; i < delta_table_nremoved(f->t); i++)
+        if (strcmp(delta_table_removed(f->t, i)->path, rel) == 0)
+            return 0; /* superseded: kept as it is */
     if (f->n == f->cap) {
         int cap = f->cap ? f->cap * 2 : 4;
         char **p = ts_realloc(f->paths, (size_t)cap * sizeof *p);
@@ -68,70 +152,6 @@ static int collect_version(void *ud, const lake_info *info)
         return TS_ERR_NOMEM;
     f->n++;
     return 0;
-}
-
-/* Whether the chunk still holds exactly the rows the proof was made from (in a
- * read-only snapshot; the retention service checks again under the chunk's lock). */
-static bool chunk_matches(PGconn *pg, const bus_request *req, const char *proof)
-{
-    ts_err e, c2;
-    bool ok = false;
-    ts_err_clear(&e);
-    ts_err_clear(&c2);
-    if (pg_exec(pg, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", &e) != 0)
-        return false;
-    ok = pg_chunk_unchanged(pg, req->chunk.chunk_schema, req->chunk.chunk_name, proof, &e) == 0;
-    if (pg_exec(pg, "COMMIT", &c2) != 0)
-        ok = false;
-    return ok;
-}
-
-/* A repeated request (a republish after a restart, a takeover, a reclaim race): is a
- * version of the chunk in the lake, whole, holding exactly the chunk's rows? Then it
- * is confirmed and nothing is written. */
-static bool already_archived(PGconn *pg, lake *lk, const obj_chunk *c, const bus_request *req,
-                             bus_confirmation *conf)
-{
-    found f = {.c = c};
-    char *pre = obj_version_prefix(c);
-    bool ok = false;
-    ts_err e;
-
-    ts_err_clear(&e);
-    if (!pre || lake_list(lk, pre, collect_version, &f, &e) != 0)
-        goto out;
-    for (int i = f.n - 1; i >= 0 && !ok; i--) {
-        lake_info info;
-        char *proof = NULL, hex[33];
-        ts_err_clear(&e);
-        if (obj_verify(lk, f.paths[i], -1, -1, NULL, &proof, &info, &e) == 0 && info.has_md5 &&
-            chunk_matches(pg, req, proof)) {
-            lake_md5_hex(info.md5, hex);
-            conf->status = BUS_STATUS_SUCCESS;
-            conf->bytes = (int64_t)info.size;
-            conf->object = lake_url(lk, f.paths[i]);
-            conf->checksum = ts_strdup(hex);
-            conf->proof = obj_proof_json(proof);
-            {
-                pg_proof pp;
-                ts_err pe;
-                ts_err_clear(&pe);
-                conf->rows = pg_proof_parse(proof, &pp, &pe) == 0 ? pp.rows : 0;
-            }
-            ok = conf->object && conf->checksum && conf->proof;
-            if (ok)
-                ts_info("chunk \"%s.%s\" is already archived in \"%s\" and unchanged: confirming "
-                        "without writing again",
-                        req->chunk.chunk_schema, req->chunk.chunk_name, f.paths[i]);
-        }
-        ts_free(proof);
-    }
-out:
-    for (int i = 0; i < f.n; i++)
-        ts_free(f.paths[i]);
-    ts_free(f.paths);
-    ts_free(pre);
-    return ok;
 }
 
 /* ---- export straight into a lake writer ---- */
@@ -169,7 +189,80 @@ static int chunk_lock(PGconn *pg, const bus_request *req, bool take, ts_err *err
     return TS_OK;
 }
 
-int arc_archive(const ts_config *cfg, PGconn *pg, lake *lk, const char *cluster,
+static void rollback(PGconn *pg)
+{
+    ts_err e;
+    ts_err_clear(&e);
+    if (pg_exec(pg, "ROLLBACK", &e) != 0) /* the session is gone: the server rolled back */
+        ts_debug("rollback: %s", e.msg);
+}
+
+/* Commits the object at path to the table while the chunk cannot be dropped (its
+ * ACCESS SHARE lock is held): a version only supersedes others while the chunk is still
+ * in the database. Returns 0 when committed; 1 when the chunk is gone (dropped on the
+ * strength of another version: this one must not join the table, and is deleted); an
+ * error code otherwise (not judged: left for a retry). */
+static int commit_locked(const ts_config *cfg, PGconn *pg, lake *lk, delta_table *t,
+                         const obj_chunk *c, const char *path, const char *proof,
+                         const char *event_id, ts_err *err)
+{
+    char *qname = NULL, sql[600], relid[24];
+    ts_err e;
+    int rc;
+    ts_err_clear(&e);
+    if (!(qname = pg_qualified_name(pg, c->chunk_schema, c->chunk_name, err)))
+        return err->code;
+    if ((rc = pg_exec(pg, "BEGIN", err)) != 0)
+        goto out;
+    snprintf(sql, sizeof sql, "SET LOCAL lock_timeout = %d", cfg->database.lock_timeout_ms);
+    if ((rc = pg_exec(pg, sql, err)) != 0)
+        goto abort;
+    snprintf(sql, sizeof sql, "LOCK TABLE %s IN ACCESS SHARE MODE", qname);
+    rc = pg_exec(pg, sql, &e);
+    if (rc == TS_ERR_NOTFOUND) {
+        ts_err de;
+        ts_err_clear(&de);
+        rollback(pg);
+        ts_warn("chunk \"%s.%s\" was dropped while it was archived; \"%s\" does not join the "
+                "table and is deleted", c->chunk_schema, c->chunk_name, path);
+        if (lake_delete(lk, path, &de) != 0)
+            ts_warn("could not delete \"%s\": %s", path, de.msg);
+        rc = 1;
+        goto out;
+    }
+    if (rc) {
+        ts_err_set(err, rc, "%s", e.msg);
+        goto abort;
+    }
+    /* the chunk's OID, under the lock: which incarnation of its name this version is */
+    {
+        const char *p[1] = {qname};
+        PGresult *r = pg_query(pg, "SELECT $1::regclass::oid::text", 1, p, err);
+        if (!r) {
+            rc = err->code;
+            goto abort;
+        }
+        snprintf(relid, sizeof relid, "%s", PQgetvalue(r, 0, 0));
+        PQclear(r);
+    }
+    rc = obj_commit_version(t, lk, c, path, relid, proof, event_id, err);
+    if (rc == TS_ERR_CONFLICT) { /* a concurrent commit changed the chunk's versions */
+        ts_err_clear(err);
+        if ((rc = delta_table_refresh(t, err)) == 0)
+            rc = obj_commit_version(t, lk, c, path, relid, proof, event_id, err);
+    }
+    if (rc)
+        goto abort;
+    rc = pg_exec(pg, "COMMIT", err);
+    goto out;
+abort:
+    rollback(pg);
+out:
+    ts_free(qname);
+    return rc;
+}
+
+int arc_archive(const ts_config *cfg, PGconn *pg, lake *lk, obj_tables *tables, const char *cluster,
                 const bus_request *req, bus_confirmation *conf, ts_err *err)
 {
     pg_chunk ch;
@@ -179,8 +272,11 @@ int arc_archive(const ts_config *cfg, PGconn *pg, lake *lk, const char *cluster,
     lake_writer *w = NULL;
     lake_info info = {0};
     obj_chunk oc;
-    char *path = NULL, *proof = NULL, hex[33], start[BUS_TIME_MAX], end[BUS_TIME_MAX],
-         vid[OBJ_VID_LEN + 1], msg[1024];
+    obj_tables *own = NULL;
+    delta_table *t = NULL;
+    found unc = {0};
+    char *path = NULL, *proof = NULL, *pre = NULL, hex[33], start[BUS_TIME_MAX],
+         end[BUS_TIME_MAX], vid[OBJ_VID_LEN + 1], msg[1024];
     bool locked = false;
     ts_err e;
     int rc = 0;
@@ -239,12 +335,58 @@ int arc_archive(const ts_config *cfg, PGconn *pg, lake *lk, const char *cluster,
         goto out;
     }
     locked = true;
-    if (already_archived(pg, lk, &oc, req, conf))
+    if (!tables && (rc = obj_tables_new(lk, &own, &e)) != 0) {
+        rc = ts_err_set(err, rc, "%s", e.msg);
         goto out;
-    /* already_archived may have half-filled conf before finding a difference */
-    ts_free(conf->object), ts_free(conf->checksum), ts_free(conf->proof);
-    conf->object = conf->checksum = conf->proof = NULL;
-    conf->rows = conf->bytes = 0;
+    }
+    if ((rc = obj_table_of(tables ? tables : own, &oc, &t, &e)) != 0)
+        goto lake_failed;
+    /* a version live in the table that still holds the chunk's rows: confirm it */
+    if (live_and_unchanged(pg, lk, t, &oc, req, conf))
+        goto out;
+    /* an upload whose commit never happened (its archiver died in between): committed
+     * now if it holds the chunk's rows, else it was never part of the archive: deleted */
+    unc.c = &oc;
+    unc.t = t;
+    if (!(pre = obj_version_prefix(&oc))) {
+        rc = ts_err_set(err, TS_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = lake_list(lk, pre, collect_uncommitted, &unc, &e)) != 0)
+        goto lake_failed;
+    for (int i = 0; i < unc.n; i++) {
+        char *uproof = NULL;
+        ts_err ue;
+        ts_err_clear(&ue);
+        if (!proof && obj_verify(lk, unc.paths[i], -1, -1, NULL, &uproof, NULL, &ue) == 0 &&
+            chunk_matches(pg, req, uproof)) {
+            rc = commit_locked(cfg, pg, lk, t, &oc, unc.paths[i], uproof, req->event_id, &e);
+            if (rc == 0 && confirm_object(lk, unc.paths[i], uproof, conf, &e) == 0) {
+                ts_info("chunk \"%s.%s\": committed \"%s\", an upload whose commit was "
+                        "interrupted", req->chunk.chunk_schema, req->chunk.chunk_name, unc.paths[i]);
+                proof = uproof;
+                continue;
+            }
+            clear_conf(conf);
+            ts_free(uproof);
+            if (rc == 1) {
+                rc = fail_conf(conf, "the chunk was dropped while it was archived");
+                goto out;
+            }
+            if (rc) {
+                rc = ts_err_set(err, rc, "%s", e.msg);
+                goto out;
+            }
+            continue;
+        }
+        ts_free(uproof);
+        ts_info("deleting \"%s\": an upload never committed that the chunk no longer matches",
+                unc.paths[i]);
+        if (lake_delete(lk, unc.paths[i], &ue) != 0 && ue.code != TS_ERR_NOTFOUND)
+            ts_warn("could not delete \"%s\": %s", unc.paths[i], ue.msg);
+    }
+    if (proof)
+        goto out; /* confirmed an interrupted upload */
 
     src.database = req->database;
     src.table_schema = req->chunk.hypertable_schema;
@@ -285,11 +427,23 @@ int arc_archive(const ts_config *cfg, PGconn *pg, lake *lk, const char *cluster,
     /* read it back: the footer parses, and size, MD5, rows and proof are what we wrote */
     if ((rc = obj_verify(lk, path, res.rows, res.bytes, hex, &proof, NULL, &e)) != 0)
         goto lake_failed;
-    ts_fault("archiver.committed"); /* the object is whole; nobody knows yet */
     if (strcmp(proof, res.proof) != 0) {
         rc = fail_conf(conf, "the object read back carries another proof than the export's");
         goto out;
     }
+    ts_fault("archiver.uploaded"); /* the object is whole; the table does not name it yet */
+    rc = commit_locked(cfg, pg, lk, t, &oc, path, res.proof, req->event_id, &e);
+    if (rc == 1) {
+        rc = fail_conf(conf, "the chunk was dropped while it was archived");
+        goto out;
+    }
+    if (rc == TS_ERR_CONN || rc == TS_ERR_CONFLICT || rc == TS_ERR_TIMEOUT) {
+        rc = ts_err_set(err, rc, "%s", e.msg); /* not judged: the upload is committed or swept by the retry */
+        goto out;
+    }
+    if (rc)
+        goto lake_failed;
+    ts_fault("archiver.committed"); /* in the table's log; nobody told yet */
     conf->status = BUS_STATUS_SUCCESS;
     conf->rows = res.rows;
     conf->bytes = res.bytes;
@@ -299,8 +453,9 @@ int arc_archive(const ts_config *cfg, PGconn *pg, lake *lk, const char *cluster,
     if (!conf->object || !conf->checksum || !conf->proof)
         rc = ts_err_set(err, TS_ERR_NOMEM, "out of memory");
     else
-        ts_info("archived chunk \"%s.%s\": %lld rows, %lld bytes in \"%s\"", req->chunk.chunk_schema,
-                req->chunk.chunk_name, (long long)res.rows, (long long)res.bytes, path);
+        ts_info("archived chunk \"%s.%s\": %lld rows, %lld bytes in \"%s\" (table version %lld)",
+                req->chunk.chunk_schema, req->chunk.chunk_name, (long long)res.rows,
+                (long long)res.bytes, path, (long long)delta_table_version(t));
     goto out;
 
 lake_failed:
@@ -315,6 +470,11 @@ out:
         ts_err_clear(&ue);
         (void)chunk_lock(pg, req, false, &ue); /* on failure the session, and the lock, is gone */
     }
+    for (int i = 0; i < unc.n; i++)
+        ts_free(unc.paths[i]);
+    ts_free(unc.paths);
+    obj_tables_free(own);
+    ts_free(pre);
     ts_free(path);
     ts_free(proof);
     pg_chunk_clear(&ch);

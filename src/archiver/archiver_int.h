@@ -18,6 +18,7 @@
 #include "common/err.h"
 #include "http/http.h"
 #include "lake/lake.h"
+#include "object/object.h"
 
 #define ARC_EVENT_RING 512        /* recent outcomes kept for /archival/events */
 #define ARC_DURATION_SAMPLES 1024 /* recent archive durations kept for percentiles */
@@ -109,6 +110,7 @@ typedef struct arc_worker {
     char consumer[128];
     PGconn *pg;
     lake *lk;
+    obj_tables *tables; /* the Delta tables this worker has loaded */
     bus *b;
     char cluster[BUS_CLUSTER_MAX + 1];
     char database[BUS_NAME_MAX + 1];

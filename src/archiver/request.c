@@ -71,7 +71,7 @@ int arc_handle_entry(arc_worker *w, const bus_msg *m)
         snprintf(why, sizeof why, "cannot reach PostgreSQL: %s", e.msg);
         goto out;
     }
-    rc = arc_archive(cfg, w->pg, w->lk, w->cluster, &req, &conf, &e);
+    rc = arc_archive(cfg, w->pg, w->lk, w->tables, w->cluster, &req, &conf, &e);
     if (rc == TS_ERR_CONN && PQstatus(w->pg) != CONNECTION_OK && !ts_run_stopping()) {
         /* the server restarted or the connection broke: one more try at once on a new
          * connection, rather than leaving the request idle for the visibility timeout */
@@ -80,7 +80,7 @@ int arc_handle_entry(arc_worker *w, const bus_msg *m)
         bus_confirmation_clear(&conf);
         ts_err_clear(&e);
         if ((rc = usable_pg(w, &e)) == 0)
-            rc = arc_archive(cfg, w->pg, w->lk, w->cluster, &req, &conf, &e);
+            rc = arc_archive(cfg, w->pg, w->lk, w->tables, w->cluster, &req, &conf, &e);
     }
     if (rc) { /* not judged: leave it un-acked for this or another worker */
         if (ts_run_stopping())

@@ -195,6 +195,7 @@ static void *worker_main(void *arg)
     if (identify(w, &e) != 0)
         goto out; /* stopped before the database answered */
     if ((w->rc = arc_open_lake(cfg, true, &w->lk, &e)) != 0 ||
+        (w->rc = obj_tables_new(w->lk, &w->tables, &e)) != 0 ||
         (w->rc = arc_open_bus(cfg, w->consumer, false, &w->b, &e)) != 0 ||
         (w->rc = bus_group_create(w->b, cfg->redis.request_stream, w->group, &e)) != 0 ||
         (w->rc = holder_start(&hold, cfg, w->consumer, w->group, &e)) != 0) {
@@ -250,9 +251,10 @@ out:
         atomic_fetch_sub(&st->alive, 1);
     bus_msgs_clear(&msgs);
     bus_free(w->b);
+    obj_tables_free(w->tables);
     lake_free(w->lk);
     pg_disconnect(w->pg);
-    w->b = NULL, w->lk = NULL, w->pg = NULL;
+    w->b = NULL, w->lk = NULL, w->pg = NULL, w->tables = NULL;
     return NULL;
 }
 

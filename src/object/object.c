@@ -14,6 +14,8 @@
 #include "common/alloc.h"
 #include "common/buf.h"
 #include "common/tstime.h"
+#include "delta/schema.h"
+#include "delta/stats.h"
 #include "parquet/reader.h"
 #include "pg/conn.h"
 #include "pg/export.h"
@@ -315,4 +317,200 @@ int obj_cluster_id(PGconn *pg, const char *cluster_name, char out[64], ts_err *e
     if (strlen(out) < 3)
         return ts_err_set(err, TS_ERR_REMOTE, "the server gave no system identifier");
     return TS_OK;
+}
+
+/* ---- the archive as a table ---- */
+
+#define OBJ_TABLES_MAX 64 /* tables kept loaded by one cache; the oldest is dropped */
+
+typedef struct cached_table {
+    char *root;
+    delta_table *t;
+    uint64_t used;
+} cached_table;
+
+struct obj_tables {
+    lake *lk;
+    cached_table v[OBJ_TABLES_MAX];
+    int n;
+    uint64_t tick;
+};
+
+int obj_tables_new(lake *lk, obj_tables **out, ts_err *err)
+{
+    obj_tables *c = ts_calloc(1, sizeof *c);
+    *out = NULL;
+    if (!c)
+        return ts_err_set(err, TS_ERR_NOMEM, "out of memory");
+    c->lk = lk;
+    *out = c;
+    return TS_OK;
+}
+
+void obj_tables_free(obj_tables *c)
+{
+    if (!c)
+        return;
+    for (int i = 0; i < c->n; i++) {
+        delta_table_free(c->v[i].t);
+        ts_free(c->v[i].root);
+    }
+    ts_free(c);
+}
+
+int obj_table_of(obj_tables *c, const obj_chunk *ch, delta_table **out, ts_err *err)
+{
+    char *root = obj_table_root(ch->cluster, ch->database, ch->table_schema, ch->table_name);
+    cached_table *e = NULL;
+    int rc;
+    *out = NULL;
+    if (!root)
+        return ts_err_set(err, TS_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < c->n && !e; i++)
+        if (strcmp(c->v[i].root, root) == 0)
+            e = &c->v[i];
+    if (!e) {
+        if (c->n == OBJ_TABLES_MAX) { /* drop the least recently used */
+            int old = 0;
+            for (int i = 1; i < c->n; i++)
+                if (c->v[i].used < c->v[old].used)
+                    old = i;
+            delta_table_free(c->v[old].t);
+            ts_free(c->v[old].root);
+            c->v[old] = c->v[--c->n];
+        }
+        e = &c->v[c->n];
+        memset(e, 0, sizeof *e);
+        if ((rc = delta_table_open(c->lk, root, NULL, &e->t, err)) != TS_OK) {
+            ts_free(root);
+            return rc;
+        }
+        e->root = root;
+        root = NULL;
+        c->n++;
+    }
+    ts_free(root);
+    e->used = ++c->tick;
+    if ((rc = delta_table_refresh(e->t, err)) != TS_OK)
+        return rc;
+    *out = e->t;
+    return TS_OK;
+}
+
+/* The chunk tag's value: ["schema","name"] as compact JSON. ts_free() it. */
+static char *chunk_tag(const obj_chunk *c)
+{
+    json_t *a = json_pack("[s,s]", c->chunk_schema, c->chunk_name);
+    char *s = a ? json_dumps(a, JSON_COMPACT) : NULL, *out = s ? ts_strdup(s) : NULL;
+    free(s);
+    json_decref(a);
+    return out;
+}
+
+const char *obj_file_tag(const delta_file *f, const char *key)
+{
+    for (int i = 0; i < f->ntags; i++)
+        if (strcmp(f->tags[i].key, key) == 0)
+            return f->tags[i].value;
+    return NULL;
+}
+
+int obj_live_versions(const delta_table *t, const obj_chunk *c, const delta_file **files, int max)
+{
+    char *tag = chunk_tag(c);
+    int n = 0;
+    for (size_t i = 0; tag && i < delta_table_nfiles(t); i++) {
+        const delta_file *f = delta_table_file(t, i);
+        const char *v = obj_file_tag(f, OBJ_TAG_CHUNK);
+        if (v && strcmp(v, tag) == 0) {
+            if (n < max)
+                files[n] = f;
+            n++;
+        }
+    }
+    ts_free(tag);
+    return n;
+}
+
+char *obj_file_path(const delta_table *t, const delta_file *f)
+{
+    const char *root = delta_table_root(t);
+    char *p = ts_malloc(strlen(root) + strlen(f->path) + 2);
+    if (p)
+        sprintf(p, "%s%s%s", root, *root ? "/" : "", f->path);
+    return p;
+}
+
+int obj_commit_version(delta_table *t, lake *lk, const obj_chunk *c, const char *path,
+                       const char *relid, const char *proof, const char *event_id, ts_err *err)
+{
+    const char *root = delta_table_root(t);
+    size_t rl = strlen(root);
+    lake_info info = {0};
+    lake_src src = {lk, path};
+    pq_reader *r = NULL;
+    delta_schema *schema = NULL;
+    delta_txn *tx = NULL;
+    const delta_file *old[16];
+    char *stats = NULL, *tag = NULL, range[2 * TS_TIME_MAX + 2], a[TS_TIME_MAX], b[TS_TIME_MAX];
+    int nold, rc;
+
+    if (strncmp(path, root, rl) != 0 || path[rl] != '/')
+        return ts_err_set(err, TS_ERR_INTERNAL, "object \"%s\" is outside its table \"%s\"", path, root);
+    if (delta_table_find(t, path + rl + 1))
+        return TS_OK; /* committed already (a retried commit) */
+    if (!(tag = chunk_tag(c))) {
+        rc = ts_err_set(err, TS_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    if (c->integer_range) {
+        snprintf(range, sizeof range, "%" PRId64 "/%" PRId64, c->range_start, c->range_end);
+    } else if (ts_time_format(c->range_start, TS_TIME_ANY_YEAR, a, sizeof a) != TS_OK ||
+               ts_time_format(c->range_end, TS_TIME_ANY_YEAR, b, sizeof b) != TS_OK) {
+        rc = ts_err_set(err, TS_ERR_INVALID, "the range of chunk \"%s.%s\" cannot be written",
+                        c->chunk_schema, c->chunk_name);
+        goto out;
+    } else {
+        snprintf(range, sizeof range, "%s/%s", a, b);
+    }
+    if ((rc = lake_stat(lk, path, &info, err)) != TS_OK ||
+        (rc = pq_reader_open(&r, lake_read_exact, &src, info.size, NULL, err)) != TS_OK ||
+        (rc = delta_schema_from_parquet(r, &schema, err)) != TS_OK ||
+        (rc = delta_stats_from_parquet(r, DELTA_STATS_SCAN_NAN, &stats, err)) != TS_OK ||
+        (rc = delta_txn_new(t, "WRITE", &tx, err)) != TS_OK ||
+        (rc = delta_txn_set_schema(tx, schema, err)) != TS_OK)
+        goto out;
+    {
+        delta_kv tags[5] = {{OBJ_TAG_CHUNK, tag},
+                            {OBJ_TAG_RANGE, range},
+                            {OBJ_TAG_RELID, relid},
+                            {OBJ_TAG_PROOF, proof},
+                            {OBJ_TAG_EVENT, event_id ? event_id : ""}};
+        delta_add add = {.path = path + rl + 1,
+                         .size = (int64_t)info.size,
+                         .stats = stats,
+                         .tags = tags,
+                         .ntags = 5};
+        if ((rc = delta_txn_add(tx, &add, err)) != TS_OK)
+            goto out;
+    }
+    /* the versions this one supersedes: removed in the same commit, never before */
+    nold = obj_live_versions(t, c, old, (int)(sizeof old / sizeof *old));
+    for (int i = 0; i < nold && i < (int)(sizeof old / sizeof *old); i++) {
+        const char *v = obj_file_tag(old[i], OBJ_TAG_RELID);
+        if (!v || strcmp(v, relid) != 0)
+            continue; /* an earlier incarnation's rows: not in the database any more */
+        if ((rc = delta_txn_remove(tx, old[i]->path, 0, err)) != TS_OK)
+            goto out;
+    }
+    rc = delta_txn_commit(tx, NULL, err);
+out:
+    if (rc)
+        ts_err_prefix(err, "committing \"%s\" to the table's log", path);
+    delta_txn_free(tx);
+    delta_schema_free(schema);
+    pq_reader_free(r);
+    ts_free(stats);
+    ts_free(tag);
+    return rc;
 }

@@ -14,6 +14,7 @@
 #include <libpq-fe.h>
 
 #include "common/err.h"
+#include "delta/delta.h"
 #include "lake/lake.h"
 
 #define OBJ_VID_LEN 16 /* hex characters of a version id */
@@ -84,5 +85,45 @@ int obj_read_back(lake *lk, const char *path, PGconn *pg, const char *chunk_sche
  * system identifier PostgreSQL gives every cluster at initdb (kept by physical
  * replicas, so a failover keeps the folder). out has 64 bytes. */
 int obj_cluster_id(PGconn *pg, const char *cluster_name, char out[64], ts_err *err) TS_MUSTCHECK;
+
+/* ---- the archive as a table: one Delta Lake table per source table ---- */
+
+/* Tags each add carries (docs/delta.md): the chunk (["schema","name"] as JSON), its
+ * range ("start/end", RFC 3339 or integers), the proof of its rows, the request. */
+#define OBJ_TAG_CHUNK "tsarchive.chunk"
+#define OBJ_TAG_RANGE "tsarchive.range"
+#define OBJ_TAG_PROOF "tsarchive.proof"
+#define OBJ_TAG_EVENT "tsarchive.event_id"
+#define OBJ_TAG_RELID "tsarchive.relid" /* the chunk's pg_class OID: its incarnation */
+
+/* Delta tables by root, loaded once and refreshed incrementally (a service keeps one
+ * per thread: a delta_table is used by one thread at a time). */
+typedef struct obj_tables obj_tables;
+int obj_tables_new(lake *lk, obj_tables **out, ts_err *err) TS_MUSTCHECK;
+void obj_tables_free(obj_tables *c);
+/* The table of c's source table, brought up to its newest version. Borrowed from the
+ * cache. */
+int obj_table_of(obj_tables *cache, const obj_chunk *c, delta_table **out, ts_err *err) TS_MUSTCHECK;
+
+/* The live files of c's chunk in t (normally one; two only if a writer outside tsarchive
+ * added one): up to max into files, the count returned. */
+int obj_live_versions(const delta_table *t, const obj_chunk *c, const delta_file **files, int max);
+/* The lake path of a file of t (root + "/" + its path). ts_free() it. */
+char *obj_file_path(const delta_table *t, const delta_file *f);
+/* A tag of a file, or NULL. */
+const char *obj_file_tag(const delta_file *f, const char *key);
+
+/* Commits the object at path (a version of c, whole in the lake) to the table: an add
+ * with its size, stats and schema from its footer, tags naming the chunk, its OID
+ * (relid: which incarnation of a name), its proof and event, and a remove of every
+ * other live version of the same incarnation (it supersedes them: the caller holds a
+ * lock that keeps the chunk in the database while this runs). Versions of an earlier
+ * incarnation (a partition dropped and created again under its name) stay: their rows
+ * left the database with it. Idempotent: an object already live is success.
+ * TS_ERR_CONFLICT when a concurrent commit removed what this one would remove (the
+ * caller looks again). */
+int obj_commit_version(delta_table *t, lake *lk, const obj_chunk *c, const char *path,
+                       const char *relid, const char *proof, const char *event_id,
+                       ts_err *err) TS_MUSTCHECK;
 
 #endif

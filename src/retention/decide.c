@@ -23,6 +23,7 @@ struct ret {
     void *publish_ud;
     char database[BUS_NAME_MAX + 1];
     char cluster[BUS_CLUSTER_MAX + 1];
+    obj_tables *tables; /* the Delta tables loaded */
     ret_counts counts;
 };
 
@@ -38,6 +39,10 @@ int ret_new(ret **out, const ts_config *cfg, PGconn *pg, lake *lk, ret_publish_f
         return rc;
     if (!(r = ts_calloc(1, sizeof *r)))
         return ts_err_set(err, TS_ERR_NOMEM, "out of memory");
+    if ((rc = obj_tables_new(lk, &r->tables, err)) != 0) {
+        ts_free(r);
+        return rc;
+    }
     r->cfg = cfg;
     r->pg = pg;
     r->lk = lk;
@@ -51,7 +56,24 @@ int ret_new(ret **out, const ts_config *cfg, PGconn *pg, lake *lk, ret_publish_f
 
 void ret_free(ret *r)
 {
+    if (r)
+        obj_tables_free(r->tables);
     ts_free(r);
+}
+
+/* Whether the object at path is a live file of its chunk's table (committed, not
+ * superseded). 1 yes, 0 no, or an error code when the log cannot be read. */
+static int live_in_table(ret *r, const obj_chunk *c, const char *path, ts_err *err)
+{
+    delta_table *t;
+    const char *root;
+    size_t rl;
+    int rc = obj_table_of(r->tables, c, &t, err);
+    if (rc)
+        return rc;
+    root = delta_table_root(t);
+    rl = strlen(root);
+    return strncmp(path, root, rl) == 0 && path[rl] == '/' && delta_table_find(t, path + rl + 1);
 }
 
 const ret_counts *ret_get_counts(const ret *r)
@@ -458,6 +480,15 @@ static int drop_chunk(ret *r, const ret_event *ev, ts_err *err)
         ts_err_set(&e, rc, "object \"%s\" was replaced since it was read back (ETag %s, then %s)",
                    path, info.etag, ev->etag);
     }
+    if (rc == 0) { /* and still a live file of the table (no later version removed it) */
+        int live = live_in_table(r, &oc, path, &e);
+        if (live == 0) {
+            rc = TS_ERR_CONFLICT;
+            ts_err_set(&e, rc, "\"%s\" is no longer a live file of the table's log", path);
+        } else if (live < 0) {
+            rc = live;
+        }
+    }
     if (rc == TS_ERR_CONFLICT || rc == TS_ERR_NOTFOUND) {
         rc = keep_and_rearchive(r, ev, "its archive no longer checks out", e.msg, err);
         goto out;
@@ -562,6 +593,17 @@ int ret_on_confirmation(ret *r, const bus_confirmation *conf, ts_err *err)
         goto out;
     }
     if (rc) { /* lake unreachable: see the confirmation again later */
+        ts_err_set(err, rc, "%s", e.msg);
+        goto out;
+    }
+    /* the object must be committed to its table's log: what a reader of the table sees */
+    rc = live_in_table(r, &oc, path, &e);
+    if (rc == 0) {
+        rc = on_failure(r, &ev, "verification failed: the object is not a live file of the "
+                        "table's log (never committed, or superseded)", err);
+        goto out;
+    }
+    if (rc < 0) {
         ts_err_set(err, rc, "%s", e.msg);
         goto out;
     }

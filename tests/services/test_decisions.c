@@ -22,6 +22,7 @@
 #include "lake/lake.h"
 #include "object/object.h"
 #include "pg/conn.h"
+#include "pg/export.h"
 #include "retention/retention.h"
 #include "retention/state.h"
 
@@ -98,7 +99,7 @@ static void archive(const char *chunk, bus_confirmation *conf)
     char cluster[64];
     ts_err_clear(&e);
     assert_int_equal(obj_cluster_id(F.pg, "", cluster, &e), 0);
-    int rc = arc_archive(F.cfg, F.pg, F.lk, cluster, request_for(chunk), conf, &e);
+    int rc = arc_archive(F.cfg, F.pg, F.lk, NULL, cluster, request_for(chunk), conf, &e);
     if (rc)
         fail_msg("arc_archive: %s", e.msg);
 }
@@ -130,8 +131,9 @@ static int exists(const char *rel)
 
 static int count_objects(void *ud, const lake_info *info)
 {
-    (void)info;
-    (*(int *)ud)++;
+    size_t n = strlen(info->name);
+    if (n > 8 && strcmp(info->name + n - 8, ".parquet") == 0) /* not the tables' logs */
+        (*(int *)ud)++;
     return 0;
 }
 
@@ -433,6 +435,165 @@ static void test_corrupt_data_page(void **state)
     bus_confirmation_clear(&conf);
 }
 
+/* The live versions of a chunk of table m in its Delta table; *rows their rows. */
+static int live_versions(const char *chunk, int64_t range_start, int64_t range_end, int64_t *rows,
+                         char paths[][512])
+{
+    obj_tables *cache = NULL;
+    delta_table *t = NULL;
+    const delta_file *f[8];
+    char cluster[64];
+    ts_err e;
+    int n;
+    obj_chunk oc = {.database = F.db, .table_schema = "public", .table_name = "m",
+                    .chunk_schema = "public", .chunk_name = chunk, .range_start = range_start,
+                    .range_end = range_end};
+    ts_err_clear(&e);
+    assert_int_equal(obj_cluster_id(F.pg, "", cluster, &e), 0);
+    oc.cluster = cluster;
+    assert_int_equal(obj_tables_new(F.lk, &cache, &e), 0);
+    if (obj_table_of(cache, &oc, &t, &e) != 0)
+        fail_msg("table: %s", e.msg);
+    n = obj_live_versions(t, &oc, f, 8);
+    *rows = 0;
+    for (int i = 0; i < n && i < 8; i++) {
+        char *p = obj_file_path(t, f[i]);
+        *rows += f[i]->num_records;
+        if (paths)
+            snprintf(paths[i], 512, "%s", p);
+        ts_free(p);
+    }
+    obj_tables_free(cache);
+    return n;
+}
+
+/* The issue's scenario: a partition archived and dropped, created again for late data
+ * and archived again: both versions stay live in the table, nothing is replaced. */
+static void test_recreated_partition(void **state)
+{
+    bus_confirmation c1, c2;
+    int64_t rows;
+    char p[4][512];
+    (void)state;
+    sql("CREATE TABLE m_8 PARTITION OF m FOR VALUES FROM ('2020-08-01') TO ('2020-09-01')");
+    sql("INSERT INTO m SELECT '2020-08-01'::timestamptz + i * interval '1 minute', i FROM generate_series(0, 999) i");
+    F.nreq = 0;
+    (void)check();
+    archive("m_8", &c1);
+    confirm(&c1);
+    assert_string_equal(state_of("m_8"), "dropped");
+    sql("CREATE TABLE m_8 PARTITION OF m FOR VALUES FROM ('2020-08-01') TO ('2020-09-01')");
+    sql("INSERT INTO m VALUES ('2020-08-15', 424242)");
+    F.nreq = 0;
+    (void)check();
+    archive("m_8", &c2);
+    assert_int_equal(c2.status, BUS_STATUS_SUCCESS);
+    assert_string_not_equal(c1.object, c2.object);
+    assert_int_equal(live_versions("m_8", c2.chunk.range_start, c2.chunk.range_end, &rows, p), 2);
+    assert_int_equal(rows, 1001); /* the 1,000 archived first and the late row */
+    confirm(&c2);
+    assert_string_equal(state_of("m_8"), "dropped");
+    assert_int_equal(live_versions("m_8", c2.chunk.range_start, c2.chunk.range_end, &rows, NULL), 2);
+    bus_confirmation_clear(&c1);
+    bus_confirmation_clear(&c2);
+}
+
+/* A chunk changed after its export: the new version is committed with a remove of the
+ * old one (the same incarnation), never the other way round. */
+static void test_superseded_version(void **state)
+{
+    bus_confirmation c1, c2;
+    int64_t rows;
+    char p[4][512];
+    (void)state;
+    sql("CREATE TABLE m_9 PARTITION OF m FOR VALUES FROM ('2020-09-01') TO ('2020-10-01')");
+    sql("INSERT INTO m SELECT '2020-09-01'::timestamptz + i * interval '1 minute', i FROM generate_series(0, 499) i");
+    F.nreq = 0;
+    (void)check();
+    archive("m_9", &c1);
+    assert_int_equal(live_versions("m_9", c1.chunk.range_start, c1.chunk.range_end, &rows, p), 1);
+    sql("DELETE FROM m WHERE ts = '2020-09-01 00:00:00+00'");
+    confirm(&c1); /* changed since its export: kept, requested again */
+    assert_string_equal(state_of("m_9"), "requested");
+    archive("m_9", &c2);
+    assert_int_equal(live_versions("m_9", c2.chunk.range_start, c2.chunk.range_end, &rows, p), 1);
+    assert_int_equal(rows, 499);
+    assert_non_null(strstr(c2.object, p[0])); /* the live one is the new one */
+    confirm(&c2);
+    assert_string_equal(state_of("m_9"), "dropped");
+    bus_confirmation_clear(&c1);
+    bus_confirmation_clear(&c2);
+}
+
+/* An upload whose commit never happened (the archiver died in between): the retry
+ * commits it when it still holds the chunk's rows, and deletes it when it does not. */
+static void test_uncommitted_upload(void **state)
+{
+    bus_confirmation conf;
+    pg_export_source src = {0};
+    pg_export_options opt;
+    pg_export_result res;
+    char cluster[64], vid[OBJ_VID_LEN + 1], file[256], *path;
+    lake_info info;
+    int64_t rows;
+    ts_err e;
+    (void)state;
+    ts_err_clear(&e);
+    sql("CREATE TABLE m_10 PARTITION OF m FOR VALUES FROM ('2020-10-01') TO ('2020-11-01')");
+    sql("INSERT INTO m SELECT '2020-10-01'::timestamptz + i * interval '1 minute', i FROM generate_series(0, 299) i");
+    F.nreq = 0;
+    (void)check();
+    const bus_request *req = request_for("m_10");
+    obj_chunk oc = {.database = F.db, .table_schema = "public", .table_name = "m",
+                    .chunk_schema = "public", .chunk_name = "m_10",
+                    .range_start = req->chunk.range_start, .range_end = req->chunk.range_end};
+    assert_int_equal(obj_cluster_id(F.pg, "", cluster, &e), 0);
+    oc.cluster = cluster;
+    /* the export of a dead archiver: whole in the lake, not in the log */
+    src.database = F.db, src.table_schema = "public", src.table_name = "m";
+    src.chunk_schema = "public", src.chunk_name = "m_10";
+    src.range_start = "2020-10-01T00:00:00Z", src.range_end = "2020-11-01T00:00:00Z";
+    pg_export_options_init(&opt, F.cfg);
+    snprintf(file, sizeof file, "%s.m10.parquet", F.lakedir);
+    assert_int_equal(pg_export_file(F.pg, &src, &opt, file, &res, &e), 0);
+    assert_int_equal(obj_vid_new("x", vid, &e), 0);
+    assert_non_null(path = obj_version_path(&oc, vid));
+    assert_int_equal(lake_put_file(F.lk, file, path, &info, &e), 0);
+    unlink(file);
+    archive("m_10", &conf);
+    assert_int_equal(conf.status, BUS_STATUS_SUCCESS);
+    assert_non_null(strstr(conf.object, vid)); /* that upload, committed: no new export */
+    assert_int_equal(live_versions("m_10", oc.range_start, oc.range_end, &rows, NULL), 1);
+    confirm(&conf);
+    assert_string_equal(state_of("m_10"), "dropped");
+    bus_confirmation_clear(&conf);
+    ts_free(path);
+
+    /* the same with a chunk that changed since: the stale upload goes */
+    sql("CREATE TABLE m_11 PARTITION OF m FOR VALUES FROM ('2020-11-01') TO ('2020-12-01')");
+    sql("INSERT INTO m SELECT '2020-11-01'::timestamptz + i * interval '1 minute', i FROM generate_series(0, 299) i");
+    F.nreq = 0;
+    (void)check();
+    req = request_for("m_11");
+    oc.chunk_name = "m_11", oc.range_start = req->chunk.range_start, oc.range_end = req->chunk.range_end;
+    src.chunk_name = "m_11", src.range_start = "2020-11-01T00:00:00Z", src.range_end = "2020-12-01T00:00:00Z";
+    assert_int_equal(pg_export_file(F.pg, &src, &opt, file, &res, &e), 0);
+    assert_int_equal(obj_vid_new("y", vid, &e), 0);
+    assert_non_null(path = obj_version_path(&oc, vid));
+    assert_int_equal(lake_put_file(F.lk, file, path, &info, &e), 0);
+    unlink(file);
+    sql("INSERT INTO m VALUES ('2020-11-20', 5)");
+    archive("m_11", &conf);
+    assert_int_equal(conf.status, BUS_STATUS_SUCCESS);
+    assert_null(strstr(conf.object, vid)); /* a fresh export */
+    assert_int_equal(lake_stat(F.lk, path, &info, &e), TS_ERR_NOTFOUND); /* the stale one went */
+    ts_err_clear(&e);
+    assert_int_equal(live_versions("m_11", oc.range_start, oc.range_end, &rows, NULL), 1);
+    assert_int_equal(rows, 301);
+    bus_confirmation_clear(&conf);
+    ts_free(path);
+}
+
 /* Another database's confirmation on a shared stream changes nothing here. */
 static void test_other_database(void **state)
 {
@@ -523,13 +684,13 @@ static void test_archiver_refusals(void **state)
     ts_err_clear(&e);
     assert_int_equal(obj_cluster_id(F.pg, "", cluster, &e), 0);
     snprintf(req.database, sizeof req.database, "another");
-    assert_int_equal(arc_archive(F.cfg, F.pg, F.lk, cluster, &req, &conf, &e), 0);
+    assert_int_equal(arc_archive(F.cfg, F.pg, F.lk, NULL, cluster, &req, &conf, &e), 0);
     assert_int_equal(conf.status, BUS_STATUS_FAILURE);
     assert_non_null(strstr(conf.error, "another"));
     bus_confirmation_clear(&conf);
     req = *request_for("b_1");
     snprintf(req.chunk.chunk_name, sizeof req.chunk.chunk_name, "m_now"); /* range differs */
-    assert_int_equal(arc_archive(F.cfg, F.pg, F.lk, cluster, &req, &conf, &e), 0);
+    assert_int_equal(arc_archive(F.cfg, F.pg, F.lk, NULL, cluster, &req, &conf, &e), 0);
     assert_int_equal(conf.status, BUS_STATUS_FAILURE);
     assert_non_null(strstr(conf.error, "range"));
     bus_confirmation_clear(&conf);
@@ -540,7 +701,7 @@ static void test_archiver_refusals(void **state)
     (void)check();
     ts_run_stop();
     ts_err_clear(&e);
-    assert_int_not_equal(arc_archive(F.cfg, F.pg, F.lk, cluster, request_for("m_6"), &conf, &e), 0);
+    assert_int_not_equal(arc_archive(F.cfg, F.pg, F.lk, NULL, cluster, request_for("m_6"), &conf, &e), 0);
     ts_run_reset();
     bus_confirmation_clear(&conf);
     assert_int_equal(objects(), before);
@@ -559,6 +720,9 @@ int main(void)
         cmocka_unit_test(test_busy_and_switched_off),
         cmocka_unit_test(test_archiver_refusals),
         cmocka_unit_test(test_corrupt_data_page),
+        cmocka_unit_test(test_recreated_partition),
+        cmocka_unit_test(test_superseded_version),
+        cmocka_unit_test(test_uncommitted_upload),
     };
     if (!getenv("TS_TEST_PG_URL")) {
         printf("SKIP: TS_TEST_PG_URL is not set (start the servers with scripts/services start)\n");
