@@ -50,7 +50,7 @@ INSERT INTO m VALUES (now(), -1, 0, 'now');"
 expired_parts="'m_2022_01','m_2022_02','m_2022_03'"
 parts_left() { sql "SELECT count(*) FROM pg_class WHERE relname IN ($expired_parts)"; }
 state_of() { sql "SELECT string_agg(chunk_name || '=' || state, ' ' ORDER BY chunk_name) FROM tsarchive.archival_events"; }
-lake_rows() { duckdb "SELECT count(*) FROM read_parquet('$WORK/lake/**/*.parquet')"; }
+lake_rows() { lake_sql "$WORK/lake" "SELECT count(*) FROM lake"; }
 
 case "$case" in
 report_only)
@@ -99,11 +99,11 @@ SQL
     [ "$n" -ge 2 ] && ok "the stale archives were refused ($n)" || { bad "changes not detected ($n)"; tail -20 run.log; }
     expect "final archive: row count with the change" 12960 "$(lake_rows)"
     expect "final archive holds the insert" "999999	inserted late" \
-        "$(duckdb "SELECT id, s FROM read_parquet('$WORK/lake/**/*.parquet') WHERE id = 999999")"
+        "$(lake_sql "$WORK/lake" "SELECT id, s FROM lake WHERE id = 999999")"
     expect "final archive holds the update" "updated late" \
-        "$(duckdb "SELECT s FROM read_parquet('$WORK/lake/**/*.parquet') WHERE id = 5000")"
+        "$(lake_sql "$WORK/lake" "SELECT s FROM lake WHERE id = 5000")"
     expect "final archive holds the delete" 0 \
-        "$(duckdb "SELECT count(*) FROM read_parquet('$WORK/lake/**/*.parquet') WHERE id = 5001")"
+        "$(lake_sql "$WORK/lake" "SELECT count(*) FROM lake WHERE id = 5001")"
     ;;
 object_gone)
     LOCK_TIMEOUT_MS=30000 write_config c.yaml local

@@ -123,8 +123,8 @@ two_databases)
             ok "$d: its archivers archived its 6 chunks and nothing else" || bad "$d: archiver counts"
     done
     expect "two database folders in the lake" 2 "$(find lake -mindepth 2 -maxdepth 2 -type d | wc -l)"
-    expect "12 objects, 2400 rows" "12 2400" \
-        "$(find lake -name '*.parquet' | wc -l) $(duckdb "SELECT count(*) FROM read_parquet('$WORK/lake/**/*.parquet')")"
+    expect "two tables, 12 live files, 2400 rows" "2 12 2400" \
+        "$(lake_sql "$WORK/lake" "SELECT count(DISTINCT tbl), count(*) FROM lake_files") $(lake_sql "$WORK/lake" "SELECT count(*) FROM lake")"
     ;;
 streams_bounded)
     new_db "tsarchive_h_streams"

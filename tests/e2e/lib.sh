@@ -75,3 +75,9 @@ write_config() {
 duckdb() {
     node "$ROOT/tests/e2e/duckdb_query.mjs" "$1"
 }
+# lake_sql DIR SQL: a query over what a reader of the archive in DIR sees: the views
+# `lake` (the rows of every live file of every Delta table, with filename) and
+# `lake_files` (tbl, file), from the tables' logs (tests/e2e/duckdb_lake.mjs)
+lake_sql() {
+    node "$ROOT/tests/e2e/duckdb_lake.mjs" "$1" "$2"
+}

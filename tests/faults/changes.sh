@@ -157,7 +157,7 @@ expect "$chunk dropped once" 1 "$(grep -c "dropped chunk \"public.$chunk\"" "$WO
 event_of() { grep "$1" "$2" | sed -n 's/.*\[event_id=\([0-9a-f-]*\)\].*/\1/p' | tail -n1; }
 second=$(event_of "archived chunk \"public.$chunk\"" "$WORK/arc.log")
 expect "the drop went with the second archive's event" "$second" "$(event_of "dropped chunk \"public.$chunk\"" "$WORK/ret.log")"
-obj=$(find "$LAKE" -name "${chunk}_*.parquet")
+obj=$(lake_sql "$LAKE" "SELECT file FROM lake_files WHERE file LIKE '%/${chunk}\\_%' ESCAPE '\\'")
 expect "the final archive of $chunk holds the $case change" "$want" \
     "$(duckdb "SELECT $what FROM read_parquet('$obj') WHERE id = $rowid")"
 check_promises

@@ -177,7 +177,7 @@ lake_dir() {
     local d=$WORK/fetched p
     rm -rf "$d" && mkdir -p "$d"
     "$BIN" -c "$WORK/c.yaml" lake ls >"$WORK/ls.txt" 2>>"$WORK/lake-ls.log"
-    for p in $(grep -o '[^ ]*\.parquet' "$WORK/ls.txt"); do
+    for p in $(grep -o '[^ ]*\.\(parquet\|json\)' "$WORK/ls.txt"); do
         mkdir -p "$d/$(dirname "$p")"
         "$BIN" -c "$WORK/c.yaml" lake get "$p" -o "$d/$p" >/dev/null 2>>"$WORK/lake-ls.log"
     done
@@ -198,25 +198,26 @@ check_promises() {
                  WHERE part NOT IN (SELECT relname FROM pg_class)) x")
     # 1. every row that left the database, value by value
     want=$(sql "SELECT count(*) || ' ' || coalesce(md5(string_agg($CANON_PG, ',' ORDER BY id)), '-') FROM ref.m WHERE part IN ($gone)")
-    files=$(find "$dir" -name '*.parquet' | wc -l)
+    # what a reader of the archive sees: the live files of the tables' Delta logs
+    files=$(find "$dir" -path '*/_delta_log/*.json' | wc -l)
     if [ "$files" = 0 ]; then
         have="0 -"
         : >"$WORK/objects.tsv"
     else
-        duckdb "SELECT '*', count(*) || ' ' || coalesce(md5(string_agg($CANON_DUCK, ',' ORDER BY id)), '-')
-                  FROM read_parquet('$dir/**/*.parquet')
-                UNION ALL
-                SELECT regexp_extract(filename, '[^/]*$'), count(*)::text
-                  FROM read_parquet('$dir/**/*.parquet', filename = true) GROUP BY filename" >"$WORK/objects.tsv"
+        lake_sql "$dir" "SELECT '*', count(*) || ' ' || coalesce(md5(string_agg($CANON_DUCK, ',' ORDER BY id)), '-')
+                           FROM lake
+                         UNION ALL
+                         SELECT regexp_extract(filename, '[^/]*$'), count(*)::text FROM lake GROUP BY filename" \
+            >"$WORK/objects.tsv"
         have=$(awk -F'\t' '$1 == "*" { print $2 }' "$WORK/objects.tsv")
     fi
-    expect "every row that left the database is in the lake, value by value (rows md5)" "$want" "$have"
-    # 2. one object per dropped chunk, with that chunk's rows; state dropped
+    expect "every row that left the database is in the archive's tables, value by value (rows md5)" "$want" "$have"
+    # 2. one live file per dropped chunk, with that chunk's rows; state dropped
     for p in $(echo "$gone" | tr -d "'" | tr ',' ' '); do
         n=$(awk -F'\t' -v p="$p" 'index($1, p "_") == 1' "$WORK/objects.tsv" | wc -l)
         rows=$(awk -F'\t' -v p="$p" 'index($1, p "_") == 1 { print $2 }' "$WORK/objects.tsv")
-        if [ "$n" != 1 ]; then bad "chunk $p was dropped with $n objects in the lake (want exactly 1)"; continue; fi
-        expect "chunk $p: its object holds its rows" "$(sql "SELECT count(*) FROM ref.m WHERE part = '$p'")" "$rows"
+        if [ "$n" != 1 ]; then bad "chunk $p was dropped with $n live files in its table (want exactly 1)"; continue; fi
+        expect "chunk $p: its live file holds its rows" "$(sql "SELECT count(*) FROM ref.m WHERE part = '$p'")" "$rows"
         expect "chunk $p: recorded as dropped after a verified archive" "dropped true" \
             "$(sql "SELECT state || ' ' || (object IS NOT NULL AND checksum IS NOT NULL) FROM tsarchive.archival_events WHERE chunk_name = '$p'")"
     done
