@@ -9,13 +9,132 @@
 #include "commands.h"
 #include "common/alloc.h"
 #include "lake/lake.h"
+#include "delta/delta.h"
+#include "delta/list.h"
 #include "lake/lake_config.h"
+#include "object/object.h"
+#include "pg/conn.h"
 
 static int lake_usage(void)
 {
-    cli_errorf("usage: tsarchive lake (test | ls [PREFIX] | put FILE PATH | get PATH [-o FILE] | "
-               "rm PATH)");
+    cli_errorf("usage: tsarchive lake (test | ls [PREFIX] | tables [PREFIX] | files TABLE "
+               "[--column C] | put FILE PATH | get PATH [-o FILE] | rm PATH [--force])");
     return TS_EXIT_USAGE;
+}
+
+/* `lake tables [PREFIX]`: the archive's Delta tables, with their version, live files,
+ * rows and bytes. */
+static int list_tables(lake *lk, const char *prefix, ts_err *err)
+{
+    delta_table_list *l = NULL;
+    int rc = delta_table_list_new(lk, prefix, &l, err);
+    if (rc)
+        return rc;
+    printf("%-64s %8s %7s %12s %14s\n", "TABLE", "VERSION", "FILES", "ROWS", "BYTES");
+    for (size_t i = 0; i < l->n; i++) {
+        const delta_table_entry *te = &l->tables[i];
+        delta_table *t = NULL;
+        delta_files_report *r = NULL;
+        ts_err e;
+        ts_err_clear(&e);
+        if (te->has_checkpoint) {
+            printf("%-64s %8" PRId64 "  (written by another tool: it has a checkpoint)\n", te->root,
+                   te->last_version);
+            continue;
+        }
+        if (delta_table_load(lk, te->root, NULL, &t, &e) != 0 ||
+            delta_files_report_new(t, NULL, &r, &e) != 0) {
+            printf("%-64s %8" PRId64 "  (cannot be read: %s)\n", te->root, te->last_version, e.msg);
+        } else {
+            printf("%-64s %8" PRId64 " %7zu %12" PRId64 "%s %14" PRIu64 "\n", te->root, r->version,
+                   r->nfiles, r->rows, r->rows_exact ? " " : "+", r->bytes);
+        }
+        delta_files_report_free(r);
+        delta_table_free(t);
+    }
+    fprintf(stderr, "%zu table%s\n", l->n, l->n == 1 ? "" : "s");
+    delta_table_list_free(l);
+    return TS_OK;
+}
+
+/* The table folder TABLE names: a folder as is (it holds a '/'), or "schema.name" of
+ * the configured database, whose cluster and database the connection tells. */
+static char *table_root(const ts_config *cfg, const char *table, ts_err *err)
+{
+    PGconn *pg = NULL;
+    char *schema = NULL, *name = NULL, *root = NULL, cluster[64];
+    if (strchr(table, '/'))
+        return ts_strdup(table);
+    if (pg_parse_qualified(table, &schema, &name, err) == 0 &&
+        pg_connect(cfg->database.url, &pg, err) == 0 &&
+        obj_cluster_id(pg, cfg->database.cluster_name, cluster, err) == 0 &&
+        !(root = obj_table_root(cluster, PQdb(pg), schema, name)))
+        ts_err_set(err, TS_ERR_NOMEM, "out of memory");
+    pg_disconnect(pg);
+    ts_free(schema);
+    ts_free(name);
+    return root;
+}
+
+/* `lake files TABLE [--column C]`: one table's versions and live files with their rows,
+ * the chunk and range they archive, and the bounds of column C from the stats. */
+static int list_files(const ts_config *cfg, lake *lk, const char *table, const char *column,
+                      ts_err *err)
+{
+    char *root = table_root(cfg, table, err);
+    delta_table *t = NULL;
+    delta_files_report *r = NULL;
+    int rc;
+    if (!root)
+        return err->code ? err->code : TS_ERR_NOMEM;
+    if ((rc = delta_table_load(lk, root, NULL, &t, err)) != 0)
+        goto out;
+    if (delta_table_version(t) < 0) {
+        rc = ts_err_set(err, TS_ERR_NOTFOUND, "no archived table at \"%s\"", root);
+        goto out;
+    }
+    if ((rc = delta_files_report_new(t, column, &r, err)) != 0)
+        goto out;
+    printf("table %s: version %" PRId64 ", %zu live files, %" PRId64 "%s rows, %" PRIu64
+           " bytes, %zu removed\n",
+           root, r->version, r->nfiles, r->rows, r->rows_exact ? "" : "+", r->bytes, r->nremoved);
+    printf("%8s %10s %12s  %-45s %s%s%s\n", "VERSION", "ROWS", "BYTES", "RANGE", "FILE",
+           column ? "  " : "", column ? "MIN .. MAX" : "");
+    for (size_t i = 0; i < r->nfiles; i++) {
+        const delta_file_report *f = &r->files[i];
+        const char *range = obj_file_tag(f->file, OBJ_TAG_RANGE);
+        printf("%8" PRId64 " %10" PRId64 " %12" PRId64 "  %-45s %s", f->file->version, f->rows,
+               f->file->size, range ? range : "-", f->file->path);
+        if (column)
+            printf("  %s .. %s", f->min ? f->min : "-", f->max ? f->max : "-");
+        printf("\n");
+    }
+out:
+    delta_files_report_free(r);
+    delta_table_free(t);
+    ts_free(root);
+    return rc;
+}
+
+/* Whether path is in a table's log or a live file of a table: the archive itself,
+ * which `lake rm` refuses to touch. */
+static bool part_of_a_table(lake *lk, const char *path)
+{
+    char *dir = ts_strdup(path), *slash;
+    bool part = strstr(path, "/_delta_log/") != NULL || strncmp(path, "_delta_log/", 11) == 0;
+    while (!part && dir && (slash = strrchr(dir, '/'))) {
+        delta_table *t = NULL;
+        ts_err e;
+        *slash = '\0';
+        ts_err_clear(&e);
+        if (delta_table_load(lk, dir, NULL, &t, &e) == 0 && delta_table_version(t) >= 0)
+            part = delta_table_find(t, path + strlen(dir) + 1) != NULL;
+        delta_table_free(t);
+        if (t && !part)
+            break; /* the nearest table does not hold it */
+    }
+    ts_free(dir);
+    return part;
 }
 
 typedef struct ls_ctx {
@@ -121,8 +240,18 @@ int cmd_lake(const ts_config *cfg, int argc, char **argv)
                 fprintf(stderr, "%s: %" PRIu64 " bytes, md5 %s\n", out, info.size, hex);
             }
         }
-    } else if (strcmp(sub, "rm") == 0 && argc == 3) {
-        rc = lake_delete(lk, argv[2], &err);
+    } else if (strcmp(sub, "tables") == 0 && argc <= 3) {
+        rc = list_tables(lk, argc == 3 ? argv[2] : "", &err);
+    } else if (strcmp(sub, "files") == 0 && (argc == 3 || (argc == 5 && !strcmp(argv[3], "--column")))) {
+        rc = list_files(cfg, lk, argv[2], argc == 5 ? argv[4] : NULL, &err);
+    } else if (strcmp(sub, "rm") == 0 && (argc == 3 || (argc == 4 && !strcmp(argv[3], "--force")))) {
+        if (argc == 3 && part_of_a_table(lk, argv[2]))
+            rc = ts_err_set(&err, TS_ERR_INVALID,
+                            "\"%s\" is part of an archived table (its log, or a live file): "
+                            "removing it would lose rows from the table; --force to do it anyway",
+                            argv[2]);
+        else
+            rc = lake_delete(lk, argv[2], &err);
     } else {
         lake_free(lk);
         return lake_usage();

@@ -326,15 +326,25 @@ out:
 
 int cmd_restore(const ts_config *cfg, int argc, char **argv)
 {
-    static const char *usage = "FILE... [--into SCHEMA.TABLE]";
-    const char *into = NULL;
+    static const char *usage =
+        "(FILE... | --table SCHEMA.NAME [--from TS] [--to TS]) [--into SCHEMA.TABLE]";
+    const char *into = NULL, *table = NULL, *from = NULL, *to = NULL;
     char *schema = NULL, *name = NULL;
     int nfiles = 0, failed = 0, rc;
     PGconn *c = NULL;
     ts_err err;
     ts_err_clear(&err);
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--into") == 0) {
+        const char **opt = !strcmp(argv[i], "--into")    ? &into
+                           : !strcmp(argv[i], "--table") ? &table
+                           : !strcmp(argv[i], "--from")  ? &from
+                           : !strcmp(argv[i], "--to")    ? &to
+                                                         : NULL;
+        if (opt && opt != &into) {
+            if (i + 1 >= argc)
+                return usage_error(argv[0], usage);
+            *opt = argv[++i];
+        } else if (strcmp(argv[i], "--into") == 0) {
             if (i + 1 >= argc)
                 return usage_error(argv[0], usage);
             into = argv[++i];
@@ -344,7 +354,9 @@ int cmd_restore(const ts_config *cfg, int argc, char **argv)
             nfiles++;
         }
     }
-    if (!nfiles)
+    if (table && !nfiles) /* the archive as a table: its log says which files */
+        return cmd_restore_table(cfg, table, from, to, into);
+    if (!nfiles || table || from || to)
         return usage_error(argv[0], usage);
     if (into && pg_parse_qualified(into, &schema, &name, &err) != TS_OK) {
         cli_errorf("%s", err.msg);

@@ -75,8 +75,9 @@ int pg_connect_opts(const char *url, int connect_timeout_s, int statement_timeou
     PGconn *c;
     int rc;
     *out = NULL;
-    snprintf(ct, sizeof ct, "%d", connect_timeout_s > 0 ? connect_timeout_s : 10);
-    keys[n] = "connect_timeout", vals[n++] = ct;
+    snprintf(ct, sizeof ct, "%d", connect_timeout_s);
+    if (connect_timeout_s > 0)
+        keys[n] = "connect_timeout", vals[n++] = ct;
     keys[n] = "fallback_application_name", vals[n++] = "tsarchive";
     if (url && *url)
         keys[n] = "dbname", vals[n++] = url;

@@ -19,7 +19,8 @@ void pg_disconnect(PGconn *c);
  * PGPASSWORD, with the log redaction (common/log.h), so no log line, error or
  * endpoint shows them. */
 void pg_register_secrets(const char *url);
-/* pg_connect with a connect timeout (0: 10 s; the url's own connect_timeout wins) and
+/* pg_connect with a connect timeout (0: none, libpq waits; the url's own
+ * connect_timeout wins) and
  * a statement_timeout for the session (0: the server's default). */
 int pg_connect_opts(const char *url, int connect_timeout_s, int statement_timeout_ms, PGconn **out,
                     ts_err *err) TS_MUSTCHECK;

@@ -32,8 +32,11 @@ out=$("$bin" config check 2>&1); check "built-in defaults" 0 $? "retention_perio
 out=$("$bin" -c "$example" config check 2>&1); check "example config is valid" 0 $? "config is valid"
 out=$("$bin" config check -c "$example" 2>&1); check "-c after the command" 0 $? "config is valid"
 
-printf 'archival_batch_size: 4\nlakehouse_connection_string: "AccountName=x;AccountKey=S3CRETKEYVALUE"\n' >tsarchive.yaml
+printf 'archival_batch_size: 4\nlakehouse_connection_string: "AccountName=x;AccountKey=S3CRETKEYVALUE12"\n' >tsarchive.yaml
 out=$("$bin" config check 2>&1); check "./tsarchive.yaml is read" 0 $? "archival_batch_size: 4  # file" "S3CRETKEYVALUE"
+out=$("$bin" config check 2>&1); check "the specification's keys pick an Azure lake" 0 $? 'lake: azure account "x" container "timescaledb-archive"' "S3CRETKEYVALUE"
+printf 'lakehouse_connection_string: "AccountName=x;AccountKey=not*base64"\n' >badkey.yaml
+out=$("$bin" -c badkey.yaml config check 2>&1); check "a connection string that cannot work" 3 $? 'AccountKey is not valid base64' "not*base64"
 out=$(TSARCHIVE_ARCHIVAL_BATCH_SIZE=6 "$bin" config check 2>&1); check "env beats file" 0 $? "archival_batch_size: 6  # environment"
 printf 'archival_batch_size: lots\n' >bad.yaml
 out=$("$bin" -c bad.yaml config check 2>&1); check "invalid config" 3 $? 'bad.yaml:1: key "archival_batch_size": expected an integer, got "lots"'
@@ -45,7 +48,7 @@ out=$(TSARCHIVE_FAULT="x:sleep=soon" "$bin" config check 2>&1); check "fault set
 out=$(TSARCHIVE_FAULT="archiver.export@2:kill,retention.after_drop:sleep=10" "$bin" config check 2>&1)
 check "fault setting accepted and announced" 0 $? "fault injection is on"
 printf 'database:\n  url: "postgresql://u:pw-SECRET-1@h/db"\nlake:\n  kind: ftp\n' >bad2.yaml
-out=$("$bin" -c bad2.yaml config check 2>&1); check "error names key and choices" 3 $? 'key "lake.kind": expected one of local|azure, got "ftp"' "pw-SECRET-1"
+out=$("$bin" -c bad2.yaml config check 2>&1); check "error names key and choices" 3 $? 'key "lake.kind": expected one of auto|local|azure, got "ftp"' "pw-SECRET-1"
 
 echo "$pass passed, $failn failed"
 [ "$failn" = 0 ]

@@ -74,11 +74,19 @@ expect "DuckDB counts the archived rows" "$expired_rows" \
     "$(lake_sql "$WORK/fetched" "SELECT count(*) FROM lake WHERE filename LIKE '%/metrics_%'")"
 expect "DuckDB sees the daily rows" 365 "$(lake_sql "$WORK/fetched" "SELECT count(*) FROM lake WHERE filename LIKE '%/daily_%'")"
 
+# the archive as tables: tsarchive's own view of the logs
+"$BIN" -c tsarchive.yaml lake tables >tables.txt 2>&1
+expect "lake tables: two tables" 2 "$(grep -c '/public\.\(metrics\|daily\) ' tables.txt)"
+"$BIN" -c tsarchive.yaml lake files public.metrics --column ts >files.txt 2>&1
+expect "lake files: three live files" "3 live files, $expired_rows rows" \
+    "$(sed -n 's/^table .*: version [0-9]*, \([0-9]* live files, [0-9]* rows\),.*/\1/p' files.txt)"
+grep -q '2022-01-01T00:00:00Z/2022-02-01T00:00:00Z' files.txt && ok "lake files: each file's range" || { bad "lake files"; cat files.txt; }
+
 # restore into fresh tables and compare both ways
 sql "CREATE TABLE restored (LIKE metrics); CREATE TABLE restored_daily (LIKE daily)"
-"$BIN" -c tsarchive.yaml restore fetched/metrics_*.parquet --into public.restored >restore.log 2>&1 ||
+"$BIN" -c tsarchive.yaml restore --table public.metrics --into public.restored >restore.log 2>&1 ||
     { bad "restore metrics"; cat restore.log; }
-"$BIN" -c tsarchive.yaml restore fetched/daily_*.parquet --into public.restored_daily >>restore.log 2>&1 ||
+"$BIN" -c tsarchive.yaml restore --table public.daily --into public.restored_daily >>restore.log 2>&1 ||
     { bad "restore daily"; cat restore.log; }
 expect "restored = original (metrics, both ways)" "0 0" \
     "$(sql "SELECT (SELECT count(*) FROM (TABLE ref.expired EXCEPT ALL TABLE restored) a) || ' ' || (SELECT count(*) FROM (TABLE restored EXCEPT ALL TABLE ref.expired) b)")"
