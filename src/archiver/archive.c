@@ -61,14 +61,19 @@ static bool chunk_matches(PGconn *pg, const bus_request *req, const char *proof)
     return ok;
 }
 
-/* Fills a success confirmation for the object at path. */
-static int confirm_object(lake *lk, const char *path, const char *proof, bus_confirmation *conf,
-                          ts_err *err)
+/* Fills a success confirmation for the object at path, whose footer must carry proof
+ * (and which must be size bytes, when size >= 0: the size its add recorded). */
+static int confirm_object(lake *lk, const char *path, int64_t size, const char *proof,
+                          bus_confirmation *conf, ts_err *err)
 {
     lake_info info;
-    char hex[33];
+    char hex[33], *file_proof = NULL;
     pg_proof pp;
-    int rc = obj_verify(lk, path, -1, -1, NULL, NULL, &info, err);
+    int rc = obj_verify(lk, path, -1, size, NULL, &file_proof, &info, err);
+    if (rc == 0 && strcmp(file_proof, proof) != 0)
+        rc = ts_err_set(err, TS_ERR_CONFLICT, "object \"%s\" carries another proof than recorded",
+                        path);
+    ts_free(file_proof);
     if (rc)
         return rc;
     if (!info.has_md5)
@@ -106,7 +111,11 @@ static bool live_and_unchanged(PGconn *pg, lake *lk, delta_table *t, const obj_c
         ts_err e;
         bool ok;
         ts_err_clear(&e);
-        ok = path && chunk_matches(pg, req, proof) && confirm_object(lk, path, proof, conf, &e) == 0;
+        ok = path && chunk_matches(pg, req, proof) &&
+             confirm_object(lk, path, live[i]->size, proof, conf, &e) == 0;
+        if (!ok && e.code)
+            ts_warn("live version \"%s\" of chunk \"%s.%s\" cannot be confirmed: %s", path ? path : "?",
+                    req->chunk.chunk_schema, req->chunk.chunk_name, e.msg);
         if (ok)
             ts_info("chunk \"%s.%s\" is archived in \"%s\" and unchanged: confirming without "
                     "writing again", req->chunk.chunk_schema, req->chunk.chunk_name, path);
@@ -361,7 +370,7 @@ int arc_archive(const ts_config *cfg, PGconn *pg, lake *lk, obj_tables *tables, 
         if (!proof && obj_verify(lk, unc.paths[i], -1, -1, NULL, &uproof, NULL, &ue) == 0 &&
             chunk_matches(pg, req, uproof)) {
             rc = commit_locked(cfg, pg, lk, t, &oc, unc.paths[i], uproof, req->event_id, &e);
-            if (rc == 0 && confirm_object(lk, unc.paths[i], uproof, conf, &e) == 0) {
+            if (rc == 0 && confirm_object(lk, unc.paths[i], -1, uproof, conf, &e) == 0) {
                 ts_info("chunk \"%s.%s\": committed \"%s\", an upload whose commit was "
                         "interrupted", req->chunk.chunk_schema, req->chunk.chunk_name, unc.paths[i]);
                 proof = uproof;

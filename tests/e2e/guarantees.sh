@@ -119,7 +119,7 @@ object_gone)
     expect "run --once exits 0" 0 $?
     # noticed under the drop's lock, or already when the confirmation is verified
     # (the deletion can come first when the machine is slow): either way, no drop
-    grep -qE 'archive of chunk "public.m_2022_02" no longer checks out|"public.m_2022_02" failed .*verification failed' run.log &&
+    grep -qE 'chunk "public.m_2022_02": its archive no longer checks out|"public.m_2022_02" failed .*verification failed' run.log &&
         ok "missing archive noticed, chunk kept" || { bad "missing archive not noticed"; tail -20 run.log; }
     expect "archived again and dropped" 0 "$(parts_left)"
     expect "every row in the lake" 12960 "$(lake_rows)"
@@ -187,7 +187,10 @@ scale_out)
     "$BIN" -c c.yaml retention --once >ret.log 2>&1
     expect "retention --once settles" 0 $?
     expect "all five dropped" 0 "$(parts_left)"
-    expect "five confirmations, one per chunk" 5 "$(redis-cli -u "$TS_TEST_REDIS_URL" XLEN "$TAG.confirmation")"
+    expect "five confirmations, one per chunk (no duplicate)" "5 0" \
+        "$(grep -c 'dropped chunk' ret.log) $(grep -c 'ignored (a duplicate)' ret.log)"
+    expect "the settled entries were trimmed from both streams" "0 0" \
+        "$(redis-cli -u "$TS_TEST_REDIS_URL" XLEN "$TAG.confirmation") $(redis-cli -u "$TS_TEST_REDIS_URL" XLEN "$TAG.request")"
     a1=$(grep -c 'archived chunk' arc1.log) a2=$(grep -c 'archived chunk' arc2.log)
     expect "archived once in all" 5 $((a1 + a2))
     [ "$a1" -ge 1 ] && [ "$a2" -ge 1 ] && ok "both processes took work ($a1 + $a2)" || bad "one process did all ($a1 + $a2)"
@@ -233,7 +236,7 @@ idempotent)
     redis-cli -u "$TS_TEST_REDIS_URL" XADD "$TAG.request" '*' event "$req" >/dev/null
     for _ in $(seq 100); do [ "$(redis-cli -u "$TS_TEST_REDIS_URL" XLEN "$TAG.confirmation")" = 2 ] && break; sleep 0.1; done
     expect "two confirmations" 2 "$(redis-cli -u "$TS_TEST_REDIS_URL" XLEN "$TAG.confirmation")"
-    grep -q 'already archived and unchanged: confirming without rewriting' arc.log && ok "second request confirmed without rewriting" || bad "rewrote"
+    grep -q 'and unchanged: confirming without writing again' arc.log && ok "second request confirmed without rewriting" || bad "rewrote"
     expect "object untouched (inode, mtime, size)" "$before" "$(stat -c '%i %Y %s' "$f")"
     expect "both confirmations are successes" 2 "$(redis-cli -u "$TS_TEST_REDIS_URL" XRANGE "$TAG.confirmation" - + | grep -c '"status":"success"')"
     ;;

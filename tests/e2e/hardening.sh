@@ -124,7 +124,7 @@ two_databases)
     done
     expect "two database folders in the lake" 2 "$(find lake -mindepth 2 -maxdepth 2 -type d | wc -l)"
     expect "two tables, 12 live files, 2400 rows" "2 12 2400" \
-        "$(lake_sql "$WORK/lake" "SELECT count(DISTINCT tbl), count(*) FROM lake_files") $(lake_sql "$WORK/lake" "SELECT count(*) FROM lake")"
+        "$(lake_sql "$WORK/lake" "SELECT count(DISTINCT tbl) || ' ' || count(*) FROM lake_files") $(lake_sql "$WORK/lake" "SELECT count(*) FROM lake")"
     ;;
 streams_bounded)
     new_db "tsarchive_h_streams"

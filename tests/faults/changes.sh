@@ -147,7 +147,7 @@ fi
 
 settle 90
 stop_all
-refused=$(grep -o "chunk \"public.$chunk\" changed since its export .*: kept" "$WORK/ret.log" | head -n1)
+refused=$(grep -o "chunk \"public.$chunk\": changed since its export .*: kept" "$WORK/ret.log" | head -n1)
 [ -n "$refused" ] && ok "the stale archive was refused under the lock: $refused" ||
     bad "the change to $chunk was not detected at drop time"
 expect "only $chunk was refused" 1 "$(grep -c 'changed since its export' "$WORK/ret.log")"

@@ -7,7 +7,10 @@
 #   arc_kill_export          archiver killed mid-COPY (rows read, object half written)
 #   arc_kill_write           archiver killed while Parquet bytes go to the lake (local)
 #   arc_kill_block           archiver killed between Azure blocks (staged, not committed)
-#   arc_kill_committed       archiver killed after the object is whole, before anyone knows
+#   arc_kill_uploaded        archiver killed with the object whole in the lake, not yet
+#                            committed to the table's log: the retry commits that upload
+#   arc_kill_committed       archiver killed after the log commit, before confirming: the
+#                            retry finds the live version and confirms it
 #   arc_kill_before_confirm  archiver killed with the confirmation encoded, not sent (Azure)
 #   arc_kill_before_ack      archiver killed after confirming, the request not acked:
 #                            the request is served again and confirmed as a duplicate
@@ -19,7 +22,7 @@
 #                            state not written: the transaction rolls back, nothing is lost
 #   ret_kill_after_commit    retention killed after the drop committed, the confirmation not
 #                            acked: the redelivered confirmation is a duplicate
-# cases: arc_stall_held arc_kill_export arc_kill_write arc_kill_block arc_kill_committed arc_kill_before_confirm arc_kill_before_ack ret_kill_before_drop ret_kill_after_drop ret_kill_after_commit
+# cases: arc_stall_held arc_kill_export arc_kill_write arc_kill_block arc_kill_uploaded arc_kill_committed arc_kill_before_confirm arc_kill_before_ack ret_kill_before_drop ret_kill_after_drop ret_kill_after_commit
 case=${1:?usage: crash.sh CASE}
 FAULT_CASE=$case
 . "$(dirname "$0")/lib.sh"
@@ -30,6 +33,7 @@ case "$case" in
 arc_kill_export) arc_fault="archiver.export@1:kill" point=archiver.export ;;
 arc_kill_write) arc_fault="archiver.write@2:kill" point=archiver.write ;;
 arc_kill_block) need_services TS_TEST_AZURE_CONNECTION_STRING; kind=azure arc_fault="lake.block_put@1:kill" point=lake.block_put ;;
+arc_kill_uploaded) arc_fault="archiver.uploaded@1:kill" point=archiver.uploaded ;;
 arc_kill_committed) arc_fault="archiver.committed@1:kill" point=archiver.committed ;;
 arc_kill_before_confirm) need_services TS_TEST_AZURE_CONNECTION_STRING; kind=azure arc_fault="archiver.before_confirm@1:kill" point=archiver.before_confirm ;;
 arc_kill_before_ack) arc_fault="archiver.before_ack@1:kill" point=archiver.before_ack ;;
@@ -53,7 +57,7 @@ if [ "$case" = arc_stall_held ]; then
     stop_all
     check_promises
     expect "three chunks archived, each once, over both archivers" 3 "$(cat "$WORK/arc.log" "$WORK/arc2.log" | grep -c 'archived chunk')"
-    log_has arc2 "already archived" && bad "the second archiver took the held request" || ok "the held request was not taken over"
+    log_has arc2 "confirming without writing again" && bad "the second archiver took the held request" || ok "the held request was not taken over"
     check_sanitizers
     finish
     exit
@@ -76,10 +80,15 @@ stop_all
 check_promises
 
 case "$case" in
+arc_kill_uploaded)
+    log_has arc "an upload whose commit was interrupted" &&
+        ok "the upload left behind was committed by the retry, not exported again" ||
+        bad "the interrupted upload was not committed"
+    ;;
 arc_kill_committed | arc_kill_before_confirm)
     # the whole object was there: the request served again finds it and confirms
-    log_has arc "already archived and unchanged: confirming without rewriting" &&
-        ok "the object left behind was recognised, not written twice" || bad "the object was written again"
+    log_has arc "and unchanged: confirming without writing again" &&
+        ok "the version left behind was recognised, not written twice" || bad "the object was written again"
     ;;
 arc_kill_export | arc_kill_write | arc_kill_block)
     [ "$(grep -c 'archived chunk' "$WORK/arc.log")" = 3 ] && ok "three chunks archived, each once" ||
@@ -94,7 +103,8 @@ ret_kill_after_commit)
     # the confirmation the killed service never acked comes back to its successor
     # (reclaimed after the 5 s visibility timeout) and is ignored: the state says dropped
     supervise ret "" retention
-    wait_for 60 "the unacked confirmation to be settled" none_pending "$TAG.confirmation" retention &&
+    groups
+    wait_for 60 "the unacked confirmation to be settled" none_pending "$TAG.confirmation" "$RET_GROUP" &&
         ok "no confirmation left pending"
     log_has ret "ignored (a duplicate)" && ok "the redelivered confirmation was a duplicate" ||
         bad "no duplicate confirmation seen"

@@ -205,7 +205,7 @@ object_replaced)
     exec 7>&-
     wait "$locker"
     settle 90
-    log_has ret 'archive of chunk "public.m_2022_02" no longer checks out\|"public.m_2022_02" failed .*verification failed' &&
+    log_has ret 'chunk "public.m_2022_02": its archive no longer checks out\|"public.m_2022_02" failed .*verification failed' &&
         ok "the replaced archive was noticed, the chunk kept" || bad "the replaced archive was not noticed"
     n=$(n_in arc 'archived chunk "public.m_2022_02"')
     [ "$n" -ge 2 ] && ok "m_2022_02 archived again ($n times)" || bad "m_2022_02 archived $n times"
