@@ -3,6 +3,7 @@
  * straight into a new write-once object (no temp file), read the object back, and
  * fill the confirmation. */
 #include "archiver.h"
+#include "archiver_int.h"
 #include "common/tstime.h"
 
 #include <stdio.h>
@@ -182,12 +183,12 @@ static void on_progress(void *ctx, int64_t rows, int64_t copy_bytes)
 /* Takes or releases the session lock that makes one worker at a time work on a
  * chunk, whatever brought its request twice. A session lock, so a worker that dies
  * lets go with its connection. */
-static int chunk_lock(PGconn *pg, const bus_request *req, bool take, ts_err *err)
+int arc_chunk_lock(PGconn *pg, const char *schema, const char *name, bool take, ts_err *err)
 {
     char key[2 * BUS_NAME_MAX + 4];
     const char *p[1] = {key};
     PGresult *r;
-    snprintf(key, sizeof key, "%s.%s", req->chunk.chunk_schema, req->chunk.chunk_name);
+    snprintf(key, sizeof key, "%s.%s", schema, name);
     r = pg_query(pg,
                  take ? "SELECT pg_advisory_lock(" CHUNK_LOCK_KEY ", hashtext($1))"
                       : "SELECT pg_advisory_unlock(" CHUNK_LOCK_KEY ", hashtext($1))",
@@ -339,7 +340,7 @@ int arc_archive(const ts_config *cfg, PGconn *pg, lake *lk, obj_tables *tables, 
         rc = fail_conf(conf, "the chunk's range is outside years 1-9999");
         goto out;
     }
-    if ((rc = chunk_lock(pg, req, true, &e)) != 0) {
+    if ((rc = arc_chunk_lock(pg, req->chunk.chunk_schema, req->chunk.chunk_name, true, &e)) != 0) {
         rc = ts_err_set(err, rc, "%s", e.msg);
         goto out;
     }
@@ -477,7 +478,8 @@ out:
     if (locked && PQstatus(pg) == CONNECTION_OK) {
         ts_err ue;
         ts_err_clear(&ue);
-        (void)chunk_lock(pg, req, false, &ue); /* on failure the session, and the lock, is gone */
+        if (arc_chunk_lock(pg, req->chunk.chunk_schema, req->chunk.chunk_name, false, &ue) != 0)
+            ts_debug("unlock: %s", ue.msg); /* the session, and the lock with it, is gone */
     }
     for (int i = 0; i < unc.n; i++)
         ts_free(unc.paths[i]);

@@ -124,6 +124,15 @@ typedef struct arc_worker {
  * sees every request and handles only its own. */
 void arc_group_name(const char *cluster, const char *database, char *out, size_t len);
 
+/* Takes or releases the session advisory lock that makes one worker at a time work on
+ * a chunk (archive.c). */
+int arc_chunk_lock(PGconn *pg, const char *schema, const char *name, bool take,
+                   ts_err *err) TS_MUSTCHECK;
+
+/* Adopts the objects the earlier layout wrote for this worker's database into their
+ * tables (adopt.c). */
+void arc_adopt_legacy(arc_worker *w);
+
 /* Handles one request entry: parse (dead-letter garbage), skip another database's,
  * archive, confirm, ack. Returns 0 when the entry is settled (acked). */
 int arc_handle_entry(arc_worker *w, const bus_msg *m);

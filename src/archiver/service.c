@@ -207,6 +207,8 @@ static void *worker_main(void *arg)
      * GET of the endpoints, whose probe only looks */
     if (w->index == 0 && lake_test(w->lk, &e) != 0)
         ts_warn("the lake is not usable yet: %s (requests wait for it)", e.msg);
+    else if (w->index == 0)
+        arc_adopt_legacy(w); /* objects of the earlier layout join their tables */
     alive = true;
     atomic_fetch_add(&st->alive, 1);
     if (w->index == 0)

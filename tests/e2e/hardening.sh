@@ -17,7 +17,13 @@
 #                   in a log, an error, `config check`, `chunks`, `status` or an endpoint
 #   spec_config     the original specification's snippets pasted as the config (and the
 #                   Azurite connection string): no lake.kind, yet the lake is Azure
-# cases: bad_chunk bad_name two_databases streams_bounded secrets spec_config
+#   legacy_adopt    objects the earlier layout wrote (one of a partition already
+#                   dropped, one of a partition still there) are adopted into the table
+#                   at the archiver's start, the originals untouched; the second is then
+#                   confirmed from its adopted version and dropped; adopting is done once
+#   dotted_names    schema "a.b" table "c" and schema "a" table "b.c": two tables, two
+#                   folders, nothing shared
+# cases: bad_chunk bad_name two_databases streams_bounded secrets spec_config legacy_adopt dotted_names
 case=${1:?usage: hardening.sh CASE}
 . "$(dirname "$0")/lib.sh"
 need_services
@@ -238,6 +244,48 @@ EOF2
     "$BIN" -c c.yaml lake ls >ls.txt 2>&1
     expect "two objects in the Azure container" 2 "$(grep -c '\.parquet' ls.txt)"
     [ -d lake ] && bad "a local lake folder was written" || ok "no local lake folder"
+    ;;
+legacy_adopt)
+    new_db "tsarchive_h_legacy"
+    months 2
+    write_config c.yaml local
+    # what round 1 left: an object per chunk at <database>/<schema>.<table>/year=/month=/
+    for i in 0 1; do
+        "$BIN" -c c.yaml export --chunk "public.m_$i" -o "f$i.parquet" >/dev/null 2>&1 || bad "export m_$i"
+        m=$(printf '%02d' $((i + 1)))
+        old="$DB_NAME/public.m/year=1990/month=$m/m_${i}_1990${m}01T000000Z_1990$(printf '%02d' $((i + 2)))01T000000Z.parquet"
+        "$BIN" -c c.yaml lake put "f$i.parquet" "$old" >/dev/null 2>&1 || bad "lake put $old"
+        eval "old$i=\$old"
+    done
+    md5_before=$(md5sum "lake/$old0" "lake/$old1" | awk '{print $1}' | tr '\n' ' ')
+    sql "DROP TABLE m_0" # archived and dropped by round 1; m_1 archived, not dropped yet
+    "$BIN" -c c.yaml run --once >run.log 2>&1
+    expect "run --once" 0 $?
+    expect "both earlier objects adopted" 2 "$(grep -c 'written by the earlier layout, into its table' run.log)"
+    expect "m_1 confirmed from its adopted version, not exported again" "1 0" \
+        "$(grep -c 'chunk "public.m_1" is archived in .* and unchanged' run.log) $(grep -c 'archived chunk "public.m_1"' run.log)"
+    expect "m_1 dropped" 0 "$(sql "SELECT count(*) FROM pg_class WHERE relname = 'm_1'")"
+    expect "the table holds both, 400 rows" "2 400" \
+        "$(lake_sql "$WORK/lake" "SELECT count(*) FROM lake_files") $(lake_sql "$WORK/lake" "SELECT count(*) FROM lake")"
+    expect "the originals are untouched" "$md5_before" "$(md5sum "lake/$old0" "lake/$old1" | awk '{print $1}' | tr '\n' ' ')"
+    "$BIN" -c c.yaml run --once >run2.log 2>&1
+    expect "a second start adopts nothing again" "0 2" \
+        "$(grep -c 'earlier layout, into its table' run2.log) $(lake_sql "$WORK/lake" "SELECT count(*) FROM lake_files")"
+    ;;
+dotted_names)
+    new_db "tsarchive_h_dotted"
+    sql 'CREATE SCHEMA "a.b"; CREATE SCHEMA a;
+         CREATE TABLE "a.b".c (ts timestamptz NOT NULL, v int) PARTITION BY RANGE (ts);
+         CREATE TABLE a."b.c" (ts timestamptz NOT NULL, v int) PARTITION BY RANGE (ts);
+         CREATE TABLE "a.b".c_1 PARTITION OF "a.b".c FOR VALUES FROM ($$2020-01-01$$) TO ($$2020-02-01$$);
+         CREATE TABLE a."b.c_1" PARTITION OF a."b.c" FOR VALUES FROM ($$2020-01-01$$) TO ($$2020-02-01$$);
+         INSERT INTO "a.b".c VALUES ($$2020-01-05$$, 1); INSERT INTO a."b.c" VALUES ($$2020-01-05$$, 2), ($$2020-01-06$$, 3);'
+    write_config c.yaml local
+    "$BIN" -c c.yaml run --once >run.log 2>&1
+    expect "run --once" 0 $?
+    expect "two tables in two folders" 2 "$(lake_sql "$WORK/lake" "SELECT count(DISTINCT tbl) FROM lake_files")"
+    expect "each holds its own rows" "1 2" \
+        "$(lake_sql "$WORK/lake" "SELECT count(*) FROM lake WHERE filename LIKE '%/a%2Eb.c/%'") $(lake_sql "$WORK/lake" "SELECT count(*) FROM lake WHERE filename LIKE '%/a.b%2Ec/%'")"
     ;;
 *) echo "unknown case $case"; exit 2 ;;
 esac
