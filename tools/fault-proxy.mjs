@@ -14,6 +14,8 @@
 //             server itself answers 403 (AuthenticationFailed: a wrong key)
 //   reset     destroy the client's socket without an answer
 //   hang      accept the request and never answer (a lake that hangs)
+//   503-log   answer 503 to PUTs of a Delta log commit (a path with _delta_log/),
+//             forward everything else (uploads pass, commits fail)
 // After each request it writes CONTROL_FILE.stats (atomically: a temp file renamed):
 // one "NAME COUNT" line per counter: the requests answered in each mode (pass, 503,
 // 403-auth, reset) and the statuses the target answered ("status:403 7"); plus
@@ -26,7 +28,7 @@ if (!listenPort || !targetPort || !control) {
     process.stderr.write('usage: node fault-proxy.mjs LISTEN_PORT TARGET_PORT CONTROL_FILE\n');
     process.exit(2);
 }
-const MODES = ['pass', '503', '403-auth', 'reset', 'hang'];
+const MODES = ['pass', '503', '403-auth', 'reset', 'hang', '503-log'];
 const counts = new Map(MODES.map((m) => [m, 0]));
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
 
@@ -64,7 +66,7 @@ function spoil(auth) {
     return 'SharedKey devstoreaccount1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=';
 }
 
-function busy(req, res) {
+function busy(req, res, name = '503') {
     const id = '00000000-0000-0000-0000-000000000503';
     const body =
         '<?xml version="1.0" encoding="utf-8"?><Error><Code>ServerBusy</Code>' +
@@ -79,7 +81,7 @@ function busy(req, res) {
             'x-ms-request-id': id,
         });
         res.end(req.method === 'HEAD' ? undefined : body);
-        count('503');
+        count(name);
     };
     req.on('end', send);
     req.on('error', () => {});
@@ -129,12 +131,16 @@ const server = http.createServer((req, res) => {
         busy(req, res);
         return;
     }
+    if (m === '503-log' && req.method === 'PUT' && req.url.includes('_delta_log')) {
+        busy(req, res, '503-log');
+        return;
+    }
     if (m === 'hang') {
         count('hang');
         req.resume(); // read the request, answer nothing, keep the socket open
         return;
     }
-    forward(req, res, m);
+    forward(req, res, m === '503-log' ? 'pass' : m);
 });
 server.keepAliveTimeout = 30000;
 server.on('clientError', (err, socket) => socket.destroy());

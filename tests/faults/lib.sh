@@ -239,6 +239,7 @@ start_proxy() {
     target=$(sed -n 's|.*BlobEndpoint=http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' <<<"$TS_TEST_AZURE_CONNECTION_STRING")
     [ -n "$target" ] || { echo "SKIP: the Azure connection string has no loopback BlobEndpoint"; exit 77; }
     set_mode "$1"
+    port_open "$port" && { echo "FAIL port $port for the fault proxy is taken"; exit 1; }
     node "$ROOT/tools/fault-proxy.mjs" "$port" "$target" "$CTL" 2>>"$WORK/proxy.log" &
     proxy_pid=$!
     wait_for 20 "the fault proxy on port $port" port_open "$port" || exit 1
