@@ -23,7 +23,11 @@
 #                   confirmed from its adopted version and dropped; adopting is done once
 #   dotted_names    schema "a.b" table "c" and schema "a" table "b.c": two tables, two
 #                   folders, nothing shared
-# cases: bad_chunk bad_name two_databases streams_bounded secrets spec_config legacy_adopt dotted_names
+#   recreated       the issue's scenario: m_2020 (1,000 rows) archived, verified and
+#                   dropped; created again for 1 late row and archived again: both
+#                   versions stay in the lake and live in the log, DuckDB over the log
+#                   counts 1,001 rows, restore --table brings back 1,001
+# cases: bad_chunk bad_name two_databases streams_bounded secrets spec_config legacy_adopt dotted_names recreated
 case=${1:?usage: hardening.sh CASE}
 . "$(dirname "$0")/lib.sh"
 need_services
@@ -286,6 +290,26 @@ dotted_names)
     expect "two tables in two folders" 2 "$(lake_sql "$WORK/lake" "SELECT count(DISTINCT tbl) FROM lake_files")"
     expect "each holds its own rows" "1 2" \
         "$(lake_sql "$WORK/lake" "SELECT count(*) FROM lake WHERE filename LIKE '%/a%2Eb.c/%'") $(lake_sql "$WORK/lake" "SELECT count(*) FROM lake WHERE filename LIKE '%/a.b%2Ec/%'")"
+    ;;
+recreated)
+    new_db "tsarchive_h_recreated"
+    sql "CREATE TABLE m (ts timestamptz NOT NULL, v int) PARTITION BY RANGE (ts);
+         CREATE TABLE m_2020 PARTITION OF m FOR VALUES FROM ('2020-01-01') TO ('2021-01-01');
+         INSERT INTO m SELECT '2020-01-01'::timestamptz + i * interval '8 hours', i FROM generate_series(1, 1000) i;"
+    write_config c.yaml local
+    "$BIN" -c c.yaml run --once >run1.log 2>&1
+    expect "first run: archived, verified, dropped" "0 0" "$? $(sql "SELECT count(*) FROM pg_class WHERE relname = 'm_2020'")"
+    sql "CREATE TABLE m_2020 PARTITION OF m FOR VALUES FROM ('2020-01-01') TO ('2021-01-01');
+         INSERT INTO m VALUES ('2020-06-01', 1001);"
+    "$BIN" -c c.yaml run --once >run2.log 2>&1
+    expect "second run: the late row archived and dropped" "0 0" "$? $(sql "SELECT count(*) FROM pg_class WHERE relname = 'm_2020'")"
+    expect "both versions in the lake" 2 "$(find lake -name 'm_2020_*.parquet' | wc -l)"
+    expect "both live in the log" 2 "$(lake_sql "$WORK/lake" "SELECT count(*) FROM lake_files")"
+    expect "DuckDB over the log: 1,001 rows, each once" "1001 1001" \
+        "$(lake_sql "$WORK/lake" "SELECT count(*) || ' ' || count(DISTINCT v) FROM lake")"
+    sql "CREATE TABLE back (ts timestamptz NOT NULL, v int)"
+    "$BIN" -c c.yaml restore --table public.m --into public.back >restore.log 2>&1
+    expect "restore --table brings back 1,001 rows" "0 1001" "$? $(sql "SELECT count(*) FROM back")"
     ;;
 *) echo "unknown case $case"; exit 2 ;;
 esac

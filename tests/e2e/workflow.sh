@@ -74,6 +74,14 @@ expect "DuckDB counts the archived rows" "$expired_rows" \
     "$(lake_sql "$WORK/fetched" "SELECT count(*) FROM lake WHERE filename LIKE '%/metrics_%'")"
 expect "DuckDB sees the daily rows" 365 "$(lake_sql "$WORK/fetched" "SELECT count(*) FROM lake WHERE filename LIKE '%/daily_%'")"
 
+# every live file read whole by parquet-wasm and hyparquet too, each row count equal
+# to DuckDB's
+lake_sql "$WORK/fetched" "SELECT file FROM lake_files ORDER BY file" >live.txt
+lake_sql "$WORK/fetched" "SELECT filename, count(*) FROM lake GROUP BY filename ORDER BY filename" >duck_rows.tsv
+node "$ROOT/tests/e2e/readers_rows.mjs" $(cat live.txt) >readers.tsv 2>&1
+expect "parquet-wasm and hyparquet read every live file" 0 $?
+expect "both count each file's rows as DuckDB does" "$(awk -F'\t' '{ print $1 "\t" $2 "\t" $2 }' duck_rows.tsv)" "$(sort readers.tsv)"
+
 # the archive as tables: tsarchive's own view of the logs
 "$BIN" -c tsarchive.yaml lake tables >tables.txt 2>&1
 expect "lake tables: two tables" 2 "$(grep -c '/public\.\(metrics\|daily\) ' tables.txt)"
