@@ -6,12 +6,13 @@
 set -u
 root=$1
 tmp=$(mktemp -d)
-export TS_SERVICES_DIR=$tmp/services TS_PG_PORT=15432 TS_REDIS_PORT=16379 TS_AZURITE_PORT=10500 TS_TSDB_PORT=15433
+export TS_SERVICES_DIR=$tmp/services TS_PG_PORT=15432 TS_REDIS_PORT=16379 TS_REDIS_TLS_PORT=16380
+export TS_AZURITE_PORT=10500 TS_TSDB_PORT=15433
 [ "$(id -u)" = 0 ] && chmod 755 "$tmp"
 pass=0 failn=0
 ok() { echo "ok   $*"; pass=$((pass + 1)); }
 bad() { echo "FAIL $*"; failn=$((failn + 1)); }
-ports="$TS_PG_PORT $TS_REDIS_PORT $TS_AZURITE_PORT $TS_TSDB_PORT"
+ports="$TS_PG_PORT $TS_REDIS_PORT $TS_REDIS_TLS_PORT $TS_AZURITE_PORT $TS_TSDB_PORT"
 listening() { for p in $ports; do (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && echo "$p"; done; }
 pids() { # the servers' pids as the pid files name them
     for f in pg/data/postmaster.pid redis/redis.pid azurite.pid pglite.pid; do
@@ -25,7 +26,7 @@ trap cleanup EXIT
 
 [ -z "$(listening)" ] || { echo "private ports busy before the test: $(listening)"; exit 1; }
 "$root/scripts/services" start >"$tmp/env1" 2>"$tmp/log1" && ok "start" || { bad "start"; cat "$tmp/log1"; }
-[ "$(listening | wc -l)" = 4 ] && ok "four ports listening" || bad "listening: $(listening)"
+[ "$(listening | wc -l)" = 5 ] && ok "five ports listening" || bad "listening: $(listening)"
 grep -q "TS_TEST_PG_URL='postgresql://postgres@127.0.0.1:$TS_PG_PORT/postgres'" "$tmp/env1" && ok "prints the settings" || bad "settings not printed"
 p1=$(pids)
 [ "$(alive_count "$p1")" = 4 ] && ok "four server processes ($p1)" || bad "server pids: $p1"

@@ -26,7 +26,7 @@ private=0
 private_servers() {
     local base=${FAULT_PORT_BASE:?FAULT_PORT_BASE must be set for private servers} what
     export TS_SERVICES_DIR=$WORK/services TS_PG_PORT=$base TS_REDIS_PORT=$((base + 1))
-    export TS_AZURITE_PORT=$((base + 2)) TS_TSDB_PORT=$((base + 3))
+    export TS_AZURITE_PORT=$((base + 2)) TS_TSDB_PORT=$((base + 3)) TS_REDIS_TLS_PORT=$((base + 4))
     private=1
     for what in "$@"; do
         "$ROOT/scripts/services" start "$what" >"$WORK/services.env" 2>>"$WORK/services.log" ||
