@@ -8,6 +8,7 @@
 #include "common/tstime.h"
 #include "common/fault.h"
 #include "common/log.h"
+#include "common/runctl.h"
 #include "object/object.h"
 #include "pg/conn.h"
 #include "pg/discover.h"
@@ -538,6 +539,7 @@ int ret_on_confirmation(ret *r, const bus_confirmation *conf, ts_err *err)
     char proof[PG_PROOF_MAX], readback[PG_PROOF_MAX], *file_proof = NULL, *path = NULL, why[1200];
     lake_info info = {0};
     obj_chunk oc;
+    double t0;
     ts_err e;
     int rc;
 
@@ -609,7 +611,12 @@ int ret_on_confirmation(ret *r, const bus_confirmation *conf, ts_err *err)
     }
     /* the licence to drop: the archive read back in full, every row decoded and hashed,
      * must hold exactly the rows whose proof the export made */
+    t0 = ts_mono_s();
     rc = obj_read_back(r->lk, path, r->pg, ev.chunk_schema, ev.chunk_name, readback, &info, &e);
+    if (rc == 0)
+        ts_info("read back \"%s\" in full (%lld rows, %.3f s): %s", path, (long long)conf->rows,
+                ts_mono_s() - t0, strcmp(readback, proof) == 0 ? "it holds the exported rows"
+                                                                : "its rows differ");
     if (rc == 0 && strcmp(readback, proof) != 0) {
         rc = TS_ERR_CONFLICT;
         ts_err_set(&e, rc, "the archive read back holds other rows than the export (proof %s, "
