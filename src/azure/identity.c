@@ -20,7 +20,8 @@
 #define IMDS_API "2018-02-01"
 #define APPSERVICE_API "2019-08-01"
 #define REFRESH_MARGIN_US (300LL * 1000000)
-#define STALE_FLOOR_US (10LL * 1000000)  /* a cached token this close to expiry is not used */
+#define STALE_FLOOR_US (10LL * 1000000) /* after a failed refresh, a cached token with less
+                                         * left (or a tenth of its life) is not used */
 #define RETRY_PAUSE_US (30LL * 1000000) /* after a failed refresh, at most this long */
 
 static int64_t mono_us(void)
@@ -438,7 +439,7 @@ int az_id_token(az_id *id, char *out, size_t cap, int64_t *expires_at_us, ts_err
 
     pthread_mutex_lock(&id->mu);
     int64_t now = mono_us();
-    bool usable = id->token && now < id->expires_us - STALE_FLOOR_US;
+    bool usable = id->token && now < id->expires_us - id->floor_us;
     if (id->token && now < id->refresh_at_us) {
         rc = hand_out(id, out, cap, expires_at_us, err);
         goto out;
@@ -459,6 +460,7 @@ int az_id_token(az_id *id, char *out, size_t cap, int64_t *expires_at_us, ts_err
         id->token = tok;
         tok = NULL;
         id->expires_us = now + life;
+        id->floor_us = life / 10 < STALE_FLOOR_US ? life / 10 : STALE_FLOOR_US;
         id->refresh_at_us = now + life - margin;
         if (refresh_in > 0 && now + (int64_t)refresh_in * 1000000 < id->refresh_at_us)
             id->refresh_at_us = now + (int64_t)refresh_in * 1000000;
@@ -467,7 +469,7 @@ int az_id_token(az_id *id, char *out, size_t cap, int64_t *expires_at_us, ts_err
         ts_debug("got an access token for \"%s\" from the %s as %s, valid for %ld s", id->scope,
                  id->what, id->describe, in);
         rc = hand_out(id, out, cap, expires_at_us, err);
-    } else if (usable && now < id->expires_us - STALE_FLOOR_US) {
+    } else if (usable && now < id->expires_us - id->floor_us) {
         int64_t left = id->expires_us - now, pause = left / 4;
         if (pause > RETRY_PAUSE_US)
             pause = RETRY_PAUSE_US;

@@ -77,9 +77,10 @@ int az_id_shared(const az_id_options *o, az_id **out, ts_err *err) TS_MUSTCHECK;
 /* The current access token into out (NUL-terminated; cap AZ_ID_TOKEN_MAX is always
  * enough), and its expiry in *expires_at_us (microseconds since 1970, may be NULL).
  * Cached; fetched again once less than 5 minutes, or half the token's lifetime if that is
- * shorter, remain. When that fetch fails while the cached token has more than 10 s left,
- * the cached one is returned (a warning says why), and the fetch is tried again at the
- * next call after a pause. A new token replaces the old one in the log redaction.
+ * shorter, remain. When that fetch fails while the cached token has more than 10 s (or a
+ * tenth of its lifetime, if less) left, the cached one is returned (a warning says why),
+ * and the fetch is tried again at the first call after a pause (a quarter of what is
+ * left, at most 30 s). A new token replaces the old one in the log redaction.
  * Thread-safe. TS_ERR_AUTH when the endpoint refuses, TS_ERR_CONN / TS_ERR_TIMEOUT when
  * it cannot be reached, TS_ERR_INVALID for a bad local file. */
 int az_id_token(az_id *id, char *out, size_t cap, int64_t *expires_at_us,

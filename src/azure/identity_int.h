@@ -50,6 +50,8 @@ struct az_id {
     int64_t expires_us;    /* monotonic: the token is no good from here on */
     int64_t wall_delta_us; /* realtime - monotonic when the token came: its wall expiry */
     int64_t retry_at_us;   /* monotonic: after a failed refresh, not before this */
+    int64_t floor_us;      /* a cached token with less left than this is not handed out
+                            * after a failed refresh: 10 s, or a tenth of its lifetime */
     char *assertion;       /* the last assertion sent (for the redaction's replace) */
     int fetches;
 
