@@ -20,11 +20,13 @@
 //       token minted for https://redis.azure.com becomes that ACL user's password, and
 //       stops being one when it expires (Redis cannot check a JWT; Azure would)
 //   log                       JSON lines: every token minted and every request refused
+//   audience_override, lie_exp_s   controls: mint tokens for another audience, or with an
+//                             exp claim off by this many seconds
 //
 // Requests it refuses get the status and JSON error shape of the real endpoints.
 import { createServer as createHttp } from 'node:http';
 import { createServer as createHttps } from 'node:https';
-import { readFileSync, appendFileSync } from 'node:fs';
+import { readFileSync, appendFileSync, statSync } from 'node:fs';
 import { X509Certificate, createHash, createPrivateKey, createPublicKey, randomUUID, sign, verify } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 
@@ -32,6 +34,7 @@ const cfgPath = process.argv[2];
 const cfg = () => JSON.parse(readFileSync(cfgPath, 'utf8'));
 const first = cfg();
 const seenJti = new Set();
+const fedSeen = {};
 let minted = 0;
 
 const b64url = (buf) => Buffer.from(buf).toString('base64url');
@@ -51,8 +54,11 @@ function jwt(key, header, claims) {
 function mint(c, resource, appid, flow) {
   const t = now(), life = c.life_s ?? 3600;
   const aud = resource.replace(/\/$/, '');
+  // the controls: a token for another audience, or one whose exp claim lies (already
+  // expired), show that Azurite does check what it is given
   const token = jwt(createPrivateKey(readFileSync(c.issuer_key)), { alg: 'RS256', typ: 'JWT', kid: 'tests' }, {
-    aud, iss: `https://sts.windows.net/${c.tenant}/`, iat: t - 5, nbf: t - 5, exp: t + life,
+    aud: c.audience_override ?? aud, iss: `https://sts.windows.net/${c.tenant}/`, iat: t - 5, nbf: t - 5,
+    exp: t + life + (c.lie_exp_s ?? 0),
     appid, oid: c.oid ?? '00000000-0000-0000-0000-00000000cafe', tid: c.tenant, sub: appid,
     jti: randomUUID(), ver: '1.0',
   });
@@ -152,8 +158,13 @@ async function tokenEndpoint(req, res, port) {
       if (checkAssertion(c, res, f.get('client_assertion'), id, client.cert, aud) !== true) return;
     } else {
       flow = 'workload';
+      // the file's contents now; the ones before only within a second of a rotation (the
+      // kubelet's old token stays valid, and a read may race the rename)
       const want = readFileSync(client.federated_file, 'utf8').trim();
-      if (f.get('client_assertion') !== want)
+      const seen = fedSeen[id] ??= { current: want, prev: null };
+      if (seen.current !== want) Object.assign(seen, { prev: seen.current, current: want });
+      const fresh = Date.now() - statSync(client.federated_file).mtimeMs < 1000;
+      if (f.get('client_assertion') !== want && !(fresh && f.get('client_assertion') === seen.prev))
         return refuse(c, res, 401, 'invalid_client', 'AADSTS700211: No matching federated identity record found for presented assertion.', flow);
     }
   }
