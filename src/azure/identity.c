@@ -461,7 +461,10 @@ int az_id_token(az_id *id, char *out, size_t cap, int64_t *expires_at_us, ts_err
         tok = NULL;
         id->expires_us = now + life;
         id->floor_us = life / 10 < STALE_FLOOR_US ? life / 10 : STALE_FLOOR_US;
-        id->refresh_at_us = now + life - margin;
+        /* a little early: a caller that schedules its own renewal from the expiry (the
+         * bus re-AUTHs at half the remaining life, counted from before this fetch) then
+         * finds the new token, not this one again */
+        id->refresh_at_us = now + life - margin - (life / 50 < 1000000 ? life / 50 : 1000000);
         if (refresh_in > 0 && now + (int64_t)refresh_in * 1000000 < id->refresh_at_us)
             id->refresh_at_us = now + (int64_t)refresh_in * 1000000;
         id->wall_delta_us = wall_us() - now;
