@@ -38,7 +38,7 @@ install)
         lib/systemd/system/tsarchive-archiver@.service lib/sysusers.d/tsarchive.conf \
         share/man/man1/tsarchive.1 share/doc/tsarchive/examples/tsarchive.example.yaml \
         share/doc/tsarchive/examples/tsarchive.env.example share/doc/tsarchive/deploy-azure.md \
-        share/tsarchive/tsarchive-grants.sql share/tsarchive/tsarchive-rules.yml \
+        share/tsarchive/tsarchive-grants.sql share/tsarchive/tsarchive-access-policy.txt share/tsarchive/tsarchive-rules.yml \
         share/tsarchive/tsarchive-dashboard.json; do
         [ -f "$P/$f" ] && ok "installed $f" || bad "missing $f"
     done

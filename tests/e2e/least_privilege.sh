@@ -7,12 +7,16 @@
 #   archiver without SELECT          "permission denied for table ..." in the failure
 #   retention not in the owner role  "must be owner of table ..."; the chunk stays
 #   retention without CREATE on db   "permission denied for database ..." at start
-# Roles are cluster-wide: they carry this run's pid and go at the end.
+# Redis too: both services talk to it as an ACL user with exactly the rules of
+# deploy/redis/tsarchive-access-policy.txt (streams renamed for the test); without XADD
+# the retention service fails with NOPERM in its words.
+# Roles are cluster-wide: they carry this run's pid and go at the end (the Redis user too).
 . "$(dirname "$0")/lib.sh"
 need_services
 WORK=$(mktemp -d)
 TAG=lp$$
 OWNER=tsa_owner_$$ RET=tsa_retention_$$ ARC=tsa_archiver_$$
+RUSER=tsa_redis_$$ RPASS=$(openssl rand -hex 16 2>/dev/null || echo "pw-$$-$RANDOM")
 pids=()
 admin() { psql "$TS_TEST_PG_URL" -qXAt -v ON_ERROR_STOP=1 "$@"; }
 cleanup() {
@@ -24,6 +28,7 @@ cleanup() {
         admin -c "DROP ROLE IF EXISTS $r" >/dev/null 2>&1
     done
     redis-cli -u "$TS_TEST_REDIS_URL" DEL "$TAG.request" "$TAG.confirmation" "$TAG.deadletter" >/dev/null 2>&1
+    redis-cli -u "$TS_TEST_REDIS_URL" ACL DELUSER "$RUSER" >/dev/null 2>&1
     [ "$failn" != 0 ] && for f in "$WORK"/*.log; do echo "--- tail $f"; tail -n 8 "$f"; done
     [ "${KEEP:-0}" = 1 ] && echo "kept $WORK" || rm -rf "$WORK"
 }
@@ -51,12 +56,21 @@ setup_db() {
 }
 parts_left() { sql "SELECT count(*) FROM pg_class WHERE relname IN ('m_2022_01', 'm_2022_02')"; }
 url_as() { echo "${TS_TEST_PG_URL%%://*}://$1@${TS_TEST_PG_URL#*@}" | sed "s|/postgres\$|/$DB_NAME|"; }
+# the Redis user of the services: the documented rules, on this test's streams
+redis_user() { # [rules to take away...]
+    local rules
+    rules=$(grep -v '^#' "$ROOT/deploy/redis/tsarchive-access-policy.txt" | sed "s/database\.archival\./$TAG./g")
+    for r in "$@"; do rules=${rules/$r /}; done
+    # shellcheck disable=SC2086
+    redis-cli -u "$TS_TEST_REDIS_URL" ACL SETUSER "$RUSER" reset on ">$RPASS" $rules >/dev/null
+}
+REDIS_AS=$(echo "$TS_TEST_REDIS_URL" | sed "s|redis://|redis://$RUSER:$RPASS@|")
 # run_services NAME [LIMIT_S]: the archiver as ARC in the background, `retention --once`
 # as RET (given up on after LIMIT_S, default 120: exit 124)
 run_services() {
     local name=$1 limit=${2:-120} a
-    DB_URL=$(url_as "$ARC") write_config "arc-$name.yaml" local
-    DB_URL=$(url_as "$RET") write_config "ret-$name.yaml" local
+    DB_URL=$(url_as "$ARC") TS_TEST_REDIS_URL=$REDIS_AS write_config "arc-$name.yaml" local
+    DB_URL=$(url_as "$RET") TS_TEST_REDIS_URL=$REDIS_AS write_config "ret-$name.yaml" local
     "$BIN" -c "arc-$name.yaml" archiver >"arc-$name.log" 2>&1 &
     a=$!
     pids+=($a)
@@ -72,6 +86,9 @@ expect "neither service role is a superuser nor may create roles or databases" "
 
 # ---- with the grants: everything archived and dropped ----
 setup_db
+redis_user
+expect "the Redis user cannot touch other keys" "NOPERM" \
+    "$(redis-cli -u "$REDIS_AS" SET other.key 1 2>&1 | grep -o NOPERM)"
 rows=$(sql "SELECT count(*) FROM app.m WHERE ts < '2022-03-01'")
 run_services granted
 expect "granted: retention --once settles" 0 "$rc"
@@ -107,6 +124,15 @@ grep -q 'drop of chunk "app.m_2022_0[12]" deferred .*permission denied for table
     bad "retention not the owner: no clear error in its log"
 expect "retention not the owner: both archived, waiting for their drop" "archived archived" \
     "$(sql "SELECT string_agg(state, ' ' ORDER BY chunk_name) FROM tsarchive.archival_events")"
+
+# ---- the Redis user without XADD: the retention service cannot request, and says so ----
+setup_db
+redis_user +xadd
+run_services noxadd 30
+expect "Redis without XADD: retention --once keeps failing its checks (stopped after 30 s)" 124 "$rc"
+grep -q "XADD \"$TAG.request\": NOPERM" "ret-noxadd.log" && ok "Redis without XADD: its log says XADD was refused (NOPERM)" || bad "Redis without XADD: no NOPERM in its log"
+expect "Redis without XADD: nothing dropped" 2 "$(parts_left)"
+redis_user
 
 # ---- the retention role without CREATE on the database: refused at start ----
 setup_db
