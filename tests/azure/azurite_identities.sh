@@ -268,4 +268,7 @@ token_config
 # ---- no secret anywhere ----
 leaks=$(grep -l -F -e "$SECRET" -e "$HDR" -e "$FED0" -e "rotated-" "$WORK"/*.out "$WORK"/probe-*.log 2>/dev/null)
 expect "no client secret, App Service header or federated token in any output" "" "$leaks"
+# the ASan build runs this too: a sanitizer report in any output fails it
+san=$(grep -l "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" "$WORK"/*.log "$WORK"/*.out 2>/dev/null | tr '\n' ' ')
+expect "no sanitizer report in any output" "" "$san"
 finish

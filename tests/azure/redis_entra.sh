@@ -164,4 +164,7 @@ grep -q 'redis.auth "entra" needs redis.entra_user' "$WORK/nouser.out" && ok "na
 
 leaks=$(grep -l -F -e "$SECRET" -e "wrong-s3cret-0" -e "eyJ" "$WORK"/*.out "$WORK"/*.log "$WORK/monitor.txt" 2>/dev/null | grep -v token-server.log)
 expect "no secret and no token in any output" "" "$leaks"
+# the ASan build runs this too: a sanitizer report in any output fails it
+san=$(grep -l "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" "$WORK"/*.log "$WORK"/*.out 2>/dev/null | tr '\n' ' ')
+expect "no sanitizer report in any output" "" "$san"
 finish

@@ -37,7 +37,7 @@ cd "$WORK"
 
 # a fresh database whose tables belong to the owner role; expired partitions of 2022
 setup_db() {
-    new_db "tsarchive_lp"
+    new_db "tsarchive_lp_$$"
     # the application's schema and tables belong to the owner role (PostgreSQL 15 lets
     # nobody but the database owner create in public)
     sql "CREATE SCHEMA app AUTHORIZATION $OWNER;
@@ -142,4 +142,7 @@ expect "retention without CREATE on the database: fails (exit 1)" 1 "$rc"
 grep -q "could not set up the tsarchive schema: .*permission denied for database" "ret-nocreate.log" &&
     ok "retention without CREATE: says permission denied for database" || bad "retention without CREATE: no clear error"
 expect "retention without CREATE: nothing dropped" 2 "$(parts_left)"
+# the ASan build runs this too: a sanitizer report in any output fails it
+san=$(grep -l "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" "$WORK"/*.log "$WORK"/*.out 2>/dev/null | tr '\n' ' ')
+expect "no sanitizer report in any output" "" "$san"
 finish

@@ -48,7 +48,7 @@ fi
 CA=$(sed -n 's/.*sslrootcert=\([^&]*\).*/\1/p' <<<"$TS_TEST_PG_SSL_URL")
 expect "the TLS URL asks for verify-full" "verify-full" "$(sed -n 's/.*sslmode=\([^&]*\).*/\1/p' <<<"$TS_TEST_PG_SSL_URL")"
 
-new_db "tsarchive_pgtls"
+new_db "tsarchive_pgtls_$$"
 sql "CREATE TABLE m (ts timestamptz NOT NULL, id int, v double precision) PARTITION BY RANGE (ts);
      CREATE TABLE m_2022_01 PARTITION OF m FOR VALUES FROM ('2022-01-01') TO ('2022-02-01');
      CREATE TABLE m_2022_02 PARTITION OF m FOR VALUES FROM ('2022-02-01') TO ('2022-03-01');
@@ -99,4 +99,7 @@ DB_URL=$(tls_url "$WORK/absent.crt") write_config nofile.yaml local
 "$BIN" -c nofile.yaml chunks >nofile.out 2>&1
 expect "a missing CA file: refused" 1 $?
 grep -q 'root certificate file "'"$WORK/absent.crt"'" does not exist' nofile.out && ok "says the CA file cannot be read" || { bad "missing CA unclear"; cat nofile.out; }
+# the ASan build runs this too: a sanitizer report in any output fails it
+san=$(grep -l "ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:" "$WORK"/*.log "$WORK"/*.out 2>/dev/null | tr '\n' ' ')
+expect "no sanitizer report in any output" "" "$san"
 finish
