@@ -61,8 +61,8 @@ int az_cert_load(const char *path, const char *what, az_cert *c, ts_err *err)
     }
     /* the certificate and the key may come in either order */
     if (!(x = PEM_read_X509(f, NULL, NULL, NULL))) {
-        rc = ts_err_set(err, TS_ERR_INVALID, "%s \"%s\": no PEM certificate in it (%s)", what,
-                        path, ossl_reason(why, sizeof why));
+        rc = ts_err_set(err, TS_ERR_INVALID, "%s \"%s\": no PEM certificate in it (%s)", what, path,
+                        ossl_reason(why, sizeof why));
         goto out;
     }
     rewind(f);
@@ -82,14 +82,14 @@ int az_cert_load(const char *path, const char *what, az_cert *c, ts_err *err)
         goto out;
     }
     if (X509_check_private_key(x, c->key) != 1) {
-        rc = ts_err_set(err, TS_ERR_INVALID,
-                        "%s \"%s\": the private key does not belong to the certificate", what,
-                        path);
+        rc =
+            ts_err_set(err, TS_ERR_INVALID,
+                       "%s \"%s\": the private key does not belong to the certificate", what, path);
         goto out;
     }
     if (X509_cmp_current_time(X509_get0_notAfter(x)) < 0) /* Entra ID has the last word */
-        ts_warn("%s \"%s\": the certificate has expired; Microsoft Entra ID will refuse it",
-                what, path);
+        ts_warn("%s \"%s\": the certificate has expired; Microsoft Entra ID will refuse it", what,
+                path);
     if ((len = i2d_X509(x, &der)) <= 0) {
         rc = ts_err_set(err, TS_ERR_INVALID, "%s \"%s\": could not encode the certificate: %s",
                         what, path, ossl_reason(why, sizeof why));
@@ -133,8 +133,8 @@ static int put_json(ts_buf *b, json_t *j)
     return rc;
 }
 
-int az_jwt_assertion(const az_cert *c, const char *client_id, const char *aud, long now,
-                     char **out, ts_err *err)
+int az_jwt_assertion(const az_cert *c, const char *client_id, const char *aud, long now, char **out,
+                     ts_err *err)
 {
     json_t *hdr = NULL, *claims = NULL;
     EVP_MD_CTX *md = NULL;
@@ -154,9 +154,9 @@ int az_jwt_assertion(const az_cert *c, const char *client_id, const char *aud, l
     rnd[6] = (uint8_t)((rnd[6] & 0x0f) | 0x40); /* UUID version 4 */
     rnd[8] = (uint8_t)((rnd[8] & 0x3f) | 0x80);
     snprintf(jti, sizeof jti,
-             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", rnd[0],
-             rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7], rnd[8], rnd[9], rnd[10],
-             rnd[11], rnd[12], rnd[13], rnd[14], rnd[15]);
+             "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1],
+             rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7], rnd[8], rnd[9], rnd[10], rnd[11],
+             rnd[12], rnd[13], rnd[14], rnd[15]);
     hdr = json_pack("{s:s, s:s, s:s}", "alg", "RS256", "typ", "JWT", "x5t", c->x5t);
     claims = json_pack("{s:s, s:I, s:s, s:s, s:I, s:s, s:I}", "aud", aud, "exp",
                        (json_int_t)(now + ASSERTION_LIFE_S), "iss", client_id, "jti", jti, "nbf",

@@ -110,7 +110,8 @@ static int client_credentials_form(az_id *id, ts_buf *b, ts_err *err)
         }
         id->assertion = assertion;
     }
-    if (form_add(b, "grant_type", "client_credentials") || form_add(b, "client_id", id->client_id) ||
+    if (form_add(b, "grant_type", "client_credentials") ||
+        form_add(b, "client_id", id->client_id) ||
         (id->src == AZ_SRC_SP_SECRET && form_add(b, "client_secret", id->secret)) ||
         (assertion && (form_add(b, "client_assertion_type", ASSERTION_TYPE) ||
                        form_add(b, "client_assertion", assertion))) ||
@@ -215,8 +216,9 @@ int az_id_parse_answer(const char *body, size_t len, long now, char **token, lon
         goto out;
     }
     if (strlen(tok) >= AZ_ID_TOKEN_MAX || strcspn(tok, " \t\r\n") != strlen(tok)) {
-        rc = ts_err_set(err, TS_ERR_FORMAT, "the answer's access_token is not usable (too long, "
-                                            "or holds blanks)");
+        rc = ts_err_set(err, TS_ERR_FORMAT,
+                        "the answer's access_token is not usable (too long, "
+                        "or holds blanks)");
         goto out;
     }
     in = json_seconds(json_object_get(j, "expires_in"));
@@ -276,8 +278,8 @@ int az_id_fetch(az_id *id, char **token, long *expires_in_s, long *refresh_in_s,
 {
     ts_buf body, form;
     long status = 0;
-    bool post = id->src == AZ_SRC_SP_SECRET || id->src == AZ_SRC_SP_CERT ||
-                id->src == AZ_SRC_WORKLOAD;
+    bool post =
+        id->src == AZ_SRC_SP_SECRET || id->src == AZ_SRC_SP_CERT || id->src == AZ_SRC_WORKLOAD;
     int rc = TS_OK;
 
     *token = NULL;
@@ -312,11 +314,10 @@ int az_id_fetch(az_id *id, char **token, long *expires_in_s, long *refresh_in_s,
     if (status != 200) {
         char why[300];
         refusal(&body, why, sizeof why);
-        rc = ts_err_set(err,
-                        status == 400 || status == 401 || status == 403 ? TS_ERR_AUTH
-                                                                         : TS_ERR_REMOTE,
-                        "the %s refused the token request for \"%s\": HTTP %ld%s%s", id->what,
-                        id->scope, status, why[0] ? " " : "", why);
+        rc = ts_err_set(
+            err, status == 400 || status == 401 || status == 403 ? TS_ERR_AUTH : TS_ERR_REMOTE,
+            "the %s refused the token request for \"%s\": HTTP %ld%s%s", id->what, id->scope,
+            status, why[0] ? " " : "", why);
         goto out;
     }
     {

@@ -20,7 +20,8 @@
 #define IMDS_API "2018-02-01"
 #define APPSERVICE_API "2019-08-01"
 #define REFRESH_MARGIN_US (300LL * 1000000)
-#define STALE_FLOOR_US (10LL * 1000000) /* after a failed refresh, a cached token with less
+#define STALE_FLOOR_US                                                                             \
+    (10LL * 1000000)                    /* after a failed refresh, a cached token with less        \
                                          * left (or a tenth of its life) is not used */
 #define RETRY_PAUSE_US (30LL * 1000000) /* after a failed refresh, at most this long */
 
@@ -111,8 +112,7 @@ static int parse_url(const char *s, const char *what, CURLU **out, ts_err *err)
     if (curl_url_get(u, CURLUPART_USER, &part, 0) == CURLUE_OK ||
         curl_url_get(u, CURLUPART_PASSWORD, &part, 0) == CURLUE_OK ||
         curl_url_get(u, CURLUPART_FRAGMENT, &part, 0) == CURLUE_OK) {
-        rc = ts_err_set(err, TS_ERR_INVALID, "%s must not hold a user, password or fragment",
-                        what);
+        rc = ts_err_set(err, TS_ERR_INVALID, "%s must not hold a user, password or fragment", what);
         goto out;
     }
     *out = u;
@@ -246,10 +246,10 @@ int az_id_new(const az_id_options *o, az_id **out, ts_err *err)
 {
     const char *set = nz(o->setting) ? o->setting : "lake";
     const char *secret = nz(o->client_secret), *certf = nz(o->client_certificate_file);
-    const char *fed = nz(o->federated_token_file) ? o->federated_token_file
-                                                  : env("AZURE_FEDERATED_TOKEN_FILE");
+    const char *fed =
+        nz(o->federated_token_file) ? o->federated_token_file : env("AZURE_FEDERATED_TOKEN_FILE");
     const char *as_ep = env("IDENTITY_ENDPOINT"), *as_hdr = env("IDENTITY_HEADER");
-    const char *authority = nz(o->authority_host)       ? o->authority_host
+    const char *authority = nz(o->authority_host)         ? o->authority_host
                             : env("AZURE_AUTHORITY_HOST") ? env("AZURE_AUTHORITY_HOST")
                                                           : DEFAULT_AUTHORITY;
     const char *tenant = nz(o->tenant_id), *client = nz(o->client_id);
@@ -279,10 +279,11 @@ int az_id_new(const az_id_options *o, az_id **out, ts_err *err)
     switch (kind) {
     case AZ_ID_SERVICE_PRINCIPAL:
         if (!tenant || !client || (!secret && !certf)) {
-            rc = ts_err_set(err, TS_ERR_INVALID,
-                            "a service principal needs %s.tenant_id, %s.client_id and %s.client_secret "
-                            "or %s.client_certificate_file (missing required key)",
-                            set, set, set, set);
+            rc = ts_err_set(
+                err, TS_ERR_INVALID,
+                "a service principal needs %s.tenant_id, %s.client_id and %s.client_secret "
+                "or %s.client_certificate_file (missing required key)",
+                set, set, set, set);
             goto out;
         }
         if (secret && certf) {
@@ -301,8 +302,9 @@ int az_id_new(const az_id_options *o, az_id **out, ts_err *err)
             if (!(id->secret = ts_strdup(secret)))
                 goto nomem;
             ts_log_add_secret(secret);
-            if (set_text(&id->describe, "service principal \"%s\" of tenant \"%s\"%s (client secret)",
-                         client, tenant, ""))
+            if (set_text(&id->describe,
+                         "service principal \"%s\" of tenant \"%s\"%s (client secret)", client,
+                         tenant, ""))
                 goto nomem;
         } else {
             char w[80];
@@ -321,12 +323,13 @@ int az_id_new(const az_id_options *o, az_id **out, ts_err *err)
         tenant = tenant ? tenant : env("AZURE_TENANT_ID");
         client = client ? client : env("AZURE_CLIENT_ID");
         if (!fed || !tenant || !client) {
-            rc = ts_err_set(err, TS_ERR_INVALID,
-                            "workload identity needs a federated token file, a tenant and a client "
-                            "id: AZURE_FEDERATED_TOKEN_FILE, AZURE_TENANT_ID and AZURE_CLIENT_ID "
-                            "(set by the AKS workload identity webhook), or %s.federated_token_file, "
-                            "%s.tenant_id and %s.client_id",
-                            set, set, set);
+            rc = ts_err_set(
+                err, TS_ERR_INVALID,
+                "workload identity needs a federated token file, a tenant and a client "
+                "id: AZURE_FEDERATED_TOKEN_FILE, AZURE_TENANT_ID and AZURE_CLIENT_ID "
+                "(set by the AKS workload identity webhook), or %s.federated_token_file, "
+                "%s.tenant_id and %s.client_id",
+                set, set, set);
             goto out;
         }
         id->src = AZ_SRC_WORKLOAD;
@@ -334,8 +337,9 @@ int az_id_new(const az_id_options *o, az_id **out, ts_err *err)
             goto out;
         if (!(id->client_id = ts_strdup(client)) || !(id->token_file = ts_strdup(fed)))
             goto nomem;
-        if (set_text(&id->describe, "workload identity \"%s\" of tenant \"%s\" (federated token "
-                                    "file \"%s\")",
+        if (set_text(&id->describe,
+                     "workload identity \"%s\" of tenant \"%s\" (federated token "
+                     "file \"%s\")",
                      client, tenant, fed))
             goto nomem;
         break;

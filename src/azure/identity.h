@@ -41,15 +41,16 @@ typedef struct az_id_options {
     const char *client_secret; /* service principal: secret (registered with the redaction) */
     const char *client_certificate_file; /* service principal: PEM holding the certificate
                                           * and its RSA private key (not encrypted) */
-    const char *authority_host; /* NULL or "": AZURE_AUTHORITY_HOST, else
-                                 * https://login.microsoftonline.com */
-    const char *imds_endpoint;  /* NULL or "": http://169.254.169.254/metadata/identity/oauth2/token */
+    const char *authority_host;          /* NULL or "": AZURE_AUTHORITY_HOST, else
+                                          * https://login.microsoftonline.com */
+    const char
+        *imds_endpoint; /* NULL or "": http://169.254.169.254/metadata/identity/oauth2/token */
     const char *federated_token_file; /* NULL or "": AZURE_FEDERATED_TOKEN_FILE */
-    const char *ca_file;        /* PEM bundle for https token endpoints; NULL or "": the
-                                 * system store */
-    const char *setting;        /* the config section named in messages ("lake" gives
-                                 * "lake.client_secret"); NULL: "lake" */
-    int timeout_s;              /* per token request; default 30 */
+    const char *ca_file;              /* PEM bundle for https token endpoints; NULL or "": the
+                                       * system store */
+    const char *setting;              /* the config section named in messages ("lake" gives
+                                       * "lake.client_secret"); NULL: "lake" */
+    int timeout_s;                    /* per token request; default 30 */
 } az_id_options;
 
 /* Fills o with the defaults (kind AZ_ID_AUTO, scope NULL). */
@@ -83,8 +84,7 @@ int az_id_shared(const az_id_options *o, az_id **out, ts_err *err) TS_MUSTCHECK;
  * left, at most 30 s). A new token replaces the old one in the log redaction.
  * Thread-safe. TS_ERR_AUTH when the endpoint refuses, TS_ERR_CONN / TS_ERR_TIMEOUT when
  * it cannot be reached, TS_ERR_INVALID for a bad local file. */
-int az_id_token(az_id *id, char *out, size_t cap, int64_t *expires_at_us,
-                ts_err *err) TS_MUSTCHECK;
+int az_id_token(az_id *id, char *out, size_t cap, int64_t *expires_at_us, ts_err *err) TS_MUSTCHECK;
 /* Forgets the cached token (a resource answered 401): the next az_id_token fetches. */
 void az_id_invalidate(az_id *id);
 /* Which identity this is, for people: "service principal \"<client>\" of tenant \"<t>\"

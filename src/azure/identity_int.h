@@ -25,23 +25,23 @@ typedef enum {
 /* A certificate credential: the key that signs, the thumbprint that names it. */
 typedef struct az_cert {
     EVP_PKEY *key;
-    char x5t[32];     /* base64url of the SHA-1 of the certificate's DER (27 chars) */
+    char x5t[32];      /* base64url of the SHA-1 of the certificate's DER (27 chars) */
     char sha1_hex[41]; /* the thumbprint as the portal shows it, for messages */
 } az_cert;
 
 struct az_id {
     az_src src;
     az_id_kind kind;
-    char *url;        /* the token endpoint, with the query for GET */
-    char *aud;        /* SP certificate: the assertion's audience (the token URL) */
-    char *client_id;  /* SP, workload: iss and sub of the assertion; the form's client_id */
+    char *url;       /* the token endpoint, with the query for GET */
+    char *aud;       /* SP certificate: the assertion's audience (the token URL) */
+    char *client_id; /* SP, workload: iss and sub of the assertion; the form's client_id */
     char *scope;
     char *secret;     /* SP secret: the client secret; App Service: IDENTITY_HEADER */
     char *token_file; /* workload identity: read at every fetch */
     char *ca_file;
-    az_cert cert;     /* SP certificate */
-    char *what;       /* "token endpoint \"https://...\"": the endpoint in messages */
-    char *describe;   /* az_id_describe */
+    az_cert cert;   /* SP certificate */
+    char *what;     /* "token endpoint \"https://...\"": the endpoint in messages */
+    char *describe; /* az_id_describe */
     int timeout_s;
 
     pthread_mutex_t mu; /* guards what follows */
@@ -84,8 +84,8 @@ void az_cert_free(az_cert *c);
 /* The client assertion: a JWT with header {"alg":"RS256","typ":"JWT","x5t":...} and claims
  * aud, iss = sub = client_id, jti (a random UUID), iat = nbf = now, exp = now + 600,
  * signed with the certificate's key (RSA PKCS#1 v1.5, SHA-256). *out is ts_free'd. */
-int az_jwt_assertion(const az_cert *c, const char *client_id, const char *aud, long now,
-                     char **out, ts_err *err) TS_MUSTCHECK;
+int az_jwt_assertion(const az_cert *c, const char *client_id, const char *aud, long now, char **out,
+                     ts_err *err) TS_MUSTCHECK;
 /* base64url without padding of n bytes into out (cap >= 4 * ((n + 2) / 3) + 1). */
 void az_b64url(const uint8_t *p, size_t n, char *out);
 

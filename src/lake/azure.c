@@ -37,10 +37,10 @@ typedef struct az_store {
     az_endpoint ep; /* the blob endpoint */
     char *account;
     char *container;
-    char *key;      /* base64 account key, or NULL */
-    char *sas;      /* query string without '?', or NULL */
-    az_id *tok;     /* Entra ID tokens, or NULL */
-    char *ca_file;  /* CURLOPT_CAINFO, or NULL: the system store */
+    char *key;     /* base64 account key, or NULL */
+    char *sas;     /* query string without '?', or NULL */
+    az_id *tok;    /* Entra ID tokens, or NULL */
+    char *ca_file; /* CURLOPT_CAINFO, or NULL: the system store */
     char identity[600];
     lake_auth auth;
     size_t block_size;
@@ -850,14 +850,13 @@ int lake_azure_open(void **out, const lake_options *o, char *describe, size_t dl
         io.setting = "lake";
         if ((rc = az_id_new(&io, &st->tok, err)) != TS_OK)
             goto out;
-        st->auth = az_id_kind_of(st->tok) == AZ_ID_SERVICE_PRINCIPAL ? LAKE_AUTH_SERVICE_PRINCIPAL
-                   : az_id_kind_of(st->tok) == AZ_ID_WORKLOAD_IDENTITY
-                       ? LAKE_AUTH_WORKLOAD_IDENTITY
-                       : LAKE_AUTH_MANAGED_IDENTITY;
+        st->auth = az_id_kind_of(st->tok) == AZ_ID_SERVICE_PRINCIPAL   ? LAKE_AUTH_SERVICE_PRINCIPAL
+                   : az_id_kind_of(st->tok) == AZ_ID_WORKLOAD_IDENTITY ? LAKE_AUTH_WORKLOAD_IDENTITY
+                                                                       : LAKE_AUTH_MANAGED_IDENTITY;
     }
     if (st->tok)
-        snprintf(st->identity, sizeof st->identity, "%s, token for \"%s\"",
-                 az_id_describe(st->tok), AZ_ID_SCOPE_STORAGE);
+        snprintf(st->identity, sizeof st->identity, "%s, token for \"%s\"", az_id_describe(st->tok),
+                 AZ_ID_SCOPE_STORAGE);
     else
         snprintf(st->identity, sizeof st->identity, "%s of account \"%s\"",
                  st->key ? "shared key" : "shared access signature (SAS)", st->account);

@@ -178,7 +178,8 @@ const char *lake_describe(const lake *lk)
 
 const char *lake_identity(const lake *lk)
 {
-    return lk->ops->identity ? lk->ops->identity(lk->st) : "the user running tsarchive (local folder)";
+    return lk->ops->identity ? lk->ops->identity(lk->st)
+                             : "the user running tsarchive (local folder)";
 }
 
 char *lake_url(const lake *lk, const char *path)

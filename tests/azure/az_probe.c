@@ -68,7 +68,8 @@ int main(int argc, char **argv)
     }
     ts_config_register_secrets(cfg);
     if (strcmp(argv[2], "lake") == 0) {
-        if (lake_options_from_config(&lo, cfg, &err) != TS_OK || lake_open(&lk, &lo, &err) != TS_OK) {
+        if (lake_options_from_config(&lo, cfg, &err) != TS_OK ||
+            lake_open(&lk, &lo, &err) != TS_OK) {
             fprintf(stderr, "az_probe: %s\n", err.msg);
             return 3;
         }
@@ -92,7 +93,8 @@ int main(int argc, char **argv)
         }
         usleep((useconds_t)atoi(argv[4]) * 1000);
     }
-    printf("rounds %d failures %d reconnects %lld\n", rounds, failures, b ? bus_reconnects(b) : 0LL);
+    printf("rounds %d failures %d reconnects %lld\n", rounds, failures,
+           b ? bus_reconnects(b) : 0LL);
     lake_free(lk);
     bus_free(b);
     ts_config_free(cfg);

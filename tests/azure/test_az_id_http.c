@@ -16,30 +16,30 @@
 #include "azure/identity.h"
 #include "common/log.h"
 
-#define CHECK(c)                                                                                 \
-    do {                                                                                         \
-        if (!(c)) {                                                                              \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c);              \
-            exit(1);                                                                             \
-        }                                                                                        \
+#define CHECK(c)                                                                                   \
+    do {                                                                                           \
+        if (!(c)) {                                                                                \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c);                  \
+            exit(1);                                                                               \
+        }                                                                                          \
     } while (0)
-#define CHECK_EQ(a, b)                                                                           \
-    do {                                                                                         \
-        long long a_ = (long long)(a), b_ = (long long)(b);                                      \
-        if (a_ != b_) {                                                                          \
-            fprintf(stderr, "%s:%d: %s == %lld, expected %s == %lld\n", __FILE__, __LINE__, #a, \
-                    a_, #b, b_);                                                                 \
-            exit(1);                                                                             \
-        }                                                                                        \
+#define CHECK_EQ(a, b)                                                                             \
+    do {                                                                                           \
+        long long a_ = (long long)(a), b_ = (long long)(b);                                        \
+        if (a_ != b_) {                                                                            \
+            fprintf(stderr, "%s:%d: %s == %lld, expected %s == %lld\n", __FILE__, __LINE__, #a,    \
+                    a_, #b, b_);                                                                   \
+            exit(1);                                                                               \
+        }                                                                                          \
     } while (0)
-#define CHECK_OK(call, e)                                                                        \
-    do {                                                                                         \
-        int rc_ = (call);                                                                        \
-        if (rc_ != 0) {                                                                          \
-            fprintf(stderr, "%s:%d: %s failed (%d): %s\n", __FILE__, __LINE__, #call, rc_,       \
-                    (e)->msg);                                                                   \
-            exit(1);                                                                             \
-        }                                                                                        \
+#define CHECK_OK(call, e)                                                                          \
+    do {                                                                                           \
+        int rc_ = (call);                                                                          \
+        if (rc_ != 0) {                                                                            \
+            fprintf(stderr, "%s:%d: %s failed (%d): %s\n", __FILE__, __LINE__, #call, rc_,         \
+                    (e)->msg);                                                                     \
+            exit(1);                                                                               \
+        }                                                                                          \
     } while (0)
 
 #define SECRET "s3cr3t/value+42"
@@ -82,7 +82,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         return MHD_YES;
     }
     if (*upload_size) {
-        size_t k = *upload_size < sizeof b->data - 1 - b->len ? *upload_size : sizeof b->data - 1 - b->len;
+        size_t k =
+            *upload_size < sizeof b->data - 1 - b->len ? *upload_size : sizeof b->data - 1 - b->len;
         memcpy(b->data + b->len, upload, k);
         b->len += k;
         *upload_size = 0;
@@ -102,18 +103,22 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     if (fail == 1)
         return answer(c, 500, "{\"error\":\"temporarily_unavailable\"}");
     if (fail == 2)
-        return answer(c, 401, "{\"error\":\"invalid_client\",\"error_description\":\"AADSTS7000215: "
-                              "Invalid client secret provided: " SECRET "\\r\\nTrace ID: 1\"}");
+        return answer(c, 401,
+                      "{\"error\":\"invalid_client\",\"error_description\":\"AADSTS7000215: "
+                      "Invalid client secret provided: " SECRET "\\r\\nTrace ID: 1\"}");
     pthread_mutex_lock(&S.mu);
     int n = S.issued++;
-    snprintf(S.tokens[n % 64], sizeof S.tokens[0], "eyJ0.tok-%d-%08lx.sig", n, (unsigned long)random());
-    snprintf(text, sizeof text, "{\"token_type\":\"Bearer\",\"expires_in\":%d,\"access_token\":\"%s\"}",
-             S.life_s, S.tokens[n % 64]);
+    snprintf(S.tokens[n % 64], sizeof S.tokens[0], "eyJ0.tok-%d-%08lx.sig", n,
+             (unsigned long)random());
+    snprintf(text, sizeof text,
+             "{\"token_type\":\"Bearer\",\"expires_in\":%d,\"access_token\":\"%s\"}", S.life_s,
+             S.tokens[n % 64]);
     pthread_mutex_unlock(&S.mu);
     return answer(c, 200, text);
 }
 
-static void done(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode t)
+static void done(void *cls, struct MHD_Connection *c, void **con_cls,
+                 enum MHD_RequestTerminationCode t)
 {
     (void)cls;
     (void)c;
@@ -166,8 +171,9 @@ int main(void)
 
     CHECK(logf);
     ts_log_setup(TS_LOG_DEBUG, 0, logf);
-    d = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0, NULL, NULL,
-                         handle, NULL, MHD_OPTION_NOTIFY_COMPLETED, done, NULL, MHD_OPTION_END);
+    d = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0, NULL,
+                         NULL, handle, NULL, MHD_OPTION_NOTIFY_COMPLETED, done, NULL,
+                         MHD_OPTION_END);
     CHECK(d);
     info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     CHECK(info && info->port);
@@ -226,7 +232,8 @@ int main(void)
     CHECK(wall_us() < exp); /* the first was still good: refreshed before expiry */
     CHECK(redacted(tok));
     CHECK(!redacted(first));
-    printf("refreshed after half of a 4 s lifetime, before expiry; old token out of the redaction\n");
+    printf(
+        "refreshed after half of a 4 s lifetime, before expiry; old token out of the redaction\n");
 
     /* the endpoint fails at refresh time (2.2 s into 4 s): the cached token is kept, with
      * a warning; within the pause that follows, nobody asks the endpoint again */
@@ -253,7 +260,8 @@ int main(void)
     ts_err_clear(&e);
     CHECK_EQ(az_id_token(id, tok, sizeof tok, NULL, &e), TS_ERR_AUTH);
     printf("refused: %s\n", e.msg);
-    CHECK(strstr(e.msg, "HTTP 401 invalid_client: AADSTS7000215: Invalid client secret provided: ***"));
+    CHECK(strstr(e.msg,
+                 "HTTP 401 invalid_client: AADSTS7000215: Invalid client secret provided: ***"));
     CHECK(strstr(e.msg, "token endpoint \"http://127.0.0.1:"));
     CHECK(strstr(e.msg, "\"https://redis.azure.com/.default\""));
     CHECK(!strstr(e.msg, SECRET) && !strstr(e.msg, "Trace ID"));
@@ -274,7 +282,8 @@ int main(void)
     static char log[1 << 20];
     size_t n = fread(log, 1, sizeof log - 1, logf);
     log[n] = '\0';
-    CHECK(strstr(log, "could not refresh the access token for \"https://redis.azure.com/.default\""));
+    CHECK(
+        strstr(log, "could not refresh the access token for \"https://redis.azure.com/.default\""));
     CHECK(strstr(log, "got an access token")); /* the debug lines are there to be read */
     CHECK(!strstr(log, SECRET));
     for (int i = 0; i < S.issued && i < 64; i++)

@@ -33,10 +33,10 @@ static const char *file(const char *name)
     return p[i];
 }
 
-#define ASSERT_HAS(hay, needle)                                                                  \
-    do {                                                                                         \
-        if (!strstr((hay), (needle)))                                                            \
-            fail_msg("\"%s\" does not contain \"%s\"", (hay), (needle));                         \
+#define ASSERT_HAS(hay, needle)                                                                    \
+    do {                                                                                           \
+        if (!strstr((hay), (needle)))                                                              \
+            fail_msg("\"%s\" does not contain \"%s\"", (hay), (needle));                           \
     } while (0)
 
 /* ---- base64url ---- */
@@ -49,8 +49,13 @@ static void test_b64url(void **state)
         const char *in;
         size_t n;
         const char *want;
-    } v[] = {{"", 0, ""},           {"f", 1, "Zg"},      {"fo", 2, "Zm8"},    {"foo", 3, "Zm9v"},
-             {"foob", 4, "Zm9vYg"}, {"\xfb\xff", 2, "-_8"}, {"\xff\xfe\xfd", 3, "__79"}};
+    } v[] = {{"", 0, ""},
+             {"f", 1, "Zg"},
+             {"fo", 2, "Zm8"},
+             {"foo", 3, "Zm9v"},
+             {"foob", 4, "Zm9vYg"},
+             {"\xfb\xff", 2, "-_8"},
+             {"\xff\xfe\xfd", 3, "__79"}};
     for (size_t i = 0; i < sizeof v / sizeof *v; i++) {
         az_b64url((const uint8_t *)v[i].in, v[i].n, out);
         assert_string_equal(out, v[i].want);
@@ -88,7 +93,8 @@ static void test_cert_x5t(void **state)
     ts_err_clear(&e);
     assert_int_equal(az_cert_load(file("client.pem"), "lake.client_certificate_file", &c, &e), 0);
     /* openssl's own SHA-1 fingerprint: "sha1 Fingerprint=AB:CD:..." */
-    snprintf(cmd, sizeof cmd, "openssl x509 -in '%s' -noout -fingerprint -sha1", file("client.crt"));
+    snprintf(cmd, sizeof cmd, "openssl x509 -in '%s' -noout -fingerprint -sha1",
+             file("client.crt"));
     FILE *p = popen(cmd, "r");
     assert_non_null(p);
     assert_non_null(fgets(line, sizeof line, p));
@@ -136,9 +142,10 @@ static void test_cert_refusals(void **state)
     assert_int_equal(system(cmd), 0);
     expect_cert_error(file("mixed.pem"), "the private key does not belong to the certificate");
     /* an encrypted key is refused without a prompt */
-    snprintf(cmd, sizeof cmd,
-             "openssl pkey -in '%s' -aes256 -passout pass:pw -out '%s' 2>/dev/null && cat '%s' >>'%s'",
-             file("client.key"), file("enc.pem"), file("client.crt"), file("enc.pem"));
+    snprintf(
+        cmd, sizeof cmd,
+        "openssl pkey -in '%s' -aes256 -passout pass:pw -out '%s' 2>/dev/null && cat '%s' >>'%s'",
+        file("client.key"), file("enc.pem"), file("client.crt"), file("enc.pem"));
     assert_int_equal(system(cmd), 0);
     expect_cert_error(file("enc.pem"), "no usable private key");
 }
@@ -229,36 +236,41 @@ static void test_answers(void **state)
 #define ANSWER(s) az_id_parse_answer((s), strlen(s), now, &tok, &in, &refresh, &e)
     ts_err_clear(&e);
     /* Entra ID v2: numbers */
-    assert_int_equal(ANSWER("{\"token_type\":\"Bearer\",\"expires_in\":3599,\"ext_expires_in\":3599,"
-                            "\"access_token\":\"eyJ.a.b\"}"),
-                     0);
+    assert_int_equal(
+        ANSWER("{\"token_type\":\"Bearer\",\"expires_in\":3599,\"ext_expires_in\":3599,"
+               "\"access_token\":\"eyJ.a.b\"}"),
+        0);
     assert_string_equal(tok, "eyJ.a.b");
     assert_int_equal(in, 3599);
     assert_int_equal(refresh, 0);
     ts_free(tok);
     /* IMDS: strings, and refresh_in when long-lived */
-    assert_int_equal(ANSWER("{\"access_token\":\"t2\",\"expires_in\":\"86399\",\"expires_on\":\"1700086399\","
-                            "\"refresh_in\":\"43199\",\"resource\":\"https://storage.azure.com/\"}"),
-                     0);
+    assert_int_equal(
+        ANSWER("{\"access_token\":\"t2\",\"expires_in\":\"86399\",\"expires_on\":\"1700086399\","
+               "\"refresh_in\":\"43199\",\"resource\":\"https://storage.azure.com/\"}"),
+        0);
     assert_int_equal(in, 86399);
     assert_int_equal(refresh, 43199);
     ts_free(tok);
     /* App Service 2019-08-01: expires_on only, Unix seconds in a string */
-    assert_int_equal(ANSWER("{\"access_token\":\"t3\",\"expires_on\":\"1700000600\",\"token_type\":\"Bearer\"}"), 0);
+    assert_int_equal(
+        ANSWER("{\"access_token\":\"t3\",\"expires_on\":\"1700000600\",\"token_type\":\"Bearer\"}"),
+        0);
     assert_int_equal(in, 600);
     ts_free(tok);
     /* refusals */
     static const struct {
         const char *body, *why;
-    } bad[] = {{"not json", "not a JSON object"},
-               {"[1]", "not a JSON object"},
-               {"{\"expires_in\":10}", "no access_token"},
-               {"{\"access_token\":\"\",\"expires_in\":10}", "no access_token"},
-               {"{\"access_token\":\"a b\",\"expires_in\":10}", "not usable"},
-               {"{\"access_token\":\"t\"}", "no usable expires_in"},
-               {"{\"access_token\":\"t\",\"expires_on\":\"1699999999\"}", "already expired"},
-               {"{\"access_token\":\"t\",\"expires_in\":\"12x\"}", "no usable expires_in"},
-               {"{\"access_token\":\"t\",\"access_token\":\"u\",\"expires_in\":5}", "not a JSON object"}};
+    } bad[] = {
+        {"not json", "not a JSON object"},
+        {"[1]", "not a JSON object"},
+        {"{\"expires_in\":10}", "no access_token"},
+        {"{\"access_token\":\"\",\"expires_in\":10}", "no access_token"},
+        {"{\"access_token\":\"a b\",\"expires_in\":10}", "not usable"},
+        {"{\"access_token\":\"t\"}", "no usable expires_in"},
+        {"{\"access_token\":\"t\",\"expires_on\":\"1699999999\"}", "already expired"},
+        {"{\"access_token\":\"t\",\"expires_in\":\"12x\"}", "no usable expires_in"},
+        {"{\"access_token\":\"t\",\"access_token\":\"u\",\"expires_in\":5}", "not a JSON object"}};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         ts_err_clear(&e);
         assert_int_equal(ANSWER(bad[i].body), TS_ERR_FORMAT);
@@ -272,9 +284,9 @@ static void test_answers(void **state)
 
 static void clear_env(void)
 {
-    static const char *const names[] = {"AZURE_FEDERATED_TOKEN_FILE", "AZURE_TENANT_ID",
-                                        "AZURE_CLIENT_ID", "AZURE_AUTHORITY_HOST",
-                                        "IDENTITY_ENDPOINT", "IDENTITY_HEADER"};
+    static const char *const names[] = {
+        "AZURE_FEDERATED_TOKEN_FILE", "AZURE_TENANT_ID",   "AZURE_CLIENT_ID",
+        "AZURE_AUTHORITY_HOST",       "IDENTITY_ENDPOINT", "IDENTITY_HEADER"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++)
         unsetenv(names[i]);
 }
@@ -302,8 +314,9 @@ static void test_auto_order(void **state)
     id = made(&o);
     assert_int_equal(az_id_kind_of(id), AZ_ID_MANAGED_IDENTITY);
     assert_int_equal(id->src, AZ_SRC_MI_IMDS);
-    assert_string_equal(id->url, "http://169.254.169.254/metadata/identity/oauth2/token"
-                                 "?api-version=2018-02-01&resource=https%3a%2f%2fstorage.azure.com%2f");
+    assert_string_equal(id->url,
+                        "http://169.254.169.254/metadata/identity/oauth2/token"
+                        "?api-version=2018-02-01&resource=https%3a%2f%2fstorage.azure.com%2f");
     ASSERT_HAS(az_id_describe(id), "managed identity (instance metadata endpoint)");
     az_id_free(id);
 
@@ -349,7 +362,8 @@ static void test_auto_order(void **state)
     o.client_secret = "s3cr3t-unit-xyz";
     id = made(&o);
     assert_int_equal(id->src, AZ_SRC_SP_SECRET);
-    ASSERT_HAS(az_id_describe(id), "service principal \"c-cfg\" of tenant \"t-cfg\" (client secret)");
+    ASSERT_HAS(az_id_describe(id),
+               "service principal \"c-cfg\" of tenant \"t-cfg\" (client secret)");
     ts_redact("the s3cr3t-unit-xyz leaked", red, sizeof red);
     assert_string_equal(red, "the *** leaked");
     az_id_free(id);
@@ -359,7 +373,8 @@ static void test_auto_order(void **state)
     o.tenant_id = "contoso.onmicrosoft.com/x";
     id = made(&o);
     assert_int_equal(id->src, AZ_SRC_SP_CERT);
-    assert_string_equal(id->url, "https://login.example/base/contoso.onmicrosoft.com%2fx/oauth2/v2.0/token");
+    assert_string_equal(id->url,
+                        "https://login.example/base/contoso.onmicrosoft.com%2fx/oauth2/v2.0/token");
     assert_string_equal(id->aud, id->url);
     ASSERT_HAS(az_id_describe(id), "(client certificate, thumbprint ");
     az_id_free(id);
@@ -388,16 +403,19 @@ static void test_refusals(void **state)
     o.kind = AZ_ID_SERVICE_PRINCIPAL;
     o.client_secret = "s3cr3t";
     o.setting = "lake";
-    expect_new_error(&o, TS_ERR_INVALID,
-                     "a service principal needs lake.tenant_id, lake.client_id and lake.client_secret "
-                     "or lake.client_certificate_file");
+    expect_new_error(
+        &o, TS_ERR_INVALID,
+        "a service principal needs lake.tenant_id, lake.client_id and lake.client_secret "
+        "or lake.client_certificate_file");
     o.tenant_id = "t";
     o.client_id = "c";
     o.client_certificate_file = file("client.pem");
-    expect_new_error(&o, TS_ERR_INVALID, "lake.client_secret and lake.client_certificate_file are both set");
+    expect_new_error(&o, TS_ERR_INVALID,
+                     "lake.client_secret and lake.client_certificate_file are both set");
     o.client_certificate_file = NULL;
     o.authority_host = "ftp://login.example";
-    expect_new_error(&o, TS_ERR_INVALID, "lake.authority_host (or AZURE_AUTHORITY_HOST) is not an http");
+    expect_new_error(&o, TS_ERR_INVALID,
+                     "lake.authority_host (or AZURE_AUTHORITY_HOST) is not an http");
     o.authority_host = "https://user:pw@login.example";
     expect_new_error(&o, TS_ERR_INVALID, "must not hold a user, password or fragment");
     o.authority_host = NULL;
@@ -489,10 +507,10 @@ int main(void)
     }
     ts_log_setup(TS_LOG_WARN, 0, stderr);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_b64url),         cmocka_unit_test(test_cert_x5t),
-        cmocka_unit_test(test_cert_refusals),  cmocka_unit_test(test_assertion),
-        cmocka_unit_test(test_answers),        cmocka_unit_test(test_auto_order),
-        cmocka_unit_test(test_refusals),       cmocka_unit_test(test_kind_parse_and_config),
+        cmocka_unit_test(test_b64url),        cmocka_unit_test(test_cert_x5t),
+        cmocka_unit_test(test_cert_refusals), cmocka_unit_test(test_assertion),
+        cmocka_unit_test(test_answers),       cmocka_unit_test(test_auto_order),
+        cmocka_unit_test(test_refusals),      cmocka_unit_test(test_kind_parse_and_config),
         cmocka_unit_test(test_shared),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
