@@ -9,9 +9,11 @@
 # identity), keeps one connection for 10 s of 4 s tokens and AUTHs on it again before
 # each token expires (MONITOR shows every AUTH of that connection), each new token
 # fetched before the old one expired; a refused secret and a wrong user fail in words;
-# no token or secret in any output.
+# no token or secret in any output. With the PostgreSQL of scripts/services
+# (TS_TEST_PG_URL): the whole workflow (run --once) over it with 2 s tokens, every Redis
+# connection of the process sharing one token source.
 # Needs BIN, PROBE, ROOT (CTest) and AZ_PORT_BASE: Redis +0 (plain, admin only) and +1
-# (TLS), token service https +2, http +3.
+# (TLS), token service https +2, http +3, the workflow's endpoints +4, +5.
 . "$ROOT/tests/e2e/lib.sh"
 base=${AZ_PORT_BASE:-15820}
 r_port=$base rt_port=$((base + 1)) tls_port=$((base + 2)) http_port=$((base + 3))
@@ -161,6 +163,62 @@ sed -i '/entra_user/d' "$WORK/user.yaml"
 "$BIN" -c "$WORK/user.yaml" config check >"$WORK/nouser.out" 2>&1
 expect "redis.auth: entra without redis.entra_user: a config error" 3 "$?"
 grep -q 'redis.auth "entra" needs redis.entra_user' "$WORK/nouser.out" && ok "names the missing key" || bad "missing key not named"
+
+# ---- the whole workflow over it: both services, every connection, one token source ----
+if [ -n "${TS_TEST_PG_URL:-}" ] && psql "$TS_TEST_PG_URL" -qXAtc "SELECT 1" >/dev/null 2>&1; then
+    token_config 2
+    new_db "tsarchive_entra_$$"
+    trap 'drop_db; cleanup' EXIT
+    sql "CREATE TABLE m (ts timestamptz NOT NULL, id int) PARTITION BY RANGE (ts);
+         CREATE TABLE m_2022_01 PARTITION OF m FOR VALUES FROM ('2022-01-01') TO ('2022-02-01');
+         CREATE TABLE m_2022_02 PARTITION OF m FOR VALUES FROM ('2022-02-01') TO ('2022-03-01');
+         CREATE TABLE m_now PARTITION OF m FOR VALUES FROM (now() - interval '1 day') TO (now() + interval '1 day');
+         INSERT INTO m SELECT '2022-01-01'::timestamptz + i * interval '1 hour', i FROM generate_series(0, 1415) i;"
+    TAG=entra$$
+    cat >"$WORK/wf.yaml" <<EOF
+database:
+  url: "$DB_URL"
+redis:
+  url: "rediss://127.0.0.1:$rt_port/0"
+  tls_ca_file: "$C/ca.crt"
+  auth: entra
+  entra_user: "$OID"
+  request_stream: "$TAG.request"
+  confirmation_stream: "$TAG.confirmation"
+  deadletter_stream: "$TAG.deadletter"
+  visibility_timeout_s: 5
+lake:
+  kind: local
+  path: "$WORK/lake"
+  tenant_id: tenant-r
+  client_id: cid-redis
+  client_secret: "$SECRET"
+  authority_host: "https://127.0.0.1:$tls_port"
+  ca_file: "$C/ca.crt"
+retention:
+  retry_backoff_s: 1
+  max_attempts: 3
+http:
+  retention_listen: "127.0.0.1:$((base + 4))"
+  archiver_listen: "127.0.0.1:$((base + 5))"
+EOF
+    t0=$(date +%s%3N)
+    (cd "$WORK" && "${clean[@]}" timeout 240 "$BIN" -c wf.yaml run --once >"$WORK/wf.log" 2>&1)
+    expect "run --once with redis.auth: entra (2 s tokens)" 0 "$?"
+    expect "both expired partitions dropped" 0 "$(sql "SELECT count(*) FROM pg_class WHERE relname IN ('m_2022_01', 'm_2022_02')")"
+    n=$(node -e '
+const l = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map(JSON.parse)
+  .filter((x) => x.minted && x.resource === "https://redis.azure.com" && x.t >= Number(process.argv[2]));
+console.log(l.length);' "$WORK/tokens.jsonl" "$t0")
+    secs=$(( ($(date +%s%3N) - t0) / 1000 + 1 ))
+    # one source renews about every second; one per connection would be several times that
+    [ "$n" -ge 2 ] && [ "$n" -le $((secs + 2)) ] &&
+        ok "all the process's Redis connections shared one token source, renewed: $n tokens in $secs s" ||
+        bad "$n tokens in $secs s for one process (want about one a second)"
+    grep -q 'WRONGPASS\|NOAUTH\|credentials callback failed' "$WORK/wf.log" && bad "an AUTH failed in the run" || ok "no AUTH failed in the run"
+else
+    echo "(TS_TEST_PG_URL not set or not reachable: the workflow over Entra ID is not tried)"
+fi
 
 leaks=$(grep -l -F -e "$SECRET" -e "wrong-s3cret-0" -e "eyJ" "$WORK"/*.out "$WORK"/*.log "$WORK/monitor.txt" 2>/dev/null | grep -v token-server.log)
 expect "no secret and no token in any output" "" "$leaks"
