@@ -1,5 +1,6 @@
 /* cmd_lake.c: `tsarchive lake test|ls|put|get|rm` on the store the config names
- * (lake.kind: a local folder or Azure Blob Storage). */
+ * (lake.kind: a local folder or Azure Blob Storage); `lake test` also says which identity
+ * the lake acts as. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -205,7 +206,9 @@ int cmd_lake(const ts_config *cfg, int argc, char **argv)
     if (strcmp(sub, "test") == 0 && argc == 2) {
         rc = lake_test(lk, &err);
         if (rc == TS_OK)
-            printf("ok: %s\n", lake_describe(lk));
+            printf("ok: %s\nidentity: %s\n", lake_describe(lk), lake_identity(lk));
+        else /* which identity was refused is half of the answer */
+            fprintf(stderr, "identity: %s\n", lake_identity(lk));
     } else if (strcmp(sub, "ls") == 0 && argc <= 3) {
         ls_ctx c = {0, 0};
         rc = lake_list(lk, argc == 3 ? argv[2] : "", print_entry, &c, &err);

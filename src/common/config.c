@@ -58,6 +58,8 @@ static const cf_key keys[] = {
     {"redis", "tls_cert_file", CF_STR, O(redis.tls_cert_file), "", 0, 0, NULL},
     {"redis", "tls_key_file", CF_STR, O(redis.tls_key_file), "", 0, 0, NULL},
     {"redis", "tls_insecure", CF_BOOL, O(redis.tls_insecure), "false", 0, 0, NULL},
+    {"redis", "auth", CF_ENUM, O(redis.auth), "password", 0, 0, "password|entra"},
+    {"redis", "entra_user", CF_STR, O(redis.entra_user), "", 0, 0, NULL},
 
     {"lake", "kind", CF_ENUM, O(lake.kind), "auto", 0, 0, "auto|local|azure"},
     {"lake", "path", CF_STR, O(lake.path), "./lake", 0, 0, NULL},
@@ -65,12 +67,15 @@ static const cf_key keys[] = {
     {"lake", "block_size_mb", CF_INT, O(lake.block_size_mb), "8", 1, 4000, NULL},
     {"lake", "upload_concurrency", CF_INT, O(lake.upload_concurrency), "4", 1, 64, NULL},
     {"lake", "create_container", CF_BOOL, O(lake.create_container), "true", 0, 0, NULL},
-    {"lake", "auth", CF_ENUM, O(lake.auth), "auto", 0, 0, "auto|shared_key|sas|service_principal|managed_identity"},
+    {"lake", "auth", CF_ENUM, O(lake.auth), "auto", 0, 0, "auto|shared_key|sas|service_principal|managed_identity|workload_identity"},
     {"lake", "tenant_id", CF_STR, O(lake.tenant_id), "", 0, 0, NULL},
     {"lake", "client_id", CF_STR, O(lake.client_id), "", 0, 0, NULL},
     {"lake", "client_secret", CF_SECRET, O(lake.client_secret), "", 0, 0, NULL},
-    {"lake", "authority_host", CF_STR, O(lake.authority_host), "https://login.microsoftonline.com", 0, 0, NULL},
+    {"lake", "client_certificate_file", CF_STR, O(lake.client_certificate_file), "", 0, 0, NULL},
+    {"lake", "authority_host", CF_STR, O(lake.authority_host), "", 0, 0, NULL},
     {"lake", "imds_endpoint", CF_STR, O(lake.imds_endpoint), "http://169.254.169.254/metadata/identity/oauth2/token", 0, 0, NULL},
+    {"lake", "federated_token_file", CF_STR, O(lake.federated_token_file), "", 0, 0, NULL},
+    {"lake", "ca_file", CF_STR, O(lake.ca_file), "", 0, 0, NULL},
     {"lake", "max_retries", CF_INT, O(lake.max_retries), "6", 0, 100, NULL},
 
     {"parquet", "compression", CF_ENUM, O(parquet.compression), "zstd", 0, 0, "uncompressed|snappy|gzip|zstd|lz4_raw"},
@@ -651,12 +656,15 @@ int ts_config_warnings(const ts_config *c, char warnings[][256], int max)
 {
     int n = 0;
     bool azure = strcmp(ts_config_lake_kind(c), "azure") == 0;
+    /* the identity settings (from lake.auth on) serve Redis too with redis.auth: entra */
+    bool entra = strcmp(c->redis.auth, "entra") == 0;
     static const char *const azure_only[][2] = {
         {NULL, "lakehouse_storage_account"}, {NULL, "lakehouse_connection_string"},
+        {"lake", "block_size_mb"}, {"lake", "upload_concurrency"},
         {"lake", "auth"}, {"lake", "tenant_id"}, {"lake", "client_id"}, {"lake", "client_secret"},
-        {"lake", "block_size_mb"}, {"lake", "upload_concurrency"}};
+        {"lake", "client_certificate_file"}, {"lake", "federated_token_file"}, {"lake", "ca_file"}};
     for (size_t i = 0; i < sizeof azure_only / sizeof *azure_only && n < max; i++)
-        if (!azure && is_set(c, azure_only[i][0], azure_only[i][1]))
+        if (!azure && !(entra && i >= 4) && is_set(c, azure_only[i][0], azure_only[i][1]))
             snprintf(warnings[n++], 256, "\"%s%s%s\" is set but the lake is a local folder: it is "
                      "ignored", azure_only[i][0] ? azure_only[i][0] : "", azure_only[i][0] ? "." : "",
                      azure_only[i][1]);
@@ -690,10 +698,19 @@ static int validate(const ts_config *c, ts_err *err)
     if (!*c->lakehouse_container)
         return ts_err_set(err, TS_ERR_INVALID, "%s: \"lakehouse_container\" must not be empty", src);
     if (strcmp(c->lake.auth, "service_principal") == 0 &&
-        (!*c->lake.tenant_id || !*c->lake.client_id || !*c->lake.client_secret))
+        (!*c->lake.tenant_id || !*c->lake.client_id ||
+         (!*c->lake.client_secret && !*c->lake.client_certificate_file)))
         return ts_err_set(err, TS_ERR_INVALID,
                           "%s: lake.auth \"service_principal\" needs lake.tenant_id, lake.client_id and "
-                          "lake.client_secret (missing required key)", src);
+                          "lake.client_secret or lake.client_certificate_file (missing required key)", src);
+    if (*c->lake.client_secret && *c->lake.client_certificate_file)
+        return ts_err_set(err, TS_ERR_INVALID,
+                          "%s: lake.client_secret and lake.client_certificate_file are both set: choose one",
+                          src);
+    if (strcmp(c->redis.auth, "entra") == 0 && !*c->redis.entra_user)
+        return ts_err_set(err, TS_ERR_INVALID,
+                          "%s: redis.auth \"entra\" needs redis.entra_user, the object id of the identity "
+                          "(missing required key)", src);
     if (!*c->http.token && (!is_loopback(c->http.retention_listen) || !is_loopback(c->http.archiver_listen)))
         return ts_err_set(err, TS_ERR_INVALID,
                           "%s: http listens on a non-loopback address but \"http.token\" is not set; "

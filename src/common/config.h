@@ -47,6 +47,9 @@ typedef struct ts_config {
         char *tls_cert_file;       /* rediss://: client certificate for mutual TLS */
         char *tls_key_file;
         bool tls_insecure;         /* rediss:// without checking the certificate (loud) */
+        char *auth;                /* password (the URL's) | entra (a Microsoft Entra ID
+                                    * token from the lake's identity settings) */
+        char *entra_user;          /* entra: the identity's object id (the AUTH user) */
     } redis;
     struct {
         char *kind;   /* auto | local | azure (auto: azure when the original
@@ -57,12 +60,16 @@ typedef struct ts_config {
         int block_size_mb;
         int upload_concurrency;
         bool create_container;
-        char *auth;          /* auto | shared_key | sas | service_principal | managed_identity */
+        char *auth;          /* auto | shared_key | sas | service_principal | managed_identity |
+                              * workload_identity */
         char *tenant_id;
         char *client_id;
         char *client_secret; /* secret */
-        char *authority_host;
+        char *client_certificate_file; /* service principal: PEM certificate + RSA key */
+        char *authority_host; /* "": AZURE_AUTHORITY_HOST, else login.microsoftonline.com */
         char *imds_endpoint;
+        char *federated_token_file; /* workload identity; "": AZURE_FEDERATED_TOKEN_FILE */
+        char *ca_file;       /* PEM CA bundle for the blob and token endpoints; "": system */
         int max_retries;
     } lake;
     struct {

@@ -1,5 +1,5 @@
 /* azure.c: the lake in Azure Blob Storage / ADLS Gen2 through the Blob REST API
- * (libcurl + OpenSSL): Shared Key, SAS or Azure AD auth; request URLs on the parsed
+ * (libcurl + OpenSSL): Shared Key, SAS or Entra ID (azure/identity.h); request URLs on the parsed
  * endpoint (connstr.c); block uploads with bounded concurrency and per-block MD5; Put
  * Block List with the whole object's MD5, then a read-back of size and MD5; retries
  * with backoff and jitter; paged listing (pages parsed by azure_list.c). */
@@ -22,6 +22,7 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include "azure/identity.h"
 #include "codec.h"
 #include "common/alloc.h"
 #include "common/fault.h"
@@ -36,9 +37,11 @@ typedef struct az_store {
     az_endpoint ep; /* the blob endpoint */
     char *account;
     char *container;
-    char *key;      /* base64 account key, or NULL */
-    char *sas;      /* query string without '?', or NULL */
-    az_token_source *tok;
+    char *key;     /* base64 account key, or NULL */
+    char *sas;     /* query string without '?', or NULL */
+    az_id *tok;    /* Entra ID tokens, or NULL */
+    char *ca_file; /* CURLOPT_CAINFO, or NULL: the system store */
+    char identity[600];
     lake_auth auth;
     size_t block_size;
     int concurrency;
@@ -435,7 +438,7 @@ static int attempt(az_store *st, CURL *c, az_req *rq, az_resp *rs, CURLcode *cc,
 {
     ts_buf u, path, sts;
     struct curl_slist *h = NULL;
-    char date[40], line[8300], auth[8300], lenbuf[32];
+    char date[40], line[8300], auth[AZ_ID_TOKEN_MAX + 64], lenbuf[32];
     az_header all[12];
     int n = 0, rc = TS_OK;
     xfer x = {rq, rs, c, 0, false};
@@ -481,11 +484,11 @@ static int attempt(az_store *st, CURL *c, az_req *rq, az_resp *rs, CURLcode *cc,
         }
         snprintf(auth, sizeof auth, "Authorization: SharedKey %s:%s", st->account, sig);
     } else if (st->tok) {
-        char tok[8200];
-        if ((rc = az_token_get(st->tok, tok, sizeof tok, err)) != TS_OK)
+        char tok[AZ_ID_TOKEN_MAX];
+        if ((rc = az_id_token(st->tok, tok, sizeof tok, NULL, err)) != TS_OK)
             goto out;
         snprintf(auth, sizeof auth, "Authorization: Bearer %s", tok);
-        memset(tok, 0, sizeof tok);
+        explicit_bzero(tok, sizeof tok);
     }
     if (auth[0] && !(h = curl_slist_append(h, auth)))
         goto nomem;
@@ -502,6 +505,8 @@ static int attempt(az_store *st, CURL *c, az_req *rq, az_resp *rs, CURLcode *cc,
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
     curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, (long)st->stall_s);
     curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+    if (st->ca_file)
+        curl_easy_setopt(c, CURLOPT_CAINFO, st->ca_file);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &x);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
@@ -571,7 +576,7 @@ static int az_do(az_store *st, CURL *c, az_req *rq, az_resp *rs, ts_err *err)
         ts_err_clear(&e1);
         rc = attempt(st, c, rq, rs, &cc, ebuf, &e1);
         if (rc == TS_OK && rs->status == 401 && st->tok && !reauth) {
-            az_token_invalidate(st->tok); /* expired or revoked early: one fresh token */
+            az_id_invalidate(st->tok); /* expired or revoked early: one fresh token */
             reauth = true;
             n--;
             continue;
@@ -620,7 +625,8 @@ static int az_fail(const az_store *st, const az_req *rq, const az_resp *rs, ts_e
         code = TS_ERR_AUTH;
         hint = st->key   ? ": access denied (check the account key in the connection string)"
                : st->sas ? ": access denied (check the SAS: permissions, expiry, services)"
-                         : ": access denied (check the Azure AD role assignment on the container)";
+                         : ": access denied (check that the identity holds the Storage Blob Data "
+                           "Contributor role on the container)";
     } else if (rs->status == 404) {
         code = TS_ERR_NOTFOUND;
         if (strcmp(rs->error_code, "ContainerNotFound") == 0)
@@ -679,7 +685,8 @@ static void az_store_free(void *p)
     for (int i = 0; i < st->nidle; i++)
         curl_easy_cleanup(st->idle[i]);
     pthread_mutex_destroy(&st->mu);
-    az_token_source_free(st->tok);
+    az_id_free(st->tok);
+    ts_free(st->ca_file);
     az_endpoint_free(&st->ep);
     ts_free(st->account);
     ts_free(st->container);
@@ -792,16 +799,14 @@ int lake_azure_open(void **out, const lake_options *o, char *describe, size_t dl
                 "\"%s\"; using the connection string's",
                 o->account, st->account);
 
+    if (o->ca_file && *o->ca_file && !(st->ca_file = ts_strdup(o->ca_file)))
+        goto nomem;
     switch (st->auth) {
-    case LAKE_AUTH_AUTO:
+    case LAKE_AUTH_AUTO: /* key, SAS, then Entra ID as az_id_new's AZ_ID_AUTO picks */
         if (cs.key)
             st->auth = LAKE_AUTH_SHARED_KEY;
         else if (cs.sas)
             st->auth = LAKE_AUTH_SAS;
-        else if (o->client_secret && *o->client_secret)
-            st->auth = LAKE_AUTH_SERVICE_PRINCIPAL;
-        else
-            st->auth = LAKE_AUTH_MANAGED_IDENTITY;
         break;
     case LAKE_AUTH_SHARED_KEY:
         if (!cs.key) {
@@ -826,14 +831,35 @@ int lake_azure_open(void **out, const lake_options *o, char *describe, size_t dl
     } else if (st->auth == LAKE_AUTH_SAS) {
         st->sas = cs.sas;
         cs.sas = NULL;
-    } else if (st->auth == LAKE_AUTH_SERVICE_PRINCIPAL) {
-        if ((rc = az_token_source_sp(&st->tok, o->authority_host, o->tenant_id, o->client_id,
-                                     o->client_secret, 30, err)) != TS_OK)
+    } else {
+        az_id_options io;
+        az_id_options_init(&io);
+        io.kind = st->auth == LAKE_AUTH_SERVICE_PRINCIPAL   ? AZ_ID_SERVICE_PRINCIPAL
+                  : st->auth == LAKE_AUTH_MANAGED_IDENTITY  ? AZ_ID_MANAGED_IDENTITY
+                  : st->auth == LAKE_AUTH_WORKLOAD_IDENTITY ? AZ_ID_WORKLOAD_IDENTITY
+                                                            : AZ_ID_AUTO;
+        io.scope = AZ_ID_SCOPE_STORAGE;
+        io.tenant_id = o->tenant_id;
+        io.client_id = o->client_id;
+        io.client_secret = o->client_secret;
+        io.client_certificate_file = o->client_certificate_file;
+        io.authority_host = o->authority_host;
+        io.imds_endpoint = o->imds_endpoint;
+        io.federated_token_file = o->federated_token_file;
+        io.ca_file = o->ca_file;
+        io.setting = "lake";
+        if ((rc = az_id_new(&io, &st->tok, err)) != TS_OK)
             goto out;
-    } else if (st->auth == LAKE_AUTH_MANAGED_IDENTITY) {
-        if ((rc = az_token_source_mi(&st->tok, o->imds_endpoint, o->client_id, 30, err)) != TS_OK)
-            goto out;
+        st->auth = az_id_kind_of(st->tok) == AZ_ID_SERVICE_PRINCIPAL   ? LAKE_AUTH_SERVICE_PRINCIPAL
+                   : az_id_kind_of(st->tok) == AZ_ID_WORKLOAD_IDENTITY ? LAKE_AUTH_WORKLOAD_IDENTITY
+                                                                       : LAKE_AUTH_MANAGED_IDENTITY;
     }
+    if (st->tok)
+        snprintf(st->identity, sizeof st->identity, "%s, token for \"%s\"", az_id_describe(st->tok),
+                 AZ_ID_SCOPE_STORAGE);
+    else
+        snprintf(st->identity, sizeof st->identity, "%s of account \"%s\"",
+                 st->key ? "shared key" : "shared access signature (SAS)", st->account);
     snprintf(describe, dlen, "azure account \"%s\" container \"%s\" at \"%s\"", st->account,
              st->container, st->ep.text);
     *out = st;
@@ -1357,8 +1383,14 @@ static char *az_url(void *p, const char *full)
     return s;
 }
 
+static const char *az_identity(void *p)
+{
+    return ((const az_store *)p)->identity;
+}
+
 const lake_store_ops lake_azure_ops = {
     .name = "azure",
+    .identity = az_identity,
     .free = az_store_free,
     .writer_open = az_writer_open,
     .writer_write = az_writer_write,

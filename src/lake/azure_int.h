@@ -1,7 +1,7 @@
 /* azure_int.h: what the files of the Azure store share, and unit tests reach
  * directly: connection strings and endpoint URLs (connstr.c), Shared Key signing and
- * URL encoding (azure.c), List Blobs parsing (azure_list.c), Azure AD tokens
- * (azure_auth.c). Not for use outside src/lake/. */
+ * URL encoding (azure.c), List Blobs parsing (azure_list.c). Entra ID tokens come from
+ * src/azure/ (azure/identity.h). Not for use outside src/lake/. */
 #ifndef TS_LAKE_AZURE_INT_H
 #define TS_LAKE_AZURE_INT_H
 
@@ -99,28 +99,5 @@ int az_url_encode(ts_buf *out, const char *s, bool keep_slash) TS_MUSTCHECK;
  * above AZ_LIST_PAGE_MAX; a nonzero return of fn is returned as is. */
 int az_parse_list(const char *xml, size_t len, lake_list_fn fn, void *ud, char **next,
                   ts_err *err) TS_MUSTCHECK;
-
-/* ---- azure_auth.c: Azure AD bearer tokens ---- */
-
-typedef struct az_token_source az_token_source;
-
-/* Service principal: client credentials against {authority}/{tenant}/oauth2/v2.0/token
- * for scope https://storage.azure.com/.default. */
-int az_token_source_sp(az_token_source **out, const char *authority_host, const char *tenant,
-                       const char *client_id, const char *client_secret, int timeout_s,
-                       ts_err *err) TS_MUSTCHECK;
-/* Managed identity: GET {imds}?api-version=2018-02-01&resource=https://storage.azure.com/
- * [&client_id=] with header "Metadata: true". */
-int az_token_source_mi(az_token_source **out, const char *imds_endpoint, const char *client_id,
-                       int timeout_s, ts_err *err) TS_MUSTCHECK;
-void az_token_source_free(az_token_source *ts);
-/* The current token (cached; fetched again when it expires within refresh_margin
- * seconds, default 300, or half its lifetime if shorter). Copies it into out.
- * Thread-safe. */
-int az_token_get(az_token_source *ts, char *out, size_t cap, ts_err *err) TS_MUSTCHECK;
-/* Forgets the cached token (after a 401). */
-void az_token_invalidate(az_token_source *ts);
-/* How many tokens were fetched (tests). */
-int az_token_fetches(const az_token_source *ts);
 
 #endif

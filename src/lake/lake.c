@@ -61,7 +61,8 @@ int lake_auth_parse(const char *s)
              {"shared_key", LAKE_AUTH_SHARED_KEY},
              {"sas", LAKE_AUTH_SAS},
              {"service_principal", LAKE_AUTH_SERVICE_PRINCIPAL},
-             {"managed_identity", LAKE_AUTH_MANAGED_IDENTITY}};
+             {"managed_identity", LAKE_AUTH_MANAGED_IDENTITY},
+             {"workload_identity", LAKE_AUTH_WORKLOAD_IDENTITY}};
     if (!s || !*s)
         return LAKE_AUTH_AUTO;
     for (size_t i = 0; i < sizeof t / sizeof *t; i++)
@@ -173,6 +174,12 @@ void lake_free(lake *lk)
 const char *lake_describe(const lake *lk)
 {
     return lk->describe;
+}
+
+const char *lake_identity(const lake *lk)
+{
+    return lk->ops->identity ? lk->ops->identity(lk->st)
+                             : "the user running tsarchive (local folder)";
 }
 
 char *lake_url(const lake *lk, const char *path)

@@ -16,11 +16,17 @@ typedef struct lake_writer lake_writer;
 typedef enum { LAKE_LOCAL = 1, LAKE_AZURE = 2 } lake_kind;
 
 typedef enum {
-    LAKE_AUTH_AUTO = 0,          /* the connection string decides: key, else SAS */
+    LAKE_AUTH_AUTO = 0,          /* the connection string's AccountKey, else its SAS, else a
+                                  * Microsoft Entra ID identity as AZ_ID_AUTO picks it
+                                  * (azure/identity.h): a service principal when a client
+                                  * secret or certificate is set, workload identity when a
+                                  * federated token file is set, else a managed identity
+                                  * (App Service's endpoint, else IMDS) */
     LAKE_AUTH_SHARED_KEY,        /* AccountKey, HMAC-SHA256 */
     LAKE_AUTH_SAS,               /* SharedAccessSignature */
-    LAKE_AUTH_SERVICE_PRINCIPAL, /* Azure AD client credentials */
-    LAKE_AUTH_MANAGED_IDENTITY,  /* instance metadata endpoint */
+    LAKE_AUTH_SERVICE_PRINCIPAL, /* Entra ID client credentials: secret or certificate */
+    LAKE_AUTH_MANAGED_IDENTITY,  /* App Service identity endpoint, else IMDS */
+    LAKE_AUTH_WORKLOAD_IDENTITY, /* AKS workload identity: a federated token file */
 } lake_auth;
 
 /* Everything a store needs; strings are borrowed for the duration of lake_open only. */
@@ -41,8 +47,13 @@ typedef struct lake_options {
     const char *tenant_id;
     const char *client_id;
     const char *client_secret; /* secret */
-    const char *authority_host; /* default https://login.microsoftonline.com */
+    const char *client_certificate_file; /* service principal: PEM certificate + RSA key */
+    const char *authority_host; /* default AZURE_AUTHORITY_HOST, else
+                                 * https://login.microsoftonline.com */
     const char *imds_endpoint;  /* default http://169.254.169.254/metadata/identity/oauth2/token */
+    const char *federated_token_file; /* workload identity; default AZURE_FEDERATED_TOKEN_FILE */
+    const char *ca_file;        /* PEM CA bundle that the blob endpoint's and the token
+                                 * endpoints' certificates must chain to; NULL: the system's */
     int max_retries;            /* per request, after the first try; default 5 */
     int retry_base_ms;          /* first backoff; default 250 */
     int retry_max_ms;           /* backoff cap (Retry-After may ask for more, up to 60 s) */
@@ -63,8 +74,8 @@ typedef struct lake_info {
 
 /* Fills o with the defaults above (kind LAKE_LOCAL, path "./lake"). */
 void lake_options_init(lake_options *o);
-/* Parses "auto", "shared_key", "sas", "service_principal", "managed_identity";
- * -1 when unknown. */
+/* Parses "auto", "shared_key", "sas", "service_principal", "managed_identity",
+ * "workload_identity"; -1 when unknown. */
 int lake_auth_parse(const char *s);
 
 /* Opens a store. No network traffic yet (see lake_test). Secrets in o are registered
@@ -73,6 +84,11 @@ int lake_open(lake **out, const lake_options *o, ts_err *err) TS_MUSTCHECK;
 void lake_free(lake *lk);
 /* "local folder \"/x\"" or "azure account \"a\" container \"c\"": for messages. */
 const char *lake_describe(const lake *lk);
+/* Who the lake acts as, for people (`tsarchive lake test`), never a secret: "shared key
+ * of account \"a\"", "shared access signature", "service principal \"c\" of tenant
+ * \"t\" (client secret)", "managed identity (instance metadata endpoint)", ..., or "the
+ * user running tsarchive (local folder)". */
+const char *lake_identity(const lake *lk);
 /* The object's URL, without any secret: file:///abs/path or https://acct.../c/p.
  * Caller frees with ts_free; NULL on no memory. */
 char *lake_url(const lake *lk, const char *path);

@@ -30,14 +30,17 @@ int lake_options_from_config(lake_options *o, const ts_config *cfg, ts_err *err)
     if (auth < 0)
         return ts_err_set(err, TS_ERR_INVALID,
                           "lake.auth \"%s\" is not one of auto, shared_key, sas, "
-                          "service_principal, managed_identity",
+                          "service_principal, managed_identity, workload_identity",
                           cfg->lake.auth);
     o->auth = (lake_auth)auth;
     o->tenant_id = cfg->lake.tenant_id;
     o->client_id = cfg->lake.client_id;
     o->client_secret = cfg->lake.client_secret;
+    o->client_certificate_file = cfg->lake.client_certificate_file;
     o->authority_host = cfg->lake.authority_host;
     o->imds_endpoint = cfg->lake.imds_endpoint;
+    o->federated_token_file = cfg->lake.federated_token_file;
+    o->ca_file = *cfg->lake.ca_file ? cfg->lake.ca_file : NULL;
     if (cfg->lake.max_retries >= 0)
         o->max_retries = cfg->lake.max_retries;
     return TS_OK;

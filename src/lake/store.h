@@ -6,8 +6,8 @@
  *   lake.c                  the interface (lake.h): paths, prefix, MD5 while writing,
  *                           layout; picks a store through this header
  *   local.c, azure.c        the stores; azure.c with azure_list.c (List Blobs XML),
- *                           azure_auth.c (Azure AD tokens), connstr.c (connection
- *                           strings and endpoints), declared in azure_int.h
+ *                           connstr.c (connection strings and endpoints), declared in
+ *                           azure_int.h; Entra ID tokens come from src/azure/
  *   codec.c                 base64 and MD5 (codec.h)
  * plus common/ (durable files, time, buffers, errors). No store includes lake.c's
  * code, and codec.c knows no store. */
@@ -39,6 +39,8 @@ typedef struct lake_store_ops {
     /* removes what dead writers left under full_prefix (NULL: nothing to sweep: an
      * Azure upload never committed is invisible and the service discards its blocks) */
     int (*sweep)(void *st, const char *full_prefix, int min_age_s, long long *removed, ts_err *err);
+    /* who the store acts as (lake_identity); NULL: the user running tsarchive */
+    const char *(*identity)(void *st);
 } lake_store_ops;
 
 /* The stores: their operations and constructors. A constructor fills describe (for

@@ -345,7 +345,7 @@ static void test_missing_required(void **state)
                  "%s:2: key \"tables\": entry is missing the required key \"name\"");
     expect_error("lake:\n  auth: service_principal\n",
                  "%s: lake.auth \"service_principal\" needs lake.tenant_id, lake.client_id and "
-                 "lake.client_secret (missing required key)");
+                 "lake.client_secret or lake.client_certificate_file (missing required key)");
     expect_error("http:\n  retention_listen: 0.0.0.0:8080\n",
                  "%s: http listens on a non-loopback address but \"http.token\" is not set; set a "
                  "token (TSARCHIVE_HTTP_TOKEN) or listen on 127.0.0.1");
