@@ -16,10 +16,9 @@
 -- both: connect
 GRANT CONNECT ON DATABASE :"db" TO :"retention", :"archiver";
 
--- retention: its state lives in the schema tsarchive, which it creates on first start and
--- checks at every start with CREATE SCHEMA IF NOT EXISTS, which PostgreSQL allows only
--- with CREATE on the database (even when the schema is there)
-GRANT CREATE ON DATABASE :"db" TO :"retention";
+-- retention: its state lives in the schema tsarchive, made here for it (so it needs no
+-- CREATE on the database: it creates the schema itself only when it is missing)
+CREATE SCHEMA IF NOT EXISTS tsarchive AUTHORIZATION :"retention";
 -- retention: LOCK, prove unchanged (SELECT) and DROP a chunk. PostgreSQL lets only the
 -- owner drop a table, so the retention role is a member of the owning role (and gets
 -- nothing the owner does not have)

@@ -1,6 +1,7 @@
 /* identity.c: the token source: its settings resolved (AZ_ID_AUTO, the environment of
  * App Service and AKS), its endpoint, the cached token with its refresh, the redaction of
  * every secret it holds, and the process-wide sources az_id_shared hands out. */
+#include <stdarg.h>
 #include "identity_int.h"
 
 #include <stdio.h>
@@ -229,10 +230,13 @@ out:
     return rc;
 }
 
-static int set_text(char **dst, const char *fmt, const char *a, const char *b, const char *c)
+__attribute__((format(printf, 2, 3))) static int set_text(char **dst, const char *fmt, ...)
 {
+    va_list ap;
     char buf[1200];
-    snprintf(buf, sizeof buf, fmt, a, b, c);
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
     return (*dst = ts_strdup(buf)) ? TS_OK : TS_ERR_NOMEM;
 }
 

@@ -35,7 +35,9 @@ int ret_new(ret **out, const ts_config *cfg, PGconn *pg, lake *lk, ret_publish_f
     char cluster[64];
     int rc;
     *out = NULL;
-    if ((rc = ret_state_migrate(pg, err)) != 0 ||
+    /* a start tries every deferred drop at once: a grant given or a lock released since
+     * the last try is seen now, not after the backoff */
+    if ((rc = ret_state_migrate(pg, err)) != 0 || (rc = ret_state_drops_due_now(pg, err)) != 0 ||
         (rc = obj_cluster_id(pg, cfg->database.cluster_name, cluster, err)) != 0)
         return rc;
     if (!(r = ts_calloc(1, sizeof *r)))
@@ -401,16 +403,25 @@ static int chunk_of(const ret *r, const ret_event *ev, obj_chunk *c, ts_err *err
 
 /* A failed drop transaction: counted against this chunk with a backoff of its own,
  * so it neither stops the others nor is tried every second. */
-static int drop_failed(ret *r, const ret_event *ev, const char *why, ts_err *err)
+static int drop_failed(ret *r, const ret_event *ev, const char *why, ret_drop_count how, ts_err *err)
 {
     int wait = backoff_s(r->cfg->retention.retry_backoff_s > 10 ? 10 : r->cfg->retention.retry_backoff_s,
                          ev->drop_attempts + 1);
     if (wait > 3600)
         wait = 3600;
     r->counts.drop_failures++;
-    ts_warn("drop of chunk \"%s.%s\" deferred (try %d), again in %d s: %s", ev->chunk_schema,
-            ev->chunk_name, ev->drop_attempts + 1, wait, why);
-    return ret_state_drop_failed(r->pg, ev->event_id, why, wait, true, err);
+    if (how == RET_DROP_GIVE_UP) {
+        wait = 3600;
+        ts_error("drop of chunk \"%s.%s\" refused for lack of privilege: %s; the chunk stays "
+                 "archived and in the database, tried again every hour (the retention role must "
+                 "own the table: deploy/postgresql/tsarchive-grants.sql)",
+                 ev->chunk_schema, ev->chunk_name, why);
+    } else {
+        ts_warn("drop of chunk \"%s.%s\" deferred (try %d), again in %d s: %s", ev->chunk_schema,
+                ev->chunk_name, ev->drop_attempts + 1, wait, why);
+    }
+    return ret_state_drop_failed(r->pg, ev->event_id, why, wait, how,
+                                 r->cfg->retention.max_attempts, err);
 }
 
 /* The chunk's archive was verified: drop it in one transaction under its lock, after
@@ -432,7 +443,7 @@ static int drop_chunk(ret *r, const ret_event *ev, ts_err *err)
                 "or the table's enabled); it stays archived and in the database",
                 ev->chunk_schema, ev->chunk_name);
         return ret_state_drop_failed(r->pg, ev->event_id, "drop held: archiving is switched off",
-                                     60, false, err);
+                                     60, RET_DROP_HOLD, r->cfg->retention.max_attempts, err);
     }
     if ((rc = chunk_of(r, ev, &oc, err)) != 0)
         return rc;
@@ -462,7 +473,7 @@ static int drop_chunk(ret *r, const ret_event *ev, ts_err *err)
     }
     if (rc == TS_ERR_CONFLICT || rc == TS_ERR_TIMEOUT) { /* lock or statement timeout */
         rollback(r->pg);
-        rc = drop_failed(r, ev, e.msg, err);
+        rc = drop_failed(r, ev, e.msg, RET_DROP_COUNT, err);
         goto out;
     }
     if (rc)
@@ -496,7 +507,7 @@ static int drop_chunk(ret *r, const ret_event *ev, ts_err *err)
     }
     if (rc) { /* the lake cannot be read now: try later */
         rollback(r->pg);
-        rc = drop_failed(r, ev, e.msg, err);
+        rc = drop_failed(r, ev, e.msg, RET_DROP_COUNT, err);
         goto out;
     }
     snprintf(sql, sizeof sql, "DROP TABLE %s", qname);
@@ -522,7 +533,8 @@ failed:
                         e.msg);
         goto out;
     }
-    rc = drop_failed(r, ev, e.msg, err);
+    /* no privilege (SQLSTATE 42501, "must be owner"): no retry mends that */
+    rc = drop_failed(r, ev, e.msg, rc == TS_ERR_AUTH ? RET_DROP_GIVE_UP : RET_DROP_COUNT, err);
     goto out;
 abort:
     rollback(r->pg);
@@ -672,5 +684,5 @@ int ret_retry_drops(ret *r, ts_err *err)
 
 int ret_pending(ret *r, int64_t *n, ts_err *err)
 {
-    return ret_state_pending(r->pg, n, err);
+    return ret_state_pending(r->pg, r->cfg->retention.max_attempts, n, err);
 }

@@ -278,6 +278,20 @@ static void summary(loop *l, int64_t pending, double started, int *exit_code)
     for (int i = 0; i < left.n && i < 20; i++)
         fprintf(stderr, "  left: %s.%s (%s .. %s)\n", left.items[i].chunk_schema,
                 left.items[i].chunk_name, left.items[i].range_start, left.items[i].range_end);
+    {
+        /* archived but not dropped: why, so the operator need not dig in the log */
+        char **stuck = NULL;
+        int nstuck = 0;
+        ts_err_clear(&e);
+        if (ret_state_stuck_drops(l->pg, l->cfg->retention.max_attempts, 20, &stuck, &nstuck,
+                                  &e) != 0)
+            ts_error("could not list the chunks whose drop fails: %s", e.msg);
+        for (int i = 0; i < nstuck; i++) {
+            fprintf(stderr, "  archived, drop failing: %s\n", stuck[i]);
+            ts_free(stuck[i]);
+        }
+        ts_free(stuck);
+    }
     if (left.n > 0 || pending > 0 || ts_run_stopping())
         *exit_code = EXIT_PARTIAL;
     pg_chunk_list_free(&left);

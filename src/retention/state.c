@@ -81,6 +81,20 @@ static void rollback(PGconn *c, const char *why)
         ts_debug("rollback after %s: %s", why, cleanup.msg);
 }
 
+/* CREATE SCHEMA only when it is missing: once it exists (made by an administrator,
+ * deploy/postgresql/tsarchive-grants.sql) the service needs no CREATE on the database. */
+static int ensure_schema(PGconn *c, ts_err *err)
+{
+    PGresult *r = pg_query(c, "SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = 'tsarchive'", 0,
+                           NULL, err);
+    int have;
+    if (!r)
+        return err->code;
+    have = PQntuples(r) > 0;
+    PQclear(r);
+    return have ? TS_OK : pg_exec(c, "CREATE SCHEMA IF NOT EXISTS tsarchive", err);
+}
+
 int ret_state_migrate(PGconn *c, ts_err *err)
 {
     PGresult *r = NULL;
@@ -91,7 +105,7 @@ int ret_state_migrate(PGconn *c, ts_err *err)
     if ((rc = pg_exec(c, "BEGIN", err)) != 0)
         return rc;
     if ((rc = pg_exec(c, MIGRATE_LOCK, err)) != 0 ||
-        (rc = pg_exec(c, "CREATE SCHEMA IF NOT EXISTS tsarchive", err)) != 0 ||
+        (rc = ensure_schema(c, err)) != 0 ||
         (rc = pg_exec(c, "CREATE TABLE IF NOT EXISTS tsarchive.schema_version (version integer NOT NULL)",
                       err)) != 0)
         goto fail;
@@ -276,23 +290,64 @@ int ret_state_move(PGconn *c, const char *event_id, const ret_change *ch, ts_err
 }
 
 int ret_state_drop_failed(PGconn *c, const char *event_id, const char *why, int backoff_s,
-                          bool count, ts_err *err)
+                          ret_drop_count how, int max_attempts, ts_err *err)
 {
-    char sb[16];
-    const char *p[3] = {event_id, why, sb};
+    char sb[16], hb[16], mb[16];
+    const char *p[5] = {event_id, why, sb, hb, mb};
     PGresult *r;
     snprintf(sb, sizeof sb, "%d", backoff_s);
-    r = pg_query(c, count ? "UPDATE tsarchive.archival_events SET drop_attempts = drop_attempts + 1,"
-                            "  error = $2, next_drop_at = now() + make_interval(secs => $3::int),"
-                            "  updated_at = now()"
-                            " WHERE event_id::text = $1 AND state = 'archived'"
-                          : "UPDATE tsarchive.archival_events SET"
-                    "  error = $2, next_drop_at = now() + make_interval(secs => $3::int),"
-                    "  updated_at = now()"
-                    " WHERE event_id::text = $1 AND state = 'archived'",
-                 3, p, err);
+    snprintf(hb, sizeof hb, "%d", (int)how);
+    snprintf(mb, sizeof mb, "%d", max_attempts);
+    r = pg_query(c,
+                 "UPDATE tsarchive.archival_events SET"
+                 "  drop_attempts = CASE $4::int WHEN 0 THEN drop_attempts"
+                 "                  WHEN 1 THEN drop_attempts + 1"
+                 "                  ELSE greatest(drop_attempts + 1, $5::int) END,"
+                 "  error = $2, next_drop_at = now() + make_interval(secs => $3::int),"
+                 "  updated_at = now()"
+                 " WHERE event_id::text = $1 AND state = 'archived'",
+                 5, p, err);
     if (!r)
         return err->code;
+    PQclear(r);
+    return TS_OK;
+}
+
+int ret_state_drops_due_now(PGconn *c, ts_err *err)
+{
+    return pg_exec(c, "UPDATE tsarchive.archival_events SET next_drop_at = now()"
+                      " WHERE state = 'archived' AND next_drop_at > now()", err);
+}
+
+int ret_state_stuck_drops(PGconn *c, int max_attempts, int cap, char ***out, int *n, ts_err *err)
+{
+    char mb[16], cb[16];
+    const char *p[2] = {mb, cb};
+    PGresult *r;
+    *out = NULL;
+    *n = 0;
+    snprintf(mb, sizeof mb, "%d", max_attempts);
+    snprintf(cb, sizeof cb, "%d", cap);
+    r = pg_query(c,
+                 "SELECT format('%I.%I: %s', chunk_schema, chunk_name, coalesce(error, ''))"
+                 " FROM tsarchive.archival_events"
+                 " WHERE state = 'archived' AND drop_attempts >= $1::int"
+                 " ORDER BY chunk_schema, chunk_name LIMIT $2::int",
+                 2, p, err);
+    if (!r)
+        return err->code;
+    int k = PQntuples(r);
+    if (k > 0 && !(*out = ts_calloc((size_t)k, sizeof **out))) {
+        PQclear(r);
+        return ts_err_set(err, TS_ERR_NOMEM, "out of memory");
+    }
+    for (int i = 0; i < k; i++) {
+        if (!((*out)[i] = ts_strdup(PQgetvalue(r, i, 0)))) {
+            PQclear(r);
+            return ts_err_set(err, TS_ERR_NOMEM, "out of memory");
+        }
+        (*n)++;
+    }
     PQclear(r);
     return TS_OK;
 }
@@ -313,10 +368,22 @@ int ret_state_in_flight(PGconn *c, int64_t *n, ts_err *err)
                           " WHERE state IN ('requested', 'archived')", n, err);
 }
 
-int ret_state_pending(PGconn *c, int64_t *n, ts_err *err)
+int ret_state_pending(PGconn *c, int max_attempts, int64_t *n, ts_err *err)
 {
-    return count_where(c, "SELECT count(*) FROM tsarchive.archival_events"
-                          " WHERE state IN ('requested', 'archived', 'retrying')", n, err);
+    char mb[16];
+    const char *p[1] = {mb};
+    PGresult *r;
+    snprintf(mb, sizeof mb, "%d", max_attempts);
+    r = pg_query(c,
+                 "SELECT count(*) FROM tsarchive.archival_events"
+                 " WHERE state IN ('requested', 'retrying')"
+                 "  OR (state = 'archived' AND drop_attempts < $1::int)",
+                 1, p, err);
+    if (!r)
+        return err->code;
+    *n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return TS_OK;
 }
 
 int ret_state_count(PGconn *c, ret_state s, int64_t *n, ts_err *err)

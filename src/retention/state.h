@@ -98,16 +98,33 @@ int ret_state_get(PGconn *c, const char *event_id, ret_event *ev, ts_err *err) T
 /* Applies ch to event_id. TS_ERR_CONFLICT when the row is not in state ch->from. */
 int ret_state_move(PGconn *c, const char *event_id, const ret_change *ch, ts_err *err) TS_MUSTCHECK;
 
+/* How a failed or held drop counts against the chunk (drop_attempts). */
+typedef enum {
+    RET_DROP_HOLD,   /* held (archiving switched off): not counted */
+    RET_DROP_COUNT,  /* one more failed try */
+    RET_DROP_GIVE_UP /* cannot succeed without an operator (no privilege): counted as
+                      * max_attempts at once, so `--once` stops waiting for it */
+} ret_drop_count;
+
 /* A drop transaction failed (lock timeout, a database error), or the drop is held:
- * keeps the reason, counts it when count is true, and schedules the next try after
- * backoff_s. */
+ * keeps the reason, counts it as how says (max_attempts for RET_DROP_GIVE_UP), and
+ * schedules the next try after backoff_s. The service keeps trying in every case. */
 int ret_state_drop_failed(PGconn *c, const char *event_id, const char *why, int backoff_s,
-                          bool count, ts_err *err) TS_MUSTCHECK;
+                          ret_drop_count how, int max_attempts, ts_err *err) TS_MUSTCHECK;
+
+/* Every deferred drop due now (at start). */
+int ret_state_drops_due_now(PGconn *c, ts_err *err) TS_MUSTCHECK;
+
+/* Archived chunks whose drop failed max_attempts times or more (or cannot succeed
+ * without an operator): up to cap of them, "schema.name: error" each, into out. */
+int ret_state_stuck_drops(PGconn *c, int max_attempts, int cap, char ***out, int *n,
+                          ts_err *err) TS_MUSTCHECK;
 
 /* Number of chunks with a request out (requested or archived). */
 int ret_state_in_flight(PGconn *c, int64_t *n, ts_err *err) TS_MUSTCHECK;
-/* Chunks the service still waits on: requested, archived or retrying. */
-int ret_state_pending(PGconn *c, int64_t *n, ts_err *err) TS_MUSTCHECK;
+/* Chunks the service still waits on: requested, retrying, or archived with fewer than
+ * max_attempts failed drops. */
+int ret_state_pending(PGconn *c, int max_attempts, int64_t *n, ts_err *err) TS_MUSTCHECK;
 /* Rows in one state. */
 int ret_state_count(PGconn *c, ret_state s, int64_t *n, ts_err *err) TS_MUSTCHECK;
 
