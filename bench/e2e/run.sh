@@ -7,6 +7,10 @@
 # request, export to Parquet, upload, verify, confirm and drop every expired chunk.
 # Its peer is the sum of plain `tsarchive export --chunk` wall times of the same chunks
 # to local files, one after the other; ratio = (sum of export s) / (e2e s), goal >= 0.8.
+# The licence to drop reads every archived object back in full and hashes its rows
+# (docs/services.md): "rb s" is the sum of those reads (the retention service logs each
+# one's time) and "rb/exp" its ratio to the archiver's own export and upload seconds
+# (it logs each chunk's), both on the same chunks in the same run.
 # Reports chunks, rows, Parquet bytes, e2e s, chunks/min, rows/s, MB/s (10^6 bytes),
 # and peak RSS (/usr/bin/time -v) of the archiver and of the retention service, per run
 # and as medians, for a local lake and for Azurite, and for archiver.workers 2 (the
@@ -45,7 +49,7 @@ for t in psql redis-cli curl bc awk; do command -v "$t" >/dev/null || die "needs
 WORK=$(mktemp -d /tmp/bench-e2e.XXXXXX)
 chmod 755 "$WORK" # PostgreSQL runs as user postgres under it
 export TS_SERVICES_DIR=$WORK/svc TS_PG_PORT=$((base + 432)) TS_REDIS_PORT=$((base + 379))
-export TS_AZURITE_PORT=$base TS_TSDB_PORT=$((base + 433))
+export TS_AZURITE_PORT=$base TS_TSDB_PORT=$((base + 433)) TS_REDIS_TLS_PORT=$((base + 380))
 export PGOPTIONS="-c client_min_messages=warning"
 HTTP_RET=127.0.0.1:$((base + 80)) HTTP_ARC=127.0.0.1:$((base + 81))
 bg=() # PIDs of /usr/bin/time wrappers still running
@@ -265,7 +269,13 @@ one_run() { # kind workers run
     [ "$ev_rows" = "$ROWS" ] || die "$tag: archival_events count $ev_rows rows, expected $ROWS"
     [ "$objs" = "$NCHUNKS" ] || die "$tag: $objs objects in the lake, expected $NCHUNKS"
 
-    local e2e arc_rss ret_rss warns phases
+    local e2e arc_rss ret_rss warns phases rb rb_n
+    read -r rb rb_n < <(awk '/read back .* in full \(/ { match($0, /rows, [0-9.]+ s\)/); s += substr($0, RSTART + 6, RLENGTH - 9); n++ }
+                             END { printf "%.3f %d\n", s, n }' "$WORK/$tag.ret.log")
+    [ "$rb_n" = "$NCHUNKS" ] || die "$tag: $rb_n read-backs logged, expected $NCHUNKS"
+    local ex ex_n
+    read -r ex ex_n < <(awk '/archived chunk .*export and upload [0-9.]+ s\)/ { match($0, /upload [0-9.]+ s\)/); s += substr($0, RSTART + 7, RLENGTH - 10); n++ }
+                             END { printf "%.3f %d\n", s, n }' "$WORK/$tag.arc.log")
     phases=$(phase_stats "$WORK/$tag.arc.log" "$WORK/$tag.ret.log")
     e2e=$(calc "$t_b - $t_a")
     arc_rss=$(peak_kb "$WORK/$tag.arc.time")
@@ -276,7 +286,11 @@ one_run() { # kind workers run
         "$(calc "$ev_rows / $e2e")" "$(calc "$bytes / 1000000 / $e2e")" "$sum_exp" "$loop_wall" \
         "$(calc "$peer_bytes / 1000000")" "$(calc "$sum_exp / $e2e")" "$arc_rss" "$ret_rss" "$peer_rss" "$warns" \
         "$(cut -d' ' -f1 /proc/loadavg)"
+    printf '      read-back: %d objects read back in full in %.2fs (sum), %.3f of the plain exports; the archiver exported and uploaded %d in %.2fs (sum): read-back/export in the services %.3f\n' \
+        "$rb_n" "$rb" "$(calc "$rb / $sum_exp")" "$ex_n" "$ex" "$(calc "$rb / $ex")"
     echo "      phases: $phases"
+    results_line "$kind" "$w" rb "$rb"
+    results_line "$kind" "$w" rbr "$(calc "$rb / $ex")"
     results_line "$kind" "$w" e2e "$e2e"
     results_line "$kind" "$w" cpm "$(calc "$ev_n * 60 / $e2e")"
     results_line "$kind" "$w" rps "$(calc "$ev_rows / $e2e")"
@@ -306,17 +320,19 @@ med() { tr ' ' '\n' <<<"$1" | grep . | median; }
     echo "---- summary: bench/e2e/run.sh $mode (RUNS=$runs YEARS=$years DEVICES=$devices) $(date -u +%FT%TZ)"
     echo "binary $bin; $(nproc) CPUs, load average at end $(cut -d' ' -f1-3 /proc/loadavg)"
     printf 'data: %d expired weekly chunks, %d rows, heap %.1f MB; medians over %d runs:\n' "$NCHUNKS" "$ROWS" "$(calc "$HEAP / 1000000")" "$runs"
-    printf '%-6s %-3s %8s %9s %9s %7s %9s %9s %7s %9s %9s\n' lake wrk "e2e s" chunks/m rows/s "MB/s" "pq MB" "export s" ratio "arc KB" "ret KB"
+    printf '%-6s %-3s %8s %9s %9s %7s %9s %9s %7s %9s %7s %9s %9s\n' lake wrk "e2e s" chunks/m rows/s "MB/s" "pq MB" "export s" ratio "rb s" "rb/exp" "arc KB" "ret KB"
     for w in $workers_list; do
         for kind in $kinds; do
-            printf '%-6s %-3s %8.2f %9.1f %9.0f %7.2f %9.1f %9.2f %7.3f %9.0f %9.0f\n' "$kind" "$w" \
+            printf '%-6s %-3s %8.2f %9.1f %9.0f %7.2f %9.1f %9.2f %7.3f %9.2f %7.3f %9.0f %9.0f\n' "$kind" "$w" \
                 "$(med "${R[$kind,$w,e2e]}")" "$(med "${R[$kind,$w,cpm]}")" "$(med "${R[$kind,$w,rps]}")" \
                 "$(med "${R[$kind,$w,mbs]}")" "$(calc "$(med "${R[$kind,$w,bytes]}") / 1000000")" \
                 "$(med "${R[$kind,$w,exp]}")" "$(med "${R[$kind,$w,ratio]}")" \
+                "$(med "${R[$kind,$w,rb]}")" "$(med "${R[$kind,$w,rbr]}")" \
                 "$(med "${R[$kind,$w,arss]}")" "$(med "${R[$kind,$w,rrss]}")"
         done
     done
     echo "ratio = sum of plain export seconds / e2e seconds (goal >= 0.8), measured one after the other"
+    echo "rb s = sum of the full read-backs that license the drops; rb/exp = rb s / the archiver's own export+upload seconds (summed from its log)"
     echo "(other load on the machine moves both); all checks passed"
 }
 exit

@@ -288,6 +288,7 @@ int arc_archive(const ts_config *cfg, PGconn *pg, lake *lk, obj_tables *tables, 
     char *path = NULL, *proof = NULL, *pre = NULL, hex[33], start[BUS_TIME_MAX],
          end[BUS_TIME_MAX], vid[OBJ_VID_LEN + 1], msg[1024];
     bool locked = false;
+    double t_export = 0;
     ts_err e;
     int rc = 0;
 
@@ -417,6 +418,7 @@ int arc_archive(const ts_config *cfg, PGconn *pg, lake *lk, obj_tables *tables, 
     }
     if ((rc = lake_writer_open(lk, path, &w, &e)) != 0)
         goto lake_failed;
+    t_export = ts_mono_s();
     rc = pg_export(pg, &src, &opt, lake_sink, w, &res, &e);
     if (rc) {
         lake_writer_abort(w);
@@ -433,6 +435,7 @@ int arc_archive(const ts_config *cfg, PGconn *pg, lake *lk, obj_tables *tables, 
     w = NULL; /* commit frees it, also on failure */
     if (rc)
         goto lake_failed;
+    t_export = ts_mono_s() - t_export;
     lake_md5_hex(info.md5, hex);
     /* read it back: the footer parses, and size, MD5, rows and proof are what we wrote */
     if ((rc = obj_verify(lk, path, res.rows, res.bytes, hex, &proof, NULL, &e)) != 0)
@@ -463,9 +466,10 @@ int arc_archive(const ts_config *cfg, PGconn *pg, lake *lk, obj_tables *tables, 
     if (!conf->object || !conf->checksum || !conf->proof)
         rc = ts_err_set(err, TS_ERR_NOMEM, "out of memory");
     else
-        ts_info("archived chunk \"%s.%s\": %lld rows, %lld bytes in \"%s\" (table version %lld)",
+        ts_info("archived chunk \"%s.%s\": %lld rows, %lld bytes in \"%s\" (table version %lld; "
+                "export and upload %.3f s)",
                 req->chunk.chunk_schema, req->chunk.chunk_name, (long long)res.rows,
-                (long long)res.bytes, path, (long long)delta_table_version(t));
+                (long long)res.bytes, path, (long long)delta_table_version(t), t_export);
     goto out;
 
 lake_failed:
