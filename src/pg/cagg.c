@@ -213,16 +213,17 @@ static void decide_one(const pg_cagg *a, const pg_chunk *ch, int64_t now_us, hol
                 if (h.until_int > a->now_int) {
                     h.kind = PG_HOLD_UNTIL;
                     reaches = true;
+                    char u[TS_TIME_MAX + 8] = "";
                     h.int_only = !ch->time_known ||
                                  !pg_int_to_us(h.until_int, ch->time_unit, true, &h.until_us);
                     if (!h.int_only)
-                        fmt_time(h.until_us, w, sizeof w);
+                        fmt_time(h.until_us, u, sizeof u);
                     snprintf(h.reason, sizeof h.reason,
                              "continuous aggregate %s: its refresh policy (job %d%s, start_offset "
                              "%" PRId64 ") can refresh the chunk's range (ending at %s) until "
                              "integer_now() reaches %" PRId64 "%s%s",
                              name, p->job_id, p->scheduled ? "" : ", paused", p->start_int, t,
-                             h.until_int, h.int_only ? "" : ", about ", h.int_only ? "" : w);
+                             h.until_int, h.int_only ? "" : ", about ", u);
                 }
             }
         } else {
