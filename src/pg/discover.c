@@ -371,6 +371,8 @@ static void decide_table(tinfo *t, const ts_config *cfg, int64_t now_us, bool no
     t->retention_days = cfg ? ts_config_retention_days(cfg, t->cfg_name) : 0;
     if (t->integer)
         integer_table(t, cfg, now_us, now_ok, now_int, now_err);
+    if (t->retention_days <= 0)
+        t->skip[0] = '\0'; /* never archived anyway: nothing stands in the way */
     if (t->skip[0] || t->retention_days <= 0)
         return;
     t->has_cutoff = true;
@@ -553,12 +555,29 @@ static int tsdb(PGconn *c, ctx *x, bool osm, bool status, ts_err *err)
     tinfo *t = NULL;
     ts_buf ids, dims, cuts, idx;
     char *sql = NULL;
-    int rc = TS_OK, nt, nsel = 0;
+    int rc = TS_OK, nt, nsel = 0, only_id = -1;
     ts_buf_init(&ids, 0);
     ts_buf_init(&dims, 0);
     ts_buf_init(&cuts, 0);
     ts_buf_init(&idx, 0);
 
+    if (x->only_schema) {
+        /* one chunk by name: only its hypertable (no other's integer_now is called) */
+        const char *p2[2] = {x->only_schema, x->only_name};
+        r = pg_query(c,
+                     "SELECT hypertable_id FROM _timescaledb_catalog.chunk"
+                     " WHERE schema_name = $1 AND table_name = $2 AND NOT dropped",
+                     2, p2, err);
+        if (!r) {
+            rc = err->code;
+            goto out;
+        }
+        only_id = PQntuples(r) ? atoi(PQgetvalue(r, 0, 0)) : -1;
+        PQclear(r);
+        r = NULL;
+        if (only_id < 0)
+            goto out; /* not a TimescaleDB chunk */
+    }
     hr = pg_query(c, ht_sql, 0, NULL, err);
     if (!hr) {
         rc = err->code;
@@ -595,7 +614,7 @@ static int tsdb(PGconn *c, ctx *x, bool osm, bool status, ts_err *err)
                  h->is_cagg && (config_lists(x->cfg, view) || !config_lists(x->cfg, st)) ? view : st);
         h->keep = true;
         if (x->only_schema) {
-            /* one chunk asked for by name: whatever its table */
+            h->keep = h->id == only_id; /* one chunk asked for by name: whatever its table */
         } else if (h->is_cagg) {
             /* an aggregate's own hypertable: only when the config names it */
             h->keep = (config_names(x->cfg, view) || config_names(x->cfg, st)) &&

@@ -461,11 +461,12 @@ static int check_free(PGconn *c, const pq_reader *rd, const pq_reader_column *fc
 /* The target's TimescaleDB facts: is it a hypertable, is compression enabled, and its
  * chunks now (a text[] literal, for telling the new ones later). */
 static int hypertable_state(PGconn *c, const char *tschema, const char *tname, bool *is_ht,
-                            bool *compress_on, char **chunks, ts_err *err)
+                            bool *compress_on, int *ndims, char **chunks, ts_err *err)
 {
     const char *params[2] = {tschema, tname};
     PGresult *r;
     *is_ht = *compress_on = false;
+    *ndims = 0;
     *chunks = NULL;
     r = pg_query(c, "SELECT to_regclass('_timescaledb_catalog.hypertable') IS NOT NULL", 0, NULL, err);
     if (!r)
@@ -475,7 +476,7 @@ static int hypertable_state(PGconn *c, const char *tschema, const char *tname, b
     if (!tsdb)
         return TS_OK;
     r = pg_query(c,
-                 "SELECT h.compressed_hypertable_id IS NOT NULL,"
+                 "SELECT h.compressed_hypertable_id IS NOT NULL, h.num_dimensions,"
                  " (SELECT coalesce(array_agg(x::text), '{}') FROM"
                  "   show_chunks(format('%I.%I', $1::text, $2::text)::regclass) x)"
                  " FROM _timescaledb_catalog.hypertable h WHERE h.schema_name = $1"
@@ -486,7 +487,8 @@ static int hypertable_state(PGconn *c, const char *tschema, const char *tname, b
     if (PQntuples(r) == 1) {
         *is_ht = true;
         *compress_on = PQgetvalue(r, 0, 0)[0] == 't';
-        *chunks = ts_strdup(PQgetvalue(r, 0, 1));
+        *ndims = atoi(PQgetvalue(r, 0, 1));
+        *chunks = ts_strdup(PQgetvalue(r, 0, 2));
         if (!*chunks) {
             PQclear(r);
             return ts_err_set(err, TS_ERR_NOMEM, "out of memory");
@@ -687,6 +689,137 @@ static void sink_free(sink *s)
     ts_free(s->formats);
 }
 
+/* The table's time column: of a partition tree, the key of its topmost level that is
+ * RANGE on one column of a time or integer type (the root of a tree partitioned by LIST
+ * first has another key), as discovery picks it; of a hypertable, its first dimension. */
+static int time_column(PGconn *c, const char *schema, const char *table, char **column,
+                       ts_err *err)
+{
+    const char *params[2] = {schema, table};
+    PGresult *r = pg_query(c,
+                           "SELECT a.attname FROM pg_catalog.pg_partition_tree("
+                           "  to_regclass(format('%I.%I', $1::text, $2::text))) t"
+                           " JOIN pg_catalog.pg_partitioned_table pt ON pt.partrelid = t.relid"
+                           " JOIN pg_catalog.pg_attribute a ON a.attrelid = pt.partrelid"
+                           "  AND a.attnum = pt.partattrs[0]"
+                           " WHERE pt.partstrat = 'r' AND pt.partnatts = 1"
+                           "  AND a.atttypid IN (1184, 1114, 1082, 20, 21, 23)"
+                           " ORDER BY t.level LIMIT 1",
+                           2, params, err);
+    *column = NULL;
+    if (!r)
+        return err->code;
+    if (PQntuples(r) == 1) {
+        *column = ts_strdup(PQgetvalue(r, 0, 0));
+        PQclear(r);
+        return *column ? TS_OK : ts_err_set(err, TS_ERR_NOMEM, "out of memory");
+    }
+    PQclear(r);
+    return pg_time_column(c, schema, table, column, err);
+}
+
+/* Whether the time column alone decides where a row goes: every partitioned table of the
+ * tree is RANGE on it (a LIST or HASH level, or another key, puts rows of the same time
+ * in other partitions, which hold rows of the file's range legitimately). */
+static int time_decides(PGconn *c, const char *schema, const char *table, const char *col,
+                        bool *yes, ts_err *err)
+{
+    const char *params[3] = {schema, table, col};
+    PGresult *r = pg_query(c,
+                           "SELECT count(*) = 0 FROM pg_catalog.pg_partition_tree("
+                           "  to_regclass(format('%I.%I', $1::text, $2::text))) t"
+                           " JOIN pg_catalog.pg_partitioned_table pt ON pt.partrelid = t.relid"
+                           " LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = pt.partrelid"
+                           "  AND a.attnum = pt.partattrs[0]"
+                           " WHERE NOT (pt.partstrat = 'r' AND pt.partnatts = 1"
+                           "  AND a.attname IS NOT DISTINCT FROM $3::name)",
+                           3, params, err);
+    if (!r)
+        return err->code;
+    *yes = PQgetvalue(r, 0, 0)[0] == 't';
+    PQclear(r);
+    return TS_OK;
+}
+
+/* Refuses when the table already holds the first row to be restored, before anything is
+ * written: the file (or this window of it) was restored already. Every column is
+ * compared on its text form (json and point have no equality), the time column also by
+ * value (its index). */
+static int check_first_row(PGconn *c, const char *qtable, const pg_columns *cols,
+                           const pg_rowimage *ri, const timecol *tc, ts_err *err)
+{
+    const pg_copy_field *f = pg_rowimage_fields(ri);
+    int n = cols->ncols, rc = TS_OK, k = 0;
+    const char **values = ts_calloc((size_t)n + 1, sizeof *values);
+    int *lens = ts_calloc((size_t)n + 1, sizeof *lens), *fmts = ts_calloc((size_t)n + 1, sizeof *fmts);
+    Oid *types = ts_calloc((size_t)n + 1, sizeof *types);
+    char **texts = ts_calloc((size_t)n + 1, sizeof *texts);
+    ts_buf sql;
+    PGresult *r = NULL;
+    ts_buf_init(&sql, 0);
+    if (!values || !lens || !fmts || !types || !texts) {
+        rc = ts_err_set(err, TS_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    rc = ts_buf_printf(&sql, "SELECT count(*) FROM (SELECT 1 FROM %s WHERE true", qtable);
+    for (int j = 0; !rc && j < n; j++) {
+        char *q = pg_quote_ident(c, cols->cols[j].name, err);
+        if (!q) {
+            rc = err->code;
+            goto out;
+        }
+        bool text = pg_rowimage_is_text(ri, j);
+        types[k] = cols->cols[j].type_oid;
+        fmts[k] = text ? 0 : 1;
+        lens[k] = f[j].len < 0 ? 0 : f[j].len;
+        if (f[j].len >= 0 && text) {
+            texts[k] = ts_strndup((const char *)f[j].data, (size_t)f[j].len);
+            if (!texts[k]) {
+                ts_free(q);
+                rc = ts_err_set(err, TS_ERR_NOMEM, "out of memory");
+                goto out;
+            }
+            values[k] = texts[k];
+        } else {
+            values[k] = f[j].len < 0 ? NULL : (const char *)f[j].data;
+        }
+        k++;
+        if (f[j].len >= 0 && tc->idx == j)
+            rc = ts_buf_printf(&sql, " AND %s = $%d", q, k);
+        if (!rc)
+            rc = ts_buf_printf(&sql, " AND %s::text IS NOT DISTINCT FROM $%d::text", q, k);
+        ts_free(q);
+    }
+    if (!rc)
+        rc = ts_buf_printf(&sql, " LIMIT 1) x");
+    if (rc) {
+        rc = ts_err_set(err, TS_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    r = PQexecParams(c, ts_buf_cstr(&sql), k, types, values, lens, fmts, 0);
+    if (!r || PQresultStatus(r) != PGRES_TUPLES_OK) {
+        rc = pg_set_error(err, c, r, "checking for rows restored already");
+        goto out;
+    }
+    if (PQgetvalue(r, 0, 0)[0] != '0')
+        rc = ts_err_set(err, TS_ERR_CONFLICT,
+                        "%s already holds the first row to restore: the file (or this range of "
+                        "it) was restored already, and restoring it again would double its rows "
+                        "(--force-append restores anyway)",
+                        qtable);
+out:
+    PQclear(r);
+    for (int j = 0; texts && j < n; j++)
+        ts_free(texts[j]);
+    ts_free(texts);
+    ts_free(values);
+    ts_free(lens);
+    ts_free(fmts);
+    ts_free(types);
+    ts_buf_free(&sql);
+    return rc;
+}
+
 /* PGlite (PostgreSQL compiled to WebAssembly) breaks on COPY ... FROM STDIN. */
 static int server_is_pglite(PGconn *c, bool *yes, ts_err *err)
 {
@@ -710,6 +843,8 @@ int pg_restore_reader(PGconn *c, pq_reader *rd, const char *label, const pg_rest
     json_t *meta_cols = NULL;
     ts_buf sql, list;
     bool staged = false, in_tx = false, override = false, is_ht = false, compress_on = false;
+    bool by_time = false, opened = false;
+    int ndims = 0;
     timecol tc = {.idx = -1};
     sink sk;
     int64_t rows = 0, skipped = 0;
@@ -806,7 +941,7 @@ int pg_restore_reader(PGconn *c, pq_reader *rd, const char *label, const pg_rest
         goto out;
 
     /* ---- the time column: the range check and the --from / --to filter ---- */
-    rc = pg_time_column(c, tschema, tname, &tcolname, err);
+    rc = time_column(c, tschema, tname, &tcolname, err);
     if (rc == TS_ERR_NOTFOUND) {
         ts_err_clear(err);
         rc = TS_OK;
@@ -835,8 +970,14 @@ int pg_restore_reader(PGconn *c, pq_reader *rd, const char *label, const pg_rest
         tc.has_from = opt->from != NULL;
         tc.has_to = opt->to != NULL;
     }
-    rc = hypertable_state(c, tschema, tname, &is_ht, &compress_on, &before, err);
+    rc = hypertable_state(c, tschema, tname, &is_ht, &compress_on, &ndims, &before, err);
     if (rc)
+        goto out;
+    /* the range check is sound where time alone places rows: a hypertable of one
+     * dimension, a tree partitioned on time at every level */
+    if (tc.idx >= 0 && is_ht)
+        by_time = ndims == 1;
+    else if (tc.idx >= 0 && (rc = time_decides(c, tschema, tname, tc.name, &by_time, err)) != 0)
         goto out;
     if (opt && opt->compress && !is_ht) {
         rc = ts_err_set(err, TS_ERR_INVALID, "--compress: %s is not a TimescaleDB hypertable",
@@ -860,7 +1001,7 @@ int pg_restore_reader(PGconn *c, pq_reader *rd, const char *label, const pg_rest
     if (rc)
         goto out;
     in_tx = true;
-    if (tc.idx >= 0 && !(opt && opt->force_append)) {
+    if (by_time && !(opt && opt->force_append)) {
         bool empty = false;
         if ((rc = check_free(c, rd, fcols, nf, &tc, qtable, &empty, err)) != 0)
             goto out;
@@ -914,8 +1055,6 @@ int pg_restore_reader(PGconn *c, pq_reader *rd, const char *label, const pg_rest
     sk.cols = &sent;
     sk.ri = ri;
     sk.ncols = sent.ncols;
-    if ((rc = sink_open(&sk, ts_buf_cstr(&sql), err)) != 0)
-        goto out;
     for (;;) {
         int more = pg_rowimage_next(ri, err);
         if (more < 0) {
@@ -932,11 +1071,20 @@ int pg_restore_reader(PGconn *c, pq_reader *rd, const char *label, const pg_rest
                 continue;
             }
         }
+        if (!opened) {
+            /* before anything is written (and before COPY: no query runs inside one) */
+            if (!(opt && opt->force_append) &&
+                (rc = check_first_row(c, qtable, &sent, ri, &tc, err)) != 0)
+                goto out;
+            if ((rc = sink_open(&sk, ts_buf_cstr(&sql), err)) != 0)
+                goto out;
+            opened = true;
+        }
         if ((rc = sink_row(&sk, err)) != 0)
             goto out;
         rows++;
     }
-    if ((rc = sink_close(&sk, err)) != 0)
+    if (opened && (rc = sink_close(&sk, err)) != 0)
         goto out;
     if (staged && !sk.insert) {
         /* INSERT, unlike COPY, refuses values for GENERATED ALWAYS identity columns
