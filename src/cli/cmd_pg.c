@@ -95,7 +95,8 @@ static int cmp_state(const void *a, const void *b)
 static const char *state_of(const chunk_states *cs, const pg_chunk *ch)
 {
     chunk_state key = {ch->chunk_schema, ch->chunk_name, NULL};
-    const chunk_state *f = cs->n ? bsearch(&key, cs->v, (size_t)cs->n, sizeof *cs->v, cmp_state) : NULL;
+    const chunk_state *f =
+        cs->n ? bsearch(&key, cs->v, (size_t)cs->n, sizeof *cs->v, cmp_state) : NULL;
     return f ? f->text : NULL;
 }
 
@@ -133,10 +134,10 @@ static json_t *hold_json(const pg_cagg_hold_info *h)
     if (h->kind != PG_HOLD_UNTIL || h->until_int_only ||
         ts_time_format(h->until_us, TS_TIME_ANY_YEAR, until, sizeof until) != 0)
         until[0] = '\0';
-    json_t *o = json_pack("{s:s, s:s, s:s, s:i, s:s}", "kind",
-                          h->kind == PG_HOLD_UNTIL ? "until" : "indefinite", "cagg_schema",
-                          h->cagg_schema, "cagg_name", h->cagg_name, "job_id", h->job_id, "reason",
-                          h->reason);
+    json_t *o =
+        json_pack("{s:s, s:s, s:s, s:i, s:s}", "kind",
+                  h->kind == PG_HOLD_UNTIL ? "until" : "indefinite", "cagg_schema", h->cagg_schema,
+                  "cagg_name", h->cagg_name, "job_id", h->job_id, "reason", h->reason);
     if (o && until[0])
         json_object_set_new(o, "until", json_string(until));
     if (o && h->kind == PG_HOLD_UNTIL && h->until_int)
@@ -217,25 +218,31 @@ int cmd_chunks(const ts_config *cfg, int argc, char **argv)
                           ch->expired, "retention_days", ch->retention_days);
             if (o)
                 json_object_set_new(o, "archival_state",
-                                    state_of(&cs, ch) ? json_string(state_of(&cs, ch)) : json_null());
+                                    state_of(&cs, ch) ? json_string(state_of(&cs, ch))
+                                                      : json_null());
             if (o) {
                 json_object_set_new(o, "size_estimated", json_boolean(ch->size_estimated));
                 json_object_set_new(o, "range_kind",
                                     json_string(ch->integer_range ? "integer" : "timestamp"));
                 json_object_set_new(o, "skip_reason",
-                                    ch->skip_reason[0] ? json_string(ch->skip_reason) : json_null());
+                                    ch->skip_reason[0] ? json_string(ch->skip_reason)
+                                                       : json_null());
                 json_object_set_new(o, "hold", hold_json(&holds[i]));
                 if (ch->integer_range) {
                     json_object_set_new(o, "time_unit",
-                                        ch->time_unit ? json_string(ts_time_unit_name(ch->time_unit))
-                                                      : json_null());
-                    json_object_set_new(o, "time_unit_inferred", json_boolean(ch->time_unit_inferred));
+                                        ch->time_unit
+                                            ? json_string(ts_time_unit_name(ch->time_unit))
+                                            : json_null());
+                    json_object_set_new(o, "time_unit_inferred",
+                                        json_boolean(ch->time_unit_inferred));
                     json_object_set_new(o, "now_source",
-                                        json_string(ch->now_source == PG_NOW_INTEGER_NOW ? "integer_now"
+                                        json_string(ch->now_source == PG_NOW_INTEGER_NOW
+                                                        ? "integer_now"
                                                     : ch->now_source == PG_NOW_CLOCK ? "clock"
                                                                                      : "none"));
                     if (ch->time_known && ch->has_start)
-                        json_object_set_new(o, "range_start_time", json_string(ch->range_start_time));
+                        json_object_set_new(o, "range_start_time",
+                                            json_string(ch->range_start_time));
                     if (ch->time_known && ch->has_end)
                         json_object_set_new(o, "range_end_time", json_string(ch->range_end_time));
                 }
@@ -284,11 +291,12 @@ int cmd_chunks(const ts_config *cfg, int argc, char **argv)
                     d->schema, d->name, d->table_schema, d->table_name, (long long)d->expired_rows,
                     d->dimension, d->cutoff);
         else
-            fprintf(stderr,
-                    "DEFAULT partition \"%s\".\"%s\" of \"%s\".\"%s\": expired rows not counted (%s)"
-                    "; a DEFAULT partition is never dropped\n",
-                    d->schema, d->name, d->table_schema, d->table_name,
-                    d->retention_days <= 0 ? "no retention" : "unit of its integer key unknown");
+            fprintf(
+                stderr,
+                "DEFAULT partition \"%s\".\"%s\" of \"%s\".\"%s\": expired rows not counted (%s)"
+                "; a DEFAULT partition is never dropped\n",
+                d->schema, d->name, d->table_schema, d->table_name,
+                d->retention_days <= 0 ? "no retention" : "unit of its integer key unknown");
     }
     ts_free(holds);
     chunk_states_free(&cs);

@@ -134,8 +134,8 @@ static void fmt_interval(const pg_interval *iv, char *out, size_t n)
     if ((iv->us || !l) && l < n) {
         int64_t u = iv->us < 0 ? -iv->us : iv->us;
         l += (size_t)snprintf(out + l, n - l, "%s%s%02" PRId64 ":%02d:%02d", l ? " " : "",
-                              iv->us < 0 ? "-" : "", u / US_PER_HOUR,
-                              (int)(u / 60000000 % 60), (int)(u / 1000000 % 60));
+                              iv->us < 0 ? "-" : "", u / US_PER_HOUR, (int)(u / 60000000 % 60),
+                              (int)(u / 1000000 % 60));
         if (u % 1000000 && l < n)
             snprintf(out + l, n - l, ".%06d", (int)(u % 1000000));
     }
@@ -278,7 +278,8 @@ void pg_cagg_decide(const pg_caggs *cs, const pg_chunk *ch, int64_t now_us, pg_c
         return;
     for (int i = 0; i < cs->n; i++) {
         const pg_cagg *a = &cs->v[i];
-        if (strcmp(a->raw_schema, ch->table_schema) != 0 || strcmp(a->raw_table, ch->table_name) != 0)
+        if (strcmp(a->raw_schema, ch->table_schema) != 0 ||
+            strcmp(a->raw_table, ch->table_name) != 0)
             continue;
         if (is_int_type(a->time_type) != ch->integer_range)
             continue; /* cannot happen: the aggregate reads the chunk's own column */
@@ -449,11 +450,12 @@ int pg_caggs_load(PGconn *c, pg_caggs **out, ts_err *err)
     if (!have)
         goto out;
     /* the watermark: the catalog table from 2.11 on, the function before */
-    const char *wm = table    ? "(SELECT w.watermark FROM _timescaledb_catalog.continuous_aggs_watermark w"
-                                " WHERE w.mat_hypertable_id = ca.mat_hypertable_id)"
-                     : fn_new ? "_timescaledb_functions.cagg_watermark(ca.mat_hypertable_id)"
-                     : fn_old ? "_timescaledb_internal.cagg_watermark(ca.mat_hypertable_id)"
-                              : "NULL::bigint";
+    const char *wm =
+        table    ? "(SELECT w.watermark FROM _timescaledb_catalog.continuous_aggs_watermark w"
+                   " WHERE w.mat_hypertable_id = ca.mat_hypertable_id)"
+        : fn_new ? "_timescaledb_functions.cagg_watermark(ca.mat_hypertable_id)"
+        : fn_old ? "_timescaledb_internal.cagg_watermark(ca.mat_hypertable_id)"
+                 : "NULL::bigint";
     snprintf(sql, sizeof sql,
              "SELECT ca.mat_hypertable_id, rh.schema_name, rh.table_name, ca.user_view_schema,"
              "  ca.user_view_name, d.column_type::oid, %s,"

@@ -29,10 +29,10 @@ typedef struct pg_interval {
  * policy_refresh_continuous_aggregate). */
 typedef struct pg_cagg_policy {
     int job_id;
-    bool scheduled;          /* false: paused (it still holds: it can be resumed) */
-    bool start_null;         /* start_offset NULL (or absent): refreshes from the beginning */
-    pg_interval start;       /* time aggregates */
-    int64_t start_int;       /* integer aggregates */
+    bool scheduled;    /* false: paused (it still holds: it can be resumed) */
+    bool start_null;   /* start_offset NULL (or absent): refreshes from the beginning */
+    pg_interval start; /* time aggregates */
+    int64_t start_int; /* integer aggregates */
     bool end_null;
     pg_interval end;
     int64_t end_int;
@@ -40,14 +40,14 @@ typedef struct pg_cagg_policy {
 
 /* One continuous aggregate, as its catalog rows describe it. */
 typedef struct pg_cagg {
-    char raw_schema[PG_CAGG_NAME_MAX], raw_table[PG_CAGG_NAME_MAX];   /* the hypertable it reads */
+    char raw_schema[PG_CAGG_NAME_MAX], raw_table[PG_CAGG_NAME_MAX];  /* the hypertable it reads */
     char view_schema[PG_CAGG_NAME_MAX], view_name[PG_CAGG_NAME_MAX]; /* the aggregate */
     int mat_hypertable_id;
-    uint32_t time_type;      /* the raw time column's type OID (1184, 1114, 1082, 20, 21, 23) */
-    bool has_watermark;      /* false: could not be read (counts as nothing materialized) */
-    int64_t watermark;       /* the end of the materialized data: Unix microseconds for time
-                                types, the integer for integer types */
-    bool has_now_int;        /* integer aggregates: integer_now() answered */
+    uint32_t time_type; /* the raw time column's type OID (1184, 1114, 1082, 20, 21, 23) */
+    bool has_watermark; /* false: could not be read (counts as nothing materialized) */
+    int64_t watermark;  /* the end of the materialized data: Unix microseconds for time
+                           types, the integer for integer types */
+    bool has_now_int;   /* integer aggregates: integer_now() answered */
     int64_t now_int;
     pg_cagg_policy *policies;
     int npolicies;
@@ -80,13 +80,13 @@ typedef struct pg_cagg_hold_info {
     pg_hold_kind kind;
     char cagg_schema[PG_CAGG_NAME_MAX], cagg_name[PG_CAGG_NAME_MAX]; /* the aggregate that
                                                    holds it longest */
-    int job_id;           /* its refresh policy that holds it; 0: the watermark */
-    bool until_int_only;  /* integer column of unknown unit: only until_int is known */
-    int64_t until_us;     /* PG_HOLD_UNTIL: Unix microseconds, the earliest time the chunk
-                             may be dropped (the retention service asks again then) */
-    int64_t until_int;    /* integer aggregates: the column's value integer_now() must reach */
-    int nheld;            /* aggregates holding it */
-    char reason[512];     /* a sentence naming the aggregate, the rule and until when */
+    int job_id;          /* its refresh policy that holds it; 0: the watermark */
+    bool until_int_only; /* integer column of unknown unit: only until_int is known */
+    int64_t until_us;    /* PG_HOLD_UNTIL: Unix microseconds, the earliest time the chunk
+                            may be dropped (the retention service asks again then) */
+    int64_t until_int;   /* integer aggregates: the column's value integer_now() must reach */
+    int nheld;           /* aggregates holding it */
+    char reason[512];    /* a sentence naming the aggregate, the rule and until when */
 } pg_cagg_hold_info;
 
 /* Whether the aggregates in cs hold ch back, as of now_us (the server's now(): chunk
@@ -94,8 +94,7 @@ typedef struct pg_cagg_hold_info {
  * are never held. Integer chunks are decided in the column's values (integer_now() of the
  * aggregate's hypertable); until_us is filled when the chunk's unit is known. Pure: no
  * server is asked. */
-void pg_cagg_decide(const pg_caggs *cs, const pg_chunk *ch, int64_t now_us,
-                    pg_cagg_hold_info *out);
+void pg_cagg_decide(const pg_caggs *cs, const pg_chunk *ch, int64_t now_us, pg_cagg_hold_info *out);
 
 /* pg_caggs_load + pg_cagg_decide for one chunk, as of the server's now(). */
 int pg_cagg_hold(PGconn *c, const pg_chunk *ch, pg_cagg_hold_info *out, ts_err *err) TS_MUSTCHECK;

@@ -77,7 +77,7 @@ static const char *chunk_sql_fmt =
  * bound. Bounds come from pg_get_expr(relpartbound): "FOR VALUES FROM (x) TO (y)" is
  * split and each literal cast to the key's type by the server itself. */
 #define BOUND_CAST(x)                                                                              \
-    "CASE WHEN " x " IN ('MINVALUE', 'MAXVALUE') THEN NULL"                                       \
+    "CASE WHEN " x " IN ('MINVALUE', 'MAXVALUE') THEN NULL"                                        \
     "   WHEN ka.atttypid = 1184 THEN " x "::timestamptz"                                           \
     "   WHEN ka.atttypid = 1114 THEN " x "::timestamp AT TIME ZONE 'UTC'"                          \
     "   WHEN ka.atttypid = 1082 THEN " x "::date::timestamp AT TIME ZONE 'UTC' END"
@@ -91,34 +91,41 @@ static const char *part_sql =
     "  p.relispartition, pt.partstrat, ka.attname, format_type(ka.atttypid, ka.atttypmod),"
     "  ka.atttypid, pg_get_expr(m.relpartbound, m.oid), m.relpartbound IS NOT NULL"
     "   AND pg_get_expr(m.relpartbound, m.oid) = 'DEFAULT',"
-    "  " US("lo.t") ", " US("hi.t") ","
-    "  CASE WHEN ka.atttypid IN (20, 21, 23) AND b.lo NOT IN ('MINVALUE', 'MAXVALUE')"
-    "   THEN b.lo::bigint END,"
-    "  CASE WHEN ka.atttypid IN (20, 21, 23) AND b.hi NOT IN ('MINVALUE', 'MAXVALUE')"
-    "   THEN b.hi::bigint END,"
-    "  b.lo, b.hi, l.reltuples >= 0, l.relpages::bigint + coalesce(t.relpages, 0)"
-    " FROM pg_catalog.pg_class l"
-    " JOIN pg_catalog.pg_namespace ln ON ln.oid = l.relnamespace"
-    " LEFT JOIN pg_catalog.pg_class t ON t.oid = l.reltoastrelid"
-    " CROSS JOIN LATERAL pg_catalog.pg_partition_ancestors(l.oid) WITH ORDINALITY a(relid, ord)"
-    " JOIN pg_catalog.pg_class m ON m.oid = a.relid AND m.relispartition"
-    " JOIN pg_catalog.pg_namespace mn ON mn.oid = m.relnamespace"
-    " JOIN pg_catalog.pg_inherits i ON i.inhrelid = m.oid"
-    " JOIN pg_catalog.pg_class p ON p.oid = i.inhparent"
-    " JOIN pg_catalog.pg_namespace pn ON pn.oid = p.relnamespace"
-    " JOIN pg_catalog.pg_partitioned_table pt ON pt.partrelid = p.oid"
-    " LEFT JOIN pg_catalog.pg_attribute ka ON ka.attrelid = p.oid AND pt.partnatts = 1"
-    "  AND ka.attnum = pt.partattrs[0] AND pt.partattrs[0] <> 0"
-    "  AND ka.atttypid IN (1184, 1114, 1082, 20, 21, 23)"
-    " CROSS JOIN LATERAL (SELECT CASE WHEN pt.partstrat = 'r' AND ka.attname IS NOT NULL THEN"
-    "   regexp_match(pg_get_expr(m.relpartbound, m.oid),"
-    "   '^FOR VALUES FROM \\((.*)\\) TO \\((.*)\\)$') END AS rm) r"
-    " CROSS JOIN LATERAL (SELECT " UNQUOTE("r.rm[1]") " AS lo, " UNQUOTE("r.rm[2]") " AS hi) b"
-    " CROSS JOIN LATERAL (SELECT " BOUND_CAST("b.lo") " AS t) lo"
-    " CROSS JOIN LATERAL (SELECT " BOUND_CAST("b.hi") " AS t) hi"
-    " WHERE l.relispartition AND l.relkind = 'r'"
-    "  AND ($1::text IS NULL OR (ln.nspname = $1 AND l.relname = $2))"
-    " ORDER BY l.oid, a.ord";
+    "  " US("lo.t") ", " US(
+        "hi.t") ","
+                "  CASE WHEN ka.atttypid IN (20, 21, 23) AND b.lo NOT IN ('MINVALUE', 'MAXVALUE')"
+                "   THEN b.lo::bigint END,"
+                "  CASE WHEN ka.atttypid IN (20, 21, 23) AND b.hi NOT IN ('MINVALUE', 'MAXVALUE')"
+                "   THEN b.hi::bigint END,"
+                "  b.lo, b.hi, l.reltuples >= 0, l.relpages::bigint + coalesce(t.relpages, 0)"
+                " FROM pg_catalog.pg_class l"
+                " JOIN pg_catalog.pg_namespace ln ON ln.oid = l.relnamespace"
+                " LEFT JOIN pg_catalog.pg_class t ON t.oid = l.reltoastrelid"
+                " CROSS JOIN LATERAL pg_catalog.pg_partition_ancestors(l.oid) WITH ORDINALITY "
+                "a(relid, ord)"
+                " JOIN pg_catalog.pg_class m ON m.oid = a.relid AND m.relispartition"
+                " JOIN pg_catalog.pg_namespace mn ON mn.oid = m.relnamespace"
+                " JOIN pg_catalog.pg_inherits i ON i.inhrelid = m.oid"
+                " JOIN pg_catalog.pg_class p ON p.oid = i.inhparent"
+                " JOIN pg_catalog.pg_namespace pn ON pn.oid = p.relnamespace"
+                " JOIN pg_catalog.pg_partitioned_table pt ON pt.partrelid = p.oid"
+                " LEFT JOIN pg_catalog.pg_attribute ka ON ka.attrelid = p.oid AND pt.partnatts = 1"
+                "  AND ka.attnum = pt.partattrs[0] AND pt.partattrs[0] <> 0"
+                "  AND ka.atttypid IN (1184, 1114, 1082, 20, 21, 23)"
+                " CROSS JOIN LATERAL (SELECT CASE WHEN pt.partstrat = 'r' AND ka.attname IS NOT "
+                "NULL THEN"
+                "   regexp_match(pg_get_expr(m.relpartbound, m.oid),"
+                "   '^FOR VALUES FROM \\((.*)\\) TO \\((.*)\\)$') END AS rm) r"
+                " CROSS JOIN LATERAL (SELECT " UNQUOTE("r.rm[1]") " AS lo, " UNQUOTE(
+                    "r.rm[2]") " AS hi) b"
+                               " CROSS JOIN LATERAL (SELECT " BOUND_CAST(
+                                   "b.lo") " AS t) lo"
+                                           " CROSS JOIN LATERAL (SELECT " BOUND_CAST(
+                                               "b.hi") " AS t) hi"
+                                                       " WHERE l.relispartition AND l.relkind = 'r'"
+                                                       "  AND ($1::text IS NULL OR (ln.nspname = "
+                                                       "$1 AND l.relname = $2))"
+                                                       " ORDER BY l.oid, a.ord";
 
 /* What discovery decides once per table (a hypertable, or a partition tree's root). */
 typedef struct tinfo {
@@ -259,7 +266,8 @@ static bool config_lists(const ts_config *cfg, const char *name)
 /* The --table glob: "T" without a dot matches the table name in any schema. */
 static bool filter_matches(const pg_discover_filter *f, const char *schema_table, const char *name)
 {
-    return !f || !f->table || fnmatch(f->table, strchr(f->table, '.') ? schema_table : name, 0) == 0;
+    return !f || !f->table ||
+           fnmatch(f->table, strchr(f->table, '.') ? schema_table : name, 0) == 0;
 }
 
 /* A new zeroed chunk (and its aux) at the end of the list. */
@@ -391,13 +399,14 @@ static void decide_chunk(pg_chunk *ch, const tinfo *t)
         ch->time_unit_inferred = t->inferred;
         ch->now_source = t->now_source;
         ch->now_int = t->now_int;
-        ch->time_known = (!ch->has_start || pg_int_to_us(ch->start_int, t->unit, false, &ch->start_us)) &&
-                         (!ch->has_end || pg_int_to_us(ch->end_int, t->unit, true, &ch->end_us));
+        ch->time_known =
+            (!ch->has_start || pg_int_to_us(ch->start_int, t->unit, false, &ch->start_us)) &&
+            (!ch->has_end || pg_int_to_us(ch->end_int, t->unit, true, &ch->end_us));
         if (!ch->time_known)
             ch->start_us = ch->end_us = 0;
     }
-    ch->expired = t->has_cutoff && ch->has_end &&
-                  (ch->integer_range ? ch->end_int : ch->end_us) <= t->cutoff;
+    ch->expired =
+        t->has_cutoff && ch->has_end && (ch->integer_range ? ch->end_int : ch->end_us) <= t->cutoff;
     if (!ch->skip_reason[0] && ch->expired && !ch->has_start)
         snprintf(ch->skip_reason, sizeof ch->skip_reason,
                  "its range has no start (MINVALUE): it cannot be archived as one range");
@@ -515,8 +524,8 @@ static int add_tsdb_chunk(ctx *x, const tinfo *h, const chunk_line *cl, ts_err *
     if (!ch)
         return err->code;
     ch->source = PG_SRC_TIMESCALEDB;
-    char **dst[] = {&ch->table_schema, &ch->table_name, &ch->chunk_schema, &ch->chunk_name,
-                    &ch->dimension,    &ch->dimension_type, &ch->cagg_schema, &ch->cagg_name};
+    char **dst[] = {&ch->table_schema, &ch->table_name,     &ch->chunk_schema, &ch->chunk_name,
+                    &ch->dimension,    &ch->dimension_type, &ch->cagg_schema,  &ch->cagg_name};
     const char *src[] = {h->schema, h->name,     cl->schema,     cl->name,
                          h->dim,    h->dim_type, h->view_schema, h->view_name};
     if ((rc = dup_all(err, 8, dst, src)) != 0)
@@ -611,21 +620,22 @@ static int tsdb(PGconn *c, ctx *x, bool osm, bool status, ts_err *err)
         snprintf(view, sizeof view, "%s.%s", h->view_schema ? h->view_schema : "",
                  h->view_name ? h->view_name : "");
         snprintf(h->cfg_name, sizeof h->cfg_name, "%s",
-                 h->is_cagg && (config_lists(x->cfg, view) || !config_lists(x->cfg, st)) ? view : st);
+                 h->is_cagg && (config_lists(x->cfg, view) || !config_lists(x->cfg, st)) ? view
+                                                                                         : st);
         h->keep = true;
         if (x->only_schema) {
             h->keep = h->id == only_id; /* one chunk asked for by name: whatever its table */
         } else if (h->is_cagg) {
             /* an aggregate's own hypertable: only when the config names it */
-            h->keep = (config_names(x->cfg, view) || config_names(x->cfg, st)) &&
-                      (!x->cfg || (pg_table_selected(view, NULL, x->cfg->database.exclude) &&
-                                   pg_table_selected(st, NULL, x->cfg->database.exclude))) &&
-                      (filter_matches(x->f, st, h->name) ||
-                       filter_matches(x->f, view, h->view_name));
+            h->keep =
+                (config_names(x->cfg, view) || config_names(x->cfg, st)) &&
+                (!x->cfg || (pg_table_selected(view, NULL, x->cfg->database.exclude) &&
+                             pg_table_selected(st, NULL, x->cfg->database.exclude))) &&
+                (filter_matches(x->f, st, h->name) || filter_matches(x->f, view, h->view_name));
         } else {
             h->keep = !system_schema(h->schema) &&
-                      (!x->cfg || pg_table_selected(st, x->cfg->database.include,
-                                                    x->cfg->database.exclude)) &&
+                      (!x->cfg ||
+                       pg_table_selected(st, x->cfg->database.include, x->cfg->database.exclude)) &&
                       filter_matches(x->f, st, h->name);
         }
         if (!h->keep)
@@ -669,7 +679,7 @@ static int tsdb(PGconn *c, ctx *x, bool osm, bool status, ts_err *err)
              status ? "(ch.status & 1) = 1" : "ch.compressed_chunk_id IS NOT NULL",
              osm ? " AND NOT ch.osm_chunk" : "");
     const char *params[6] = {ts_buf_cstr(&ids), ts_buf_cstr(&dims), ts_buf_cstr(&cuts),
-                             ts_buf_cstr(&idx), x->only_schema, x->only_name};
+                             ts_buf_cstr(&idx), x->only_schema,     x->only_name};
     r = pg_query(c, sql, 6, params, err);
     if (!r) {
         rc = err->code;
@@ -838,7 +848,8 @@ static int collect_leaf(ctx *x, PGresult *r, int first, int last, ts_err *err)
             return rc;
     }
     ch->integer_range = t.integer;
-    int lo_col = ch->integer_range ? P_LO_INT : P_LO_US, hi_col = ch->integer_range ? P_HI_INT : P_HI_US;
+    int lo_col = ch->integer_range ? P_LO_INT : P_LO_US,
+        hi_col = ch->integer_range ? P_HI_INT : P_HI_US;
     int64_t lo = 0, hi = 0;
     bool has_lo = false, has_hi = false;
     /* the intersection of the ranges on the key along the way */
@@ -971,9 +982,11 @@ static int sizes(PGconn *c, ctx *x, ts_err *err)
                 continue;
             }
             if (a->measure) {
-                ch->size_bytes = PQgetisnull(r, mid, 1) ? 0 : strtoll(PQgetvalue(r, mid, 1), NULL, 10);
+                ch->size_bytes =
+                    PQgetisnull(r, mid, 1) ? 0 : strtoll(PQgetvalue(r, mid, 1), NULL, 10);
             } else {
-                ch->size_bytes = (a->pages + strtoll(PQgetvalue(r, mid, 2), NULL, 10)) * x->block_size;
+                ch->size_bytes =
+                    (a->pages + strtoll(PQgetvalue(r, mid, 2), NULL, 10)) * x->block_size;
                 ch->size_estimated = true;
             }
             ch->size_bytes += a->extra_bytes;

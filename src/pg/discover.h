@@ -16,9 +16,9 @@ typedef enum { PG_SRC_TIMESCALEDB = 0, PG_SRC_PARTITION = 1 } pg_chunk_source;
 
 /* Where the "now" of an integer range's expiry came from. */
 typedef enum {
-    PG_NOW_NONE = 0,     /* not an integer range, or no way to tell */
-    PG_NOW_INTEGER_NOW,  /* the hypertable's integer_now function */
-    PG_NOW_CLOCK,        /* the server's now() in the configured time_unit */
+    PG_NOW_NONE = 0,    /* not an integer range, or no way to tell */
+    PG_NOW_INTEGER_NOW, /* the hypertable's integer_now function */
+    PG_NOW_CLOCK,       /* the server's now() in the configured time_unit */
 } pg_now_source;
 
 #define PG_SKIP_MAX 400
@@ -52,8 +52,8 @@ typedef struct pg_chunk {
     bool time_unit_inferred; /* the unit was inferred from integer_now()'s value (no
                                 tables[].time_unit): see docs/timescaledb.md */
     pg_now_source now_source;
-    int64_t now_int;         /* the column's "now" that expired was computed with */
-    bool time_known;         /* start_us/end_us and range_*_time hold the range as time */
+    int64_t now_int; /* the column's "now" that expired was computed with */
+    bool time_known; /* start_us/end_us and range_*_time hold the range as time */
     char range_start_time[40], range_end_time[40]; /* RFC 3339, when time_known; "" unbounded */
 
     /* Why the chunk is never archived as things stand (its expiry cannot be decided: an
@@ -80,20 +80,20 @@ typedef struct pg_default_partition {
     char *table_schema, *table_name; /* the table (root of its tree) */
     char *schema, *name;             /* the DEFAULT partition */
     char *dimension, *dimension_type;
-    uint32_t dimension_oid;  /* the key's type */
+    uint32_t dimension_oid; /* the key's type */
     int retention_days;
-    ts_time_unit time_unit;  /* integer keys: tables[].time_unit */
-    bool has_cutoff;         /* retention on and the unit known: rows before cutoff expired */
-    int64_t cutoff_us;       /* time keys: Unix microseconds */
-    int64_t cutoff_int;      /* integer keys */
-    char cutoff[40];         /* RFC 3339 or the integer */
-    int64_t expired_rows;    /* -1 until counted */
+    ts_time_unit time_unit; /* integer keys: tables[].time_unit */
+    bool has_cutoff;        /* retention on and the unit known: rows before cutoff expired */
+    int64_t cutoff_us;      /* time keys: Unix microseconds */
+    int64_t cutoff_int;     /* integer keys */
+    char cutoff[40];        /* RFC 3339 or the integer */
+    int64_t expired_rows;   /* -1 until counted */
 } pg_default_partition;
 
 typedef struct pg_chunk_list {
     pg_chunk *items;
     int n;
-    int64_t now_us; /* the server's now() used for `expired` */
+    int64_t now_us;                 /* the server's now() used for `expired` */
     pg_default_partition *defaults; /* DEFAULT partitions of the tables that pass the filters */
     int ndefaults;
 } pg_chunk_list;

@@ -46,8 +46,8 @@ typedef struct export_state {
     const pg_columns *cols;
     uint32_t *oids;
     pg_proof proof;
-    json_t *exc;      /* {"column": [[row, "exact value"], ...]} */
-    json_t *bitmaps;  /* {"column": [[first_row, rows], ...]}, see export.h */
+    json_t *exc;     /* {"column": [[row, "exact value"], ...]} */
+    json_t *bitmaps; /* {"column": [[first_row, rows], ...]}, see export.h */
     int nexc;
     const pg_export_options *opt;
     int64_t next_progress;
@@ -316,9 +316,9 @@ int pg_export(PGconn *c, const pg_export_source *src, const pg_export_options *o
         /* only when given: files of the common cases keep their metadata as it was */
         if (range && src->partition_parent_schema && src->partition_parent_name &&
             src->partition_bound &&
-            (json_object_set_new(range, "partition_parent",
-                                 json_pack("[s,s]", src->partition_parent_schema,
-                                           src->partition_parent_name)) ||
+            (json_object_set_new(
+                 range, "partition_parent",
+                 json_pack("[s,s]", src->partition_parent_schema, src->partition_parent_name)) ||
              json_object_set_new(range, "partition_bound", json_string(src->partition_bound)))) {
             json_decref(range);
             range = NULL;

@@ -68,10 +68,11 @@ int pg_export_file(PGconn *c, const pg_export_source *src, const pg_export_optio
 /* Metadata keys written into every export (values are strings). */
 #define PG_KV_VERSION "tsarchive.version"
 #define PG_KV_DATABASE "tsarchive.database"
-#define PG_KV_TABLE "tsarchive.table"     /* "schema.table" as JSON ["schema","table"] */
-#define PG_KV_CHUNK "tsarchive.chunk"     /* JSON ["schema","name"] */
-#define PG_KV_RANGE "tsarchive.range"     /* JSON {"start":..,"end":..,"column":..}, and for
-                                             partitions and integer time see
+#define PG_KV_TABLE "tsarchive.table" /* "schema.table" as JSON ["schema","table"] */
+#define PG_KV_CHUNK "tsarchive.chunk" /* JSON ["schema","name"] */
+#define PG_KV_RANGE                                                                                \
+    "tsarchive.range"                     /* JSON {"start":..,"end":..,"column":..}, and for       \
+                                             partitions and integer time see                       \
                                              pg_export_source */
 #define PG_KV_COLUMNS "tsarchive.columns" /* JSON array, see docs/types.md */
 #define PG_KV_ROWS "tsarchive.rows"

@@ -6,11 +6,16 @@
 int64_t pg_unit_per_second(ts_time_unit u)
 {
     switch (u) {
-    case TS_TIME_UNIT_SECONDS: return 1;
-    case TS_TIME_UNIT_MILLISECONDS: return 1000;
-    case TS_TIME_UNIT_MICROSECONDS: return 1000000;
-    case TS_TIME_UNIT_NANOSECONDS: return 1000000000;
-    default: return 0;
+    case TS_TIME_UNIT_SECONDS:
+        return 1;
+    case TS_TIME_UNIT_MILLISECONDS:
+        return 1000;
+    case TS_TIME_UNIT_MICROSECONDS:
+        return 1000000;
+    case TS_TIME_UNIT_NANOSECONDS:
+        return 1000000000;
+    default:
+        return 0;
     }
 }
 
@@ -46,13 +51,18 @@ static int64_t ceil_div(int64_t a, int64_t b)
 bool pg_int_to_us(int64_t v, ts_time_unit u, bool round_up, int64_t *us)
 {
     switch (u) {
-    case TS_TIME_UNIT_SECONDS: return !__builtin_mul_overflow(v, INT64_C(1000000), us);
-    case TS_TIME_UNIT_MILLISECONDS: return !__builtin_mul_overflow(v, INT64_C(1000), us);
-    case TS_TIME_UNIT_MICROSECONDS: *us = v; return true;
+    case TS_TIME_UNIT_SECONDS:
+        return !__builtin_mul_overflow(v, INT64_C(1000000), us);
+    case TS_TIME_UNIT_MILLISECONDS:
+        return !__builtin_mul_overflow(v, INT64_C(1000), us);
+    case TS_TIME_UNIT_MICROSECONDS:
+        *us = v;
+        return true;
     case TS_TIME_UNIT_NANOSECONDS:
         *us = round_up ? ceil_div(v, 1000) : floor_div(v, 1000);
         return true;
-    default: return false;
+    default:
+        return false;
     }
 }
 
@@ -60,13 +70,20 @@ bool pg_us_to_int(int64_t us, ts_time_unit u, int64_t *v)
 {
     int64_t r;
     switch (u) {
-    case TS_TIME_UNIT_SECONDS: *v = floor_div(us, 1000000); return true;
-    case TS_TIME_UNIT_MILLISECONDS: *v = floor_div(us, 1000); return true;
-    case TS_TIME_UNIT_MICROSECONDS: *v = us; return true;
+    case TS_TIME_UNIT_SECONDS:
+        *v = floor_div(us, 1000000);
+        return true;
+    case TS_TIME_UNIT_MILLISECONDS:
+        *v = floor_div(us, 1000);
+        return true;
+    case TS_TIME_UNIT_MICROSECONDS:
+        *v = us;
+        return true;
     case TS_TIME_UNIT_NANOSECONDS:
         *v = __builtin_mul_overflow(us, INT64_C(1000), &r) ? (us > 0 ? INT64_MAX : INT64_MIN) : r;
         return true;
-    default: return false;
+    default:
+        return false;
     }
 }
 

@@ -27,9 +27,9 @@
 #include "types.h"
 
 #define SEND_CHUNK (1 << 20)
-#define INSERT_ROWS 1000            /* rows per INSERT, at most */
-#define INSERT_PARAMS 65535         /* the protocol's limit on parameters */
-#define INSERT_BYTES (4 << 20)      /* bytes of values per INSERT, about */
+#define INSERT_ROWS 1000       /* rows per INSERT, at most */
+#define INSERT_PARAMS 65535    /* the protocol's limit on parameters */
+#define INSERT_BYTES (4 << 20) /* bytes of values per INSERT, about */
 
 /* The recorded [schema, name] pair of key, or NULLs. */
 static void kv_pair(const pq_reader *r, const char *key, char **a, char **b)
@@ -75,7 +75,8 @@ static const char *bound_literal(const char *p, char **out, bool *kw)
         return NULL;
     }
     const char *q = p;
-    while (*q == '-' || *q == '+' || *q == '.' || (*q >= '0' && *q <= '9') || *q == 'e' || *q == 'E')
+    while (*q == '-' || *q == '+' || *q == '.' || (*q >= '0' && *q <= '9') || *q == 'e' ||
+           *q == 'E')
         q++;
     if (q == p)
         return NULL;
@@ -213,8 +214,8 @@ static int name_list(PGconn *c, const pg_columns *cols, ts_buf *out, ts_err *err
 /* ---- the table's time column: range check and row filter ---- */
 
 typedef struct timecol {
-    int idx;        /* in the columns sent; -1: the table has none we can use */
-    uint32_t type;  /* 1184, 1114, 1082, 20, 21, 23 */
+    int idx;       /* in the columns sent; -1: the table has none we can use */
+    uint32_t type; /* 1184, 1114, 1082, 20, 21, 23 */
     const char *name;
     bool has_from, has_to;
     int64_t from, to; /* Unix microseconds (time types) or the integers */
@@ -261,9 +262,15 @@ static bool row_time(const timecol *tc, const pg_copy_field *f, int64_t *v)
                               : ((int64_t)d + PG_EPOCH_DAYS) * INT64_C(86400000000);
         return true;
     }
-    case PG_OID_INT2: *v = x->len == 2 ? (int16_t)(uint16_t)be(x->data, 2) : 0; return true;
-    case PG_OID_INT4: *v = x->len == 4 ? (int32_t)(uint32_t)be(x->data, 4) : 0; return true;
-    default: *v = x->len == 8 ? (int64_t)be(x->data, 8) : 0; return true;
+    case PG_OID_INT2:
+        *v = x->len == 2 ? (int16_t)(uint16_t)be(x->data, 2) : 0;
+        return true;
+    case PG_OID_INT4:
+        *v = x->len == 4 ? (int32_t)(uint32_t)be(x->data, 4) : 0;
+        return true;
+    default:
+        *v = x->len == 8 ? (int64_t)be(x->data, 8) : 0;
+        return true;
     }
 }
 
@@ -293,7 +300,9 @@ static void time_literal(const timecol *tc, int64_t v, char *out, size_t n)
     }
     if (v == INT64_MAX || v == INT64_MIN) {
         snprintf(out, n, "'%sinfinity'::%s", v == INT64_MIN ? "-" : "",
-                 tc->type == PG_OID_DATE ? "date" : tc->type == PG_OID_TIMESTAMP ? "timestamp" : "timestamptz");
+                 tc->type == PG_OID_DATE        ? "date"
+                 : tc->type == PG_OID_TIMESTAMP ? "timestamp"
+                                                : "timestamptz");
         return;
     }
     if (ts_time_format(v, TS_TIME_ANY_YEAR, t, sizeof t) != 0)
@@ -348,8 +357,12 @@ static bool stats_range(const pq_reader *rd, const pq_reader_column *fc, int64_t
             int32_t ib = (int32_t)((uint32_t)st->max[0] | (uint32_t)st->max[1] << 8 |
                                    (uint32_t)st->max[2] << 16 | (uint32_t)st->max[3] << 24);
             if (nd->logical == PQ_LT_DATE) {
-                a = ia == PQ_DATE_INF ? INT64_MAX : ia == PQ_DATE_NINF ? INT64_MIN : ia * INT64_C(86400000000);
-                b = ib == PQ_DATE_INF ? INT64_MAX : ib == PQ_DATE_NINF ? INT64_MIN : ib * INT64_C(86400000000);
+                a = ia == PQ_DATE_INF    ? INT64_MAX
+                    : ia == PQ_DATE_NINF ? INT64_MIN
+                                         : ia * INT64_C(86400000000);
+                b = ib == PQ_DATE_INF    ? INT64_MAX
+                    : ib == PQ_DATE_NINF ? INT64_MIN
+                                         : ib * INT64_C(86400000000);
             } else {
                 a = ia;
                 b = ib;
@@ -427,7 +440,8 @@ static int check_free(PGconn *c, const pq_reader *rd, const pq_reader_column *fc
     time_literal(tc, lo, llo, sizeof llo);
     time_literal(tc, hi, lhi, sizeof lhi);
     /* dates: hi is the last microsecond of a day; compare as the day */
-    snprintf(sql, sizeof sql, "SELECT count(*) FROM (SELECT 1 FROM %s WHERE %s >= %s AND %s <= %s LIMIT 1000) x",
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM (SELECT 1 FROM %s WHERE %s >= %s AND %s <= %s LIMIT 1000) x",
              qtable, col, llo, col, lhi);
     ts_free(col);
     r = pg_query(c, sql, 0, NULL, err);
@@ -468,7 +482,8 @@ static int hypertable_state(PGconn *c, const char *tschema, const char *tname, b
     *is_ht = *compress_on = false;
     *ndims = 0;
     *chunks = NULL;
-    r = pg_query(c, "SELECT to_regclass('_timescaledb_catalog.hypertable') IS NOT NULL", 0, NULL, err);
+    r = pg_query(c, "SELECT to_regclass('_timescaledb_catalog.hypertable') IS NOT NULL", 0, NULL,
+                 err);
     if (!r)
         return err->code;
     bool tsdb = PQgetvalue(r, 0, 0)[0] == 't';
@@ -539,8 +554,8 @@ typedef struct sink {
     const pg_columns *cols;
     const pg_rowimage *ri;
     int ncols, batch_rows, rows;
-    ts_buf vals;      /* the batch's values, back to back */
-    int64_t *off;     /* per parameter: offset in vals, -1 for NULL */
+    ts_buf vals;  /* the batch's values, back to back */
+    int64_t *off; /* per parameter: offset in vals, -1 for NULL */
     int *len;
     Oid *types;
     int *formats;
@@ -580,7 +595,7 @@ static int sink_open(sink *s, const char *copy_sql, ts_err *err)
     memcpy(hdr, pg_copy_signature, 11);
     memset(hdr + 11, 0, 8);
     return ts_buf_append(&s->row, hdr, sizeof hdr) ? ts_err_set(err, TS_ERR_NOMEM, "out of memory")
-                                                    : TS_OK;
+                                                   : TS_OK;
 }
 
 static int flush_insert(sink *s, ts_err *err)
@@ -633,7 +648,8 @@ static int sink_row(sink *s, ts_err *err)
             s->off[k] = (int64_t)s->vals.len;
             s->len[k] = f[j].len;
             /* text values go as C strings: a NUL after each value */
-            if (ts_buf_append(&s->vals, f[j].data, (size_t)f[j].len) || ts_buf_append(&s->vals, "", 1))
+            if (ts_buf_append(&s->vals, f[j].data, (size_t)f[j].len) ||
+                ts_buf_append(&s->vals, "", 1))
                 return ts_err_set(err, TS_ERR_NOMEM, "out of memory");
         }
         s->rows++;
@@ -692,8 +708,7 @@ static void sink_free(sink *s)
 /* The table's time column: of a partition tree, the key of its topmost level that is
  * RANGE on one column of a time or integer type (the root of a tree partitioned by LIST
  * first has another key), as discovery picks it; of a hypertable, its first dimension. */
-static int time_column(PGconn *c, const char *schema, const char *table, char **column,
-                       ts_err *err)
+static int time_column(PGconn *c, const char *schema, const char *table, char **column, ts_err *err)
 {
     const char *params[2] = {schema, table};
     PGresult *r = pg_query(c,
@@ -751,7 +766,8 @@ static int check_first_row(PGconn *c, const char *qtable, const pg_columns *cols
     const pg_copy_field *f = pg_rowimage_fields(ri);
     int n = cols->ncols, rc = TS_OK, k = 0;
     const char **values = ts_calloc((size_t)n + 1, sizeof *values);
-    int *lens = ts_calloc((size_t)n + 1, sizeof *lens), *fmts = ts_calloc((size_t)n + 1, sizeof *fmts);
+    int *lens = ts_calloc((size_t)n + 1, sizeof *lens),
+        *fmts = ts_calloc((size_t)n + 1, sizeof *fmts);
     Oid *types = ts_calloc((size_t)n + 1, sizeof *types);
     char **texts = ts_calloc((size_t)n + 1, sizeof *texts);
     ts_buf sql;
@@ -992,7 +1008,8 @@ int pg_restore_reader(PGconn *c, pq_reader *rd, const char *label, const pg_rest
         goto out;
     }
     sk.insert = opt && opt->method == PG_RESTORE_INSERT;
-    if ((!opt || opt->method == PG_RESTORE_AUTO) && (rc = server_is_pglite(c, &sk.insert, err)) != 0)
+    if ((!opt || opt->method == PG_RESTORE_AUTO) &&
+        (rc = server_is_pglite(c, &sk.insert, err)) != 0)
         goto out;
     res->used_insert = sk.insert;
 

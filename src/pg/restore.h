@@ -39,8 +39,8 @@ typedef struct pg_restore_result {
     int64_t rows_skipped; /* outside from / to */
     int chunks_created;   /* hypertables: chunks that did not exist before */
     int chunks_compressed;
-    bool used_insert;     /* written with INSERTs (else COPY) */
-    char table[200]; /* "schema"."table" as restored into */
+    bool used_insert; /* written with INSERTs (else COPY) */
+    char table[200];  /* "schema"."table" as restored into */
 } pg_restore_result;
 
 /* Restores one file. Columns are matched by name; a missing, extra or incompatible

@@ -85,7 +85,8 @@ static int discover(PGconn *c, const ts_config *cfg, bool expired_only, bool ski
     char glob[100];
     ts_err err;
     snprintf(glob, sizeof glob, "%s.*", S);
-    pg_discover_filter f = {.table = glob, .expired_only = expired_only, .include_skipped = skipped};
+    pg_discover_filter f = {
+        .table = glob, .expired_only = expired_only, .include_skipped = skipped};
     ts_err_clear(&err);
     int rc = pg_discover(c, cfg, &f, l, &err);
     CHECK(rc == 0, "discover: %s", err.msg);
@@ -180,7 +181,8 @@ static void test_partitions(PGconn *c)
         "CREATE TABLE %1$s.lp_eu_2020 PARTITION OF %1$s.lp_eu FOR VALUES FROM ('2020-01-01')"
         " TO ('2021-01-01');"
         "CREATE TABLE %1$s.lp_us PARTITION OF %1$s.lp FOR VALUES IN ('us');"
-        "INSERT INTO %1$s.lp VALUES ('eu', '2020-02-01'), ('eu', '2020-03-01'), ('us', '2020-02-01');"
+        "INSERT INTO %1$s.lp VALUES ('eu', '2020-02-01'), ('eu', '2020-03-01'), ('us', "
+        "'2020-02-01');"
         "CREATE TABLE %1$s.ip (t bigint NOT NULL, v int) PARTITION BY RANGE (t);"
         "CREATE TABLE %1$s.ip_2020 PARTITION OF %1$s.ip FOR VALUES FROM (1577836800)"
         " TO (1609459200);"
@@ -213,7 +215,8 @@ static void test_partitions(PGconn *c)
     /* RANGE then RANGE: the intersection */
     CHECK_EQ_S(h2->range_start, "2021-07-01T00:00:00Z");
     CHECK_EQ_S(h2->range_end, "2022-01-01T00:00:00Z");
-    CHECK_EQ_S(h2->partition_bound, "FOR VALUES FROM ('2021-07-01 00:00:00+00') TO ('2022-01-01 00:00:00+00')");
+    CHECK_EQ_S(h2->partition_bound,
+               "FOR VALUES FROM ('2021-07-01 00:00:00+00') TO ('2022-01-01 00:00:00+00')");
     CHECK_EQ_I(h1->end_us, at("2021-07-01T00:00:00Z"));
     /* directly under the table, as before */
     CHECK_EQ_I(y2100->partition_level, 1);
@@ -280,8 +283,7 @@ static void test_partitions(PGconn *c)
     CHECK_EQ_I(count(c, "np_2021_h2"), 7);
     /* twice: refused, nothing doubled */
     rc = restore(c, p1, NULL, &rr, &err);
-    CHECK(rc == TS_ERR_CONFLICT && strstr(err.msg, "double"), "second restore: %d %s", rc,
-          err.msg);
+    CHECK(rc == TS_ERR_CONFLICT && strstr(err.msg, "double"), "second restore: %d %s", rc, err.msg);
     CHECK_EQ_I(count(c, "np_2021_h2"), 7);
     printf("    twice: %s\n", err.msg);
     /* asked for: doubled */
@@ -459,7 +461,9 @@ static void test_integer(PGconn *c)
     static const struct {
         const char *name, *fn;
         int64_t per_s;
-    } t[] = {{"i_s", "now_s", 1}, {"i_ms", "now_ms", 1000}, {"i_us", "now_us", 1000000},
+    } t[] = {{"i_s", "now_s", 1},
+             {"i_ms", "now_ms", 1000},
+             {"i_us", "now_us", 1000000},
              {"i_ns", "now_ns", 1000000000}};
     const char *names[] = {"i_cfg", "i_bad"};
     ts_time_unit units[] = {TS_TIME_UNIT_MILLISECONDS, TS_TIME_UNIT_MILLISECONDS};
@@ -479,11 +483,15 @@ static void test_integer(PGconn *c)
         sql(c, "INSERT INTO %s.%s VALUES (%" PRId64 ", 1), (%s.%s(), 2)", S, t[k].name,
             INT64_C(1577836800) * t[k].per_s, S, t[k].fn);
     }
-    sql(c, "CREATE FUNCTION %s.counter() RETURNS bigint LANGUAGE sql STABLE AS $$ SELECT 42::bigint $$", S);
+    sql(c,
+        "CREATE FUNCTION %s.counter() RETURNS bigint LANGUAGE sql STABLE AS $$ SELECT 42::bigint "
+        "$$",
+        S);
     const char *more[] = {"i_cfg", "i_none", "i_counter", "i_bad"};
     for (int k = 0; k < 4; k++) {
         sql(c, "CREATE TABLE %s.%s (t bigint NOT NULL, v int)", S, more[k]);
-        sql(c, "SELECT create_hypertable('%s.%s', 't', chunk_time_interval => 86400000)", S, more[k]);
+        sql(c, "SELECT create_hypertable('%s.%s', 't', chunk_time_interval => 86400000)", S,
+            more[k]);
         sql(c, "INSERT INTO %s.%s VALUES (1577836800000, 1)", S, more[k]);
     }
     sql(c, "SELECT set_integer_now_func('%s.i_counter', '%s.counter')", S, S);
@@ -497,13 +505,15 @@ static void test_integer(PGconn *c)
             continue;
         CHECK(ch->integer_range, "%s integer", ch->chunk_name);
         bool is2020 = ch->has_start && ch->start_int <= 1577836800LL * 1000000000 &&
-                      ch->range_start_time[0] && strncmp(ch->range_start_time, "2019-12-3", 9) >= 0 &&
+                      ch->range_start_time[0] &&
+                      strncmp(ch->range_start_time, "2019-12-3", 9) >= 0 &&
                       strncmp(ch->range_start_time, "2020-01-01", 10) <= 0;
         for (size_t k = 0; k < sizeof t / sizeof *t; k++) {
             if (strcmp(ch->table_name, t[k].name) != 0)
                 continue;
             CHECK(!ch->skip_reason[0], "%s: %s", ch->table_name, ch->skip_reason);
-            CHECK(ch->time_known && ch->time_unit_inferred && ch->now_source == PG_NOW_INTEGER_NOW &&
+            CHECK(ch->time_known && ch->time_unit_inferred &&
+                      ch->now_source == PG_NOW_INTEGER_NOW &&
                       pg_unit_per_second(ch->time_unit) == t[k].per_s,
                   "%s: unit %s inferred %d", ch->table_name, ts_time_unit_name(ch->time_unit),
                   ch->time_unit_inferred);
@@ -547,7 +557,8 @@ static void test_integer(PGconn *c)
         if (export_chunk(c, ch, p, &er) == 0) {
             sql(c, "DROP TABLE %s.%s", ch->chunk_schema, ch->chunk_name);
             CHECK_EQ_I(count(c, "i_s"), 1);
-            CHECK(restore(c, p, NULL, &rr, &err) == 0 && rr.rows == 1, "integer restore: %s", err.msg);
+            CHECK(restore(c, p, NULL, &rr, &err) == 0 && rr.rows == 1, "integer restore: %s",
+                  err.msg);
             CHECK_EQ_I(count(c, "i_s"), 2);
             CHECK(restore(c, p, NULL, &rr, &err) == TS_ERR_CONFLICT, "integer twice: %s", err.msg);
             pq_reader *rd = NULL;
@@ -643,11 +654,12 @@ static void test_caggs(PGconn *c)
         "SELECT add_continuous_aggregate_policy('%s.hourly', start_offset => interval '1 month',"
         " end_offset => interval '1 hour', schedule_interval => interval '1 hour')",
         S);
-    snprintf(q, sizeof q,
-             "SELECT j.id FROM _timescaledb_config.bgw_job j JOIN _timescaledb_catalog.continuous_agg"
-             " ca ON ca.mat_hypertable_id = j.hypertable_id WHERE ca.user_view_schema = '%s'"
-             " AND ca.user_view_name = 'hourly'",
-             S);
+    snprintf(
+        q, sizeof q,
+        "SELECT j.id FROM _timescaledb_config.bgw_job j JOIN _timescaledb_catalog.continuous_agg"
+        " ca ON ca.mat_hypertable_id = j.hypertable_id WHERE ca.user_view_schema = '%s'"
+        " AND ca.user_view_name = 'hourly'",
+        S);
     long long job = sql_int(c, q);
     CHECK(pg_caggs_load(c, &cs, &err) == 0, "load: %s", err.msg);
     a = cagg_named(cs, "hourly");
@@ -660,7 +672,8 @@ static void test_caggs(PGconn *c)
     pg_cagg_decide(cs, d1, l.now_us, &h);
     CHECK(h.kind == PG_HOLD_NONE, "old, materialized: %s", h.reason);
     pg_cagg_decide(cs, d3, l.now_us, &h);
-    CHECK(h.kind == PG_HOLD_INDEFINITE && strstr(h.reason, "no refresh policy will"), "%s", h.reason);
+    CHECK(h.kind == PG_HOLD_INDEFINITE && strstr(h.reason, "no refresh policy will"), "%s",
+          h.reason);
     pg_caggs_free(cs);
     cs = NULL;
 
@@ -790,7 +803,9 @@ static void test_restore_hypertable(PGconn *c)
         " i * 0.5, CASE WHEN i %% 7 = 0 THEN NULL ELSE 'n' || i END, i * interval '1 minute',"
         " ARRAY['a' || i, NULL], i * 1.001 FROM generate_series(0, 71) i",
         S);
-    sql(c, "ALTER TABLE %s.rh SET (timescaledb.compress, timescaledb.compress_segmentby = 'device')", S);
+    sql(c,
+        "ALTER TABLE %s.rh SET (timescaledb.compress, timescaledb.compress_segmentby = 'device')",
+        S);
     sql(c, "CREATE TABLE %1$s.rh2 (LIKE %1$s.rh)", S);
     sql(c, "SELECT create_hypertable('%s.rh2', 'ts', chunk_time_interval => interval '1 day')", S);
     if (discover(c, cfg, false, false, &l) != 0)
@@ -841,14 +856,17 @@ static void test_restore_hypertable(PGconn *c)
     rc = restore(c, p2, &comp2, &rr, &err);
     CHECK(rc == TS_ERR_INVALID && strstr(err.msg, "compression is not enabled"), "%s", err.msg);
     /* a window of a file into another hypertable, then the rest: all of it, once */
-    pg_restore_options w1 = {.into_schema = S, .into_table = "rh2", .from = "2024-01-02T06:00:00Z",
+    pg_restore_options w1 = {.into_schema = S,
+                             .into_table = "rh2",
+                             .from = "2024-01-02T06:00:00Z",
                              .to = "2024-01-02T12:00:00Z"};
     rc = restore(c, p2, &w1, &rr, &err);
     CHECK(rc == 0 && rr.rows == 6 && rr.rows_skipped == 18 && rr.chunks_created == 1,
           "window: %d rows %d skipped: %s", (int)rr.rows, (int)rr.rows_skipped, err.msg);
     pg_restore_options w2 = {.into_schema = S, .into_table = "rh2", .to = "2024-01-02T06:00:00Z"};
     pg_restore_options w3 = {.into_schema = S, .into_table = "rh2", .from = "2024-01-02T12:00:00Z"};
-    CHECK(restore(c, p2, &w2, &rr, &err) == 0 && rr.rows == 6 && rr.chunks_created == 0, "w2: %s", err.msg);
+    CHECK(restore(c, p2, &w2, &rr, &err) == 0 && rr.rows == 6 && rr.chunks_created == 0, "w2: %s",
+          err.msg);
     CHECK(restore(c, p2, &w3, &rr, &err) == 0 && rr.rows == 12, "w3: %s", err.msg);
     CHECK_EQ_I(count(c, "rh2"), 24);
     pg_restore_options all2 = {.into_schema = S, .into_table = "rh2"};
@@ -860,7 +878,10 @@ static void test_restore_hypertable(PGconn *c)
     /* space partitions: three chunks share each day; one dropped and restored while its
      * siblings hold rows of the same hours (the time range alone cannot tell) */
     sql(c, "CREATE TABLE %s.sp (ts timestamptz NOT NULL, device int NOT NULL, v int)", S);
-    sql(c, "SELECT create_hypertable('%s.sp', 'ts', 'device', 3, chunk_time_interval => interval '1 day')", S);
+    sql(c,
+        "SELECT create_hypertable('%s.sp', 'ts', 'device', 3, chunk_time_interval => interval '1 "
+        "day')",
+        S);
     sql(c,
         "INSERT INTO %s.sp SELECT '2024-01-01'::timestamptz + i * interval '10 min', i %% 6, i"
         " FROM generate_series(0, 143) i",
@@ -877,10 +898,12 @@ static void test_restore_hypertable(PGconn *c)
             snprintf(cq, sizeof cq, "SELECT count(*) FROM %s.%s", sc->chunk_schema, sc->chunk_name);
             CHECK(er.rows > 0 && er.rows < 144, "one space chunk: %d rows", (int)er.rows);
             sql(c, "DROP TABLE %s.%s", sc->chunk_schema, sc->chunk_name);
-            CHECK(restore(c, p4, NULL, &rr, &err) == 0 && rr.rows == er.rows && rr.chunks_created == 1,
+            CHECK(restore(c, p4, NULL, &rr, &err) == 0 && rr.rows == er.rows &&
+                      rr.chunks_created == 1,
                   "space chunk restore: %s", err.msg);
             CHECK_EQ_I(count(c, "sp"), 144);
-            CHECK(restore(c, p4, NULL, &rr, &err) == TS_ERR_CONFLICT, "space chunk twice: %s", err.msg);
+            CHECK(restore(c, p4, NULL, &rr, &err) == TS_ERR_CONFLICT, "space chunk twice: %s",
+                  err.msg);
             CHECK_EQ_I(count(c, "sp"), 144);
         }
     }
@@ -901,7 +924,8 @@ static void test_restore_hypertable(PGconn *c)
         if (dc && export_chunk(c, dc, p3, &er) == 0) {
             int64_t rows = er.rows;
             sql(c, "DROP TABLE %s.%s", dc->chunk_schema, dc->chunk_name);
-            CHECK(restore(c, p3, NULL, &rr, &err) == 0 && rr.rows == rows, "date restore: %s", err.msg);
+            CHECK(restore(c, p3, NULL, &rr, &err) == 0 && rr.rows == rows, "date restore: %s",
+                  err.msg);
             CHECK(restore(c, p3, NULL, &rr, &err) == TS_ERR_CONFLICT, "date twice: %s", err.msg);
             CHECK_EQ_I(count(c, "dh"), 21);
         }
@@ -944,7 +968,8 @@ int main(int argc, char **argv)
         return 1;
     }
     PQsetNoticeProcessor(c, quiet_notice, NULL);
-    printf("%s, schema %s\n", tsdb ? "PGlite+TimescaleDB at TS_TEST_TSDB_URL" : "PostgreSQL at TS_TEST_PG_URL", S);
+    printf("%s, schema %s\n",
+           tsdb ? "PGlite+TimescaleDB at TS_TEST_TSDB_URL" : "PostgreSQL at TS_TEST_PG_URL", S);
     sql(c, "SET client_min_messages = warning");
     sql(c, "CREATE SCHEMA %s", S);
     test_partitions(c);

@@ -87,7 +87,8 @@ static void test_infer(void **state)
     assert_int_equal(pg_int_infer_unit(s + 3 * 86400, now), TS_TIME_UNIT_NONE);
     /* a configured unit that does not fit integer_now(): milliseconds read as seconds
      * land 50,000 years ahead */
-    assert_false(pg_int_now_plausible(s * 1000, TS_TIME_UNIT_SECONDS, now, 20 * 366 * US_DAY, US_DAY));
+    assert_false(
+        pg_int_now_plausible(s * 1000, TS_TIME_UNIT_SECONDS, now, 20 * 366 * US_DAY, US_DAY));
     assert_true(pg_int_now_plausible(s, TS_TIME_UNIT_SECONDS, now, 20 * 366 * US_DAY, US_DAY));
 }
 
@@ -104,9 +105,11 @@ static void test_interval(void **state)
     assert_int_equal(pg_interval_sub(at("2024-03-31T00:00:00Z"), &mon), at("2024-02-29T00:00:00Z"));
     assert_int_equal(pg_interval_sub(at("2024-01-15T00:00:00Z"), &mon), at("2023-12-15T00:00:00Z"));
     assert_int_equal(pg_interval_add(at("2024-02-28T23:00:00Z"), &day), at("2024-02-29T23:00:00Z"));
-    assert_int_equal(pg_interval_add(at("2024-01-01T00:00:00Z"), &mixed), at("2024-02-03T03:00:00Z"));
+    assert_int_equal(pg_interval_add(at("2024-01-01T00:00:00Z"), &mixed),
+                     at("2024-02-03T03:00:00Z"));
     pg_interval years = {12 * 3, 0, 0};
-    assert_int_equal(pg_interval_add(at("1969-06-30T00:00:00Z"), &years), at("1972-06-30T00:00:00Z"));
+    assert_int_equal(pg_interval_add(at("1969-06-30T00:00:00Z"), &years),
+                     at("1972-06-30T00:00:00Z"));
     /* saturation */
     pg_interval huge = {0, 0, INT64_MAX};
     assert_int_equal(pg_interval_add(at("2024-01-01T00:00:00Z"), &huge), INT64_MAX);
@@ -194,7 +197,8 @@ static void test_cagg_policy(void **state)
     ts_err err;
     /* add_continuous_aggregate_policy(start_offset => '1 month', end_offset => '1 hour'):
      * config {"end_offset": "01:00:00", "start_offset": "1 mon", "mat_hypertable_id": 7} */
-    pg_cagg_policy p = {.job_id = 1000, .scheduled = true, .start = {1, 0, 0}, .end = {0, 0, US_HOUR}};
+    pg_cagg_policy p = {
+        .job_id = 1000, .scheduled = true, .start = {1, 0, 0}, .end = {0, 0, US_HOUR}};
     pg_cagg a = cagg_on("daily", 1184, now - US_HOUR);
     a.policies = &p;
     a.npolicies = 1;
@@ -389,10 +393,10 @@ static void test_config_time_unit(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_units),          cmocka_unit_test(test_infer),
-        cmocka_unit_test(test_interval),       cmocka_unit_test(test_cagg_watermark),
-        cmocka_unit_test(test_cagg_policy),    cmocka_unit_test(test_cagg_several),
-        cmocka_unit_test(test_cagg_integer),   cmocka_unit_test(test_config_time_unit),
+        cmocka_unit_test(test_units),        cmocka_unit_test(test_infer),
+        cmocka_unit_test(test_interval),     cmocka_unit_test(test_cagg_watermark),
+        cmocka_unit_test(test_cagg_policy),  cmocka_unit_test(test_cagg_several),
+        cmocka_unit_test(test_cagg_integer), cmocka_unit_test(test_config_time_unit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
