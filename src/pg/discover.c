@@ -70,7 +70,11 @@ static const char *chunk_sql_fmt =
     " LEFT JOIN _timescaledb_catalog.compression_chunk_size s ON s.chunk_id = ch.id"
     " WHERE NOT ch.dropped%s AND (sel.cutoff IS NULL OR ds.range_end <= sel.cutoff)"
     "  AND ($5::text IS NULL OR (ch.schema_name = $5 AND ch.table_name = $6))"
-    " GROUP BY sel.i, ch.id, ds.id, rel.oid, t.oid, s.chunk_id) y GROUP BY i";
+    /* pg_class has a primary key (for functional dependency) from PostgreSQL 14 on,
+     * compression_chunk_size on chunk_id alone from TimescaleDB 2.9 on: their columns are
+     * named */
+    " GROUP BY sel.i, ch.id, ds.id, rel.oid, rel.reltuples, rel.relpages, t.relpages,"
+    "  s.compressed_heap_size, s.compressed_toast_size, s.compressed_index_size) y GROUP BY i";
 
 /* Native partitions: one row per leaf and per partition on its way up (the leaf itself
  * first, pg_partition_ancestors order), each with its parent's partitioning and its own
