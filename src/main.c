@@ -39,8 +39,10 @@ static const command commands[] = {
      "export (--chunk SCHEMA.NAME | --table SCHEMA.NAME --from TS --to TS) -o FILE [--no-proof]",
      "write one chunk (or a time range) to a Parquet file"},
     {"restore", cmd_restore, true,
-     "restore (--table SCHEMA.NAME [--from TS] [--to TS] | FILE...) [--into SCHEMA.TABLE]",
-     "load an archived table (the live files of its log) or Parquet files back into the database"},
+     "restore (--table SCHEMA.NAME | FILE...) [--into SCHEMA.TABLE] [--from TS] [--to TS]\n"
+     "                     [--compress] [--force-append] [--insert]",
+     "load an archived table (the live files of its log) or Parquet files back into the "
+     "database; refused when the rows are there already"},
     {"lake", cmd_lake, true,
      "lake (test | ls [PREFIX] | tables [PREFIX] | files TABLE [--column C] |\n"
      "                     put FILE PATH | get PATH [-o FILE] | rm PATH [--force])",

@@ -1,5 +1,7 @@
-/* cmd_pg.c: the database commands: `chunks` (discovery), `export` (one chunk or a
- * time range to a Parquet file) and `restore` (Parquet files back into a table). */
+/* cmd_pg.c: the database commands: `chunks` (discovery, with what holds chunks back:
+ * skip reasons, continuous aggregates, DEFAULT partitions), `export` (one chunk or a
+ * time range to a Parquet file) and `restore` (Parquet files back into a table or
+ * hypertable). */
 #include <inttypes.h>
 #include <jansson.h>
 #include <signal.h>
@@ -11,6 +13,8 @@
 
 #include "commands.h"
 #include "common/alloc.h"
+#include "common/tstime.h"
+#include "pg/cagg.h"
 #include "pg/conn.h"
 #include "pg/discover.h"
 #include "pg/export.h"
@@ -91,8 +95,54 @@ static int cmp_state(const void *a, const void *b)
 static const char *state_of(const chunk_states *cs, const pg_chunk *ch)
 {
     chunk_state key = {ch->chunk_schema, ch->chunk_name, NULL};
-    const chunk_state *f = cs->n ? bsearch(&key, cs->v, (size_t)cs->n, sizeof *cs->v, cmp_state) : NULL;
+    const chunk_state *f =
+        cs->n ? bsearch(&key, cs->v, (size_t)cs->n, sizeof *cs->v, cmp_state) : NULL;
     return f ? f->text : NULL;
+}
+
+/* What stands in the way of an expired chunk, for the listing: "" when nothing. */
+static const char *chunk_note(const pg_chunk *ch, const pg_cagg_hold_info *h, char *out, size_t n)
+{
+    out[0] = '\0';
+    if (ch->skip_reason[0])
+        snprintf(out, n, "skipped: %s", ch->skip_reason);
+    else if (h && h->kind != PG_HOLD_NONE)
+        snprintf(out, n, "held: %s", h->reason);
+    else if (ch->integer_range && ch->time_known)
+        snprintf(out, n, "%s .. %s (%s%s, now from %s)",
+                 ch->has_start ? ch->range_start_time : "-inf",
+                 ch->has_end ? ch->range_end_time : "+inf", ts_time_unit_name(ch->time_unit),
+                 ch->time_unit_inferred ? " inferred" : "",
+                 ch->now_source == PG_NOW_INTEGER_NOW ? "integer_now()" : "the clock");
+    return out;
+}
+
+static const char *exp_word(const pg_chunk *ch, const pg_cagg_hold_info *h)
+{
+    if (ch->skip_reason[0])
+        return "skip";
+    if (!ch->expired)
+        return "no";
+    return h && h->kind != PG_HOLD_NONE ? "held" : "yes";
+}
+
+static json_t *hold_json(const pg_cagg_hold_info *h)
+{
+    char until[TS_TIME_MAX];
+    if (h->kind == PG_HOLD_NONE)
+        return json_null();
+    if (h->kind != PG_HOLD_UNTIL || h->until_int_only ||
+        ts_time_format(h->until_us, TS_TIME_ANY_YEAR, until, sizeof until) != 0)
+        until[0] = '\0';
+    json_t *o =
+        json_pack("{s:s, s:s, s:s, s:i, s:s}", "kind",
+                  h->kind == PG_HOLD_UNTIL ? "until" : "indefinite", "cagg_schema", h->cagg_schema,
+                  "cagg_name", h->cagg_name, "job_id", h->job_id, "reason", h->reason);
+    if (o && until[0])
+        json_object_set_new(o, "until", json_string(until));
+    if (o && h->kind == PG_HOLD_UNTIL && h->until_int)
+        json_object_set_new(o, "until_integer", json_integer((json_int_t)h->until_int));
+    return o;
 }
 
 int cmd_chunks(const ts_config *cfg, int argc, char **argv)
@@ -103,6 +153,8 @@ int cmd_chunks(const ts_config *cfg, int argc, char **argv)
     bool json = false;
     PGconn *c = NULL;
     pg_chunk_list l = {0};
+    pg_caggs *caggs = NULL;
+    pg_cagg_hold_info *holds = NULL;
     ts_err err;
     int rc;
     ts_err_clear(&err);
@@ -116,6 +168,8 @@ int cmd_chunks(const ts_config *cfg, int argc, char **argv)
         else
             return usage_error(argv[0], usage);
     }
+    /* chunks whose expiry cannot be decided are listed with --expired too, with the reason */
+    f.include_skipped = true;
     rc = pg_connect(cfg->database.url, &c, &err);
     if (!rc)
         rc = pg_discover(c, cfg, &f, &l, &err);
@@ -126,10 +180,25 @@ int cmd_chunks(const ts_config *cfg, int argc, char **argv)
             fprintf(stderr, "tsarchive: archival states not shown: %s\n", e2.msg);
         if (cs.n > 1)
             qsort(cs.v, (size_t)cs.n, sizeof *cs.v, cmp_state);
+        ts_err_clear(&e2);
+        if (pg_caggs_load(c, &caggs, &e2) != 0)
+            fprintf(stderr, "tsarchive: continuous aggregates not checked: %s\n", e2.msg);
+        ts_err_clear(&e2);
+        if (l.ndefaults && pg_default_rows_count(c, &l, &e2) != 0)
+            fprintf(stderr, "tsarchive: expired rows of DEFAULT partitions not counted: %s\n",
+                    e2.msg);
+        holds = ts_calloc((size_t)(l.n ? l.n : 1), sizeof *holds);
+        for (int i = 0; holds && i < l.n; i++)
+            if (l.items[i].expired)
+                pg_cagg_decide(caggs, &l.items[i], l.now_us, &holds[i]);
     }
+    pg_caggs_free(caggs);
     pg_disconnect(c);
+    if (!rc && !holds)
+        rc = ts_err_set(&err, TS_ERR_NOMEM, "out of memory");
     if (rc) {
         chunk_states_free(&cs);
+        pg_chunk_list_free(&l);
         cli_errorf("%s", err.msg);
         return TS_EXIT_FAIL;
     }
@@ -149,7 +218,43 @@ int cmd_chunks(const ts_config *cfg, int argc, char **argv)
                           ch->expired, "retention_days", ch->retention_days);
             if (o)
                 json_object_set_new(o, "archival_state",
-                                    state_of(&cs, ch) ? json_string(state_of(&cs, ch)) : json_null());
+                                    state_of(&cs, ch) ? json_string(state_of(&cs, ch))
+                                                      : json_null());
+            if (o) {
+                json_object_set_new(o, "size_estimated", json_boolean(ch->size_estimated));
+                json_object_set_new(o, "range_kind",
+                                    json_string(ch->integer_range ? "integer" : "timestamp"));
+                json_object_set_new(o, "skip_reason",
+                                    ch->skip_reason[0] ? json_string(ch->skip_reason)
+                                                       : json_null());
+                json_object_set_new(o, "hold", hold_json(&holds[i]));
+                if (ch->integer_range) {
+                    json_object_set_new(o, "time_unit",
+                                        ch->time_unit
+                                            ? json_string(ts_time_unit_name(ch->time_unit))
+                                            : json_null());
+                    json_object_set_new(o, "time_unit_inferred",
+                                        json_boolean(ch->time_unit_inferred));
+                    json_object_set_new(o, "now_source",
+                                        json_string(ch->now_source == PG_NOW_INTEGER_NOW
+                                                        ? "integer_now"
+                                                    : ch->now_source == PG_NOW_CLOCK ? "clock"
+                                                                                     : "none"));
+                    if (ch->time_known && ch->has_start)
+                        json_object_set_new(o, "range_start_time",
+                                            json_string(ch->range_start_time));
+                    if (ch->time_known && ch->has_end)
+                        json_object_set_new(o, "range_end_time", json_string(ch->range_end_time));
+                }
+                if (ch->cagg_name)
+                    json_object_set_new(o, "continuous_aggregate",
+                                        json_pack("[s,s]", ch->cagg_schema, ch->cagg_name));
+                if (ch->parent_name) {
+                    json_object_set_new(o, "partition_parent",
+                                        json_pack("[s,s]", ch->parent_schema, ch->parent_name));
+                    json_object_set_new(o, "partition_level", json_integer(ch->partition_level));
+                }
+            }
             if (o)
                 json_array_append_new(a, o);
         }
@@ -159,22 +264,41 @@ int cmd_chunks(const ts_config *cfg, int argc, char **argv)
         free(s);
         json_decref(a);
     } else {
-        printf("%-28s %-40s %-22s %-22s %10s %-4s %-4s %-11s %s\n", "TABLE", "CHUNK", "RANGE_START",
-               "RANGE_END", "SIZE", "COMP", "EXP", "SOURCE", "ARCHIVAL");
+        printf("%-28s %-40s %-22s %-22s %10s %-4s %-4s %-11s %-10s %s\n", "TABLE", "CHUNK",
+               "RANGE_START", "RANGE_END", "SIZE", "COMP", "EXP", "SOURCE", "ARCHIVAL", "NOTE");
         for (int i = 0; i < l.n; i++) {
             const pg_chunk *ch = &l.items[i];
-            char t[160], k[160], sz[32];
+            char t[160], k[160], sz[32], szt[40], note[1100];
             snprintf(t, sizeof t, "%s.%s", ch->table_schema, ch->table_name);
             snprintf(k, sizeof k, "%s.%s", ch->chunk_schema, ch->chunk_name);
             human_size(ch->size_bytes, sz, sizeof sz);
-            printf("%-28s %-40s %-22s %-22s %10s %-4s %-4s %-11s %s\n", t, k,
+            snprintf(szt, sizeof szt, "%s%s", ch->size_estimated ? "~" : "", sz);
+            printf("%-28s %-40s %-22s %-22s %10s %-4s %-4s %-11s %-10s %s\n", t, k,
                    ch->has_start ? ch->range_start : "-inf", ch->has_end ? ch->range_end : "+inf",
-                   sz, ch->compressed ? "yes" : "no", ch->expired ? "yes" : "no",
+                   szt, ch->compressed ? "yes" : "no", exp_word(ch, &holds[i]),
                    ch->source == PG_SRC_TIMESCALEDB ? "timescaledb" : "partition",
-                   state_of(&cs, ch) ? state_of(&cs, ch) : "-");
+                   state_of(&cs, ch) ? state_of(&cs, ch) : "-",
+                   chunk_note(ch, &holds[i], note, sizeof note));
         }
         fprintf(stderr, "%d chunk(s)\n", l.n);
     }
+    for (int i = 0; i < l.ndefaults; i++) {
+        const pg_default_partition *d = &l.defaults[i];
+        if (d->expired_rows >= 0)
+            fprintf(stderr,
+                    "DEFAULT partition \"%s\".\"%s\" of \"%s\".\"%s\": %lld expired row(s) (\"%s\" "
+                    "before %s); a DEFAULT partition is never dropped\n",
+                    d->schema, d->name, d->table_schema, d->table_name, (long long)d->expired_rows,
+                    d->dimension, d->cutoff);
+        else
+            fprintf(
+                stderr,
+                "DEFAULT partition \"%s\".\"%s\" of \"%s\".\"%s\": expired rows not counted (%s)"
+                "; a DEFAULT partition is never dropped\n",
+                d->schema, d->name, d->table_schema, d->table_name,
+                d->retention_days <= 0 ? "no retention" : "unit of its integer key unknown");
+    }
+    ts_free(holds);
     chunk_states_free(&cs);
     pg_chunk_list_free(&l);
     return TS_EXIT_OK;
@@ -281,6 +405,16 @@ int cmd_export(const ts_config *cfg, int argc, char **argv)
             src.range_end = ch.has_end ? ch.range_end : NULL;
             src.bound_from = ch.bound_from;
             src.bound_to = ch.bound_to;
+            if (ch.partition_level > 1) {
+                src.partition_parent_schema = ch.parent_schema;
+                src.partition_parent_name = ch.parent_name;
+                src.partition_bound = ch.partition_bound;
+            }
+            if (ch.integer_range && ch.time_known) {
+                src.time_unit = ts_time_unit_name(ch.time_unit);
+                src.range_start_time = ch.has_start ? ch.range_start_time : NULL;
+                src.range_end_time = ch.has_end ? ch.range_end_time : NULL;
+            }
         } else if (rc == TS_ERR_NOTFOUND) {
             ts_err_clear(&err); /* a plain table: export it whole */
         } else {
@@ -327,41 +461,53 @@ out:
 int cmd_restore(const ts_config *cfg, int argc, char **argv)
 {
     static const char *usage =
-        "(FILE... | --table SCHEMA.NAME [--from TS] [--to TS]) [--into SCHEMA.TABLE]";
-    const char *into = NULL, *table = NULL, *from = NULL, *to = NULL;
+        "(FILE... | --table SCHEMA.NAME) [--into SCHEMA.TABLE] [--from TS] [--to TS] [--compress] "
+        "[--force-append] [--insert]";
+    const char *into = NULL, *table = NULL;
     char *schema = NULL, *name = NULL;
     int nfiles = 0, failed = 0, rc;
+    pg_restore_options ro = {0};
     PGconn *c = NULL;
     ts_err err;
     ts_err_clear(&err);
     for (int i = 1; i < argc; i++) {
-        const char **opt = !strcmp(argv[i], "--into")    ? &into
-                           : !strcmp(argv[i], "--table") ? &table
-                           : !strcmp(argv[i], "--from")  ? &from
-                           : !strcmp(argv[i], "--to")    ? &to
-                                                         : NULL;
-        if (opt && opt != &into) {
+        const char *a = argv[i];
+        if (strcmp(a, "--table") == 0) {
             if (i + 1 >= argc)
                 return usage_error(argv[0], usage);
-            *opt = argv[++i];
-        } else if (strcmp(argv[i], "--into") == 0) {
+            table = argv[++i];
+        } else if (strcmp(a, "--into") == 0 || strcmp(a, "--from") == 0 || strcmp(a, "--to") == 0) {
             if (i + 1 >= argc)
                 return usage_error(argv[0], usage);
-            into = argv[++i];
-        } else if (argv[i][0] == '-' && argv[i][1]) {
+            const char *v = argv[++i];
+            if (a[2] == 'i')
+                into = v;
+            else if (a[2] == 'f')
+                ro.from = v;
+            else
+                ro.to = v;
+        } else if (strcmp(a, "--compress") == 0) {
+            ro.compress = true;
+        } else if (strcmp(a, "--force-append") == 0) {
+            ro.force_append = true;
+        } else if (strcmp(a, "--insert") == 0) {
+            ro.method = PG_RESTORE_INSERT;
+        } else if (a[0] == '-' && a[1]) {
             return usage_error(argv[0], usage);
         } else {
             nfiles++;
         }
     }
     if (table && !nfiles) /* the archive as a table: its log says which files */
-        return cmd_restore_table(cfg, table, from, to, into);
-    if (!nfiles || table || from || to)
+        return cmd_restore_table(cfg, table, &ro, into);
+    if (!nfiles || table)
         return usage_error(argv[0], usage);
     if (into && pg_parse_qualified(into, &schema, &name, &err) != TS_OK) {
         cli_errorf("%s", err.msg);
         return TS_EXIT_USAGE;
     }
+    ro.into_schema = schema;
+    ro.into_table = name;
     rc = pg_connect(cfg->database.url, &c, &err);
     if (rc) {
         cli_errorf("%s", err.msg);
@@ -370,12 +516,14 @@ int cmd_restore(const ts_config *cfg, int argc, char **argv)
         return TS_EXIT_FAIL;
     }
     for (int i = 1; i < argc; i++) {
-        pg_restore_options ro = {.into_schema = schema, .into_table = name};
         pg_restore_result rr;
-        if (strcmp(argv[i], "--into") == 0) {
+        if (strcmp(argv[i], "--into") == 0 || strcmp(argv[i], "--from") == 0 ||
+            strcmp(argv[i], "--to") == 0 || strcmp(argv[i], "--table") == 0) {
             i++;
             continue;
         }
+        if (argv[i][0] == '-' && argv[i][1])
+            continue;
         ts_err_clear(&err);
         rc = pg_restore_file(c, argv[i], &ro, &rr, &err);
         if (rc) {
@@ -385,7 +533,14 @@ int cmd_restore(const ts_config *cfg, int argc, char **argv)
                 break;
             continue;
         }
-        printf("restored %" PRId64 " rows from \"%s\" into %s\n", rr.rows, argv[i], rr.table);
+        printf("restored %" PRId64 " rows from \"%s\" into %s", rr.rows, argv[i], rr.table);
+        if (rr.rows_skipped)
+            printf(", %" PRId64 " outside --from/--to skipped", rr.rows_skipped);
+        if (rr.chunks_created)
+            printf(", %d chunk(s) created", rr.chunks_created);
+        if (rr.chunks_compressed)
+            printf(", %d compressed", rr.chunks_compressed);
+        printf("\n");
     }
     pg_disconnect(c);
     ts_free(schema);

@@ -1,7 +1,8 @@
 /* cmd_restore_table.c: `tsarchive restore --table SCHEMA.NAME [--from TS] [--to TS]
- * [--into SCHEMA.NAME]`: the rows of an archived table as its Delta log holds them: the
- * live files only (never a superseded version), those whose range meets [from, to),
- * each read straight from the lake into PostgreSQL. */
+ * [--into SCHEMA.NAME] [--compress] [--force-append] [--insert]`: the rows of an archived
+ * table as its Delta log holds them: the live files only (never a superseded version),
+ * those whose range meets [from, to), each read straight from the lake into PostgreSQL,
+ * and of those only the rows with from <= time < to. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -48,15 +49,16 @@ static bool in_range(const delta_file *f, int64_t from, int64_t to)
     return s < to && e > from;
 }
 
-int cmd_restore_table(const ts_config *cfg, const char *table, const char *from_s,
-                      const char *to_s, const char *into)
+int cmd_restore_table(const ts_config *cfg, const char *table, const pg_restore_options *opts,
+                      const char *into)
 {
+    const char *from_s = opts->from, *to_s = opts->to;
     lake_options lo;
     lake *lk = NULL;
     PGconn *pg = NULL;
     delta_table *t = NULL;
     char *schema = NULL, *name = NULL, *root = NULL, *ischema = NULL, *iname = NULL, cluster[64];
-    int64_t from = INT64_MIN, to = INT64_MAX, rows = 0;
+    int64_t from = INT64_MIN, to = INT64_MAX, rows = 0, outside = 0;
     int rc = TS_EXIT_FAIL, files = 0, skipped = 0;
     ts_err err;
 
@@ -91,15 +93,15 @@ int cmd_restore_table(const ts_config *cfg, const char *table, const char *from_
                    name, root);
         goto fail;
     }
-    if (from_s || to_s)
-        fprintf(stderr, "restore: files whose chunk range meets the range are restored whole\n");
     for (size_t i = 0; i < delta_table_nfiles(t); i++) {
         const delta_file *f = delta_table_file(t, i);
-        pg_restore_options ro = {.into_schema = ischema, .into_table = iname};
+        pg_restore_options ro = *opts;
         pg_restore_result rr;
         pq_reader *r = NULL;
         char *path;
         lake_src src;
+        ro.into_schema = ischema;
+        ro.into_table = iname;
         if (!in_range(f, from, to)) {
             skipped++;
             continue;
@@ -117,14 +119,24 @@ int cmd_restore_table(const ts_config *cfg, const char *table, const char *from_
             goto fail;
         }
         pq_reader_free(r);
-        printf("restored %" PRId64 " rows from \"%s\" into %s\n", rr.rows, path, rr.table);
+        printf("restored %" PRId64 " rows from \"%s\" into %s", rr.rows, path, rr.table);
+        if (rr.rows_skipped)
+            printf(", %" PRId64 " outside --from/--to skipped", rr.rows_skipped);
+        if (rr.chunks_created)
+            printf(", %d chunk(s) created", rr.chunks_created);
+        if (rr.chunks_compressed)
+            printf(", %d compressed", rr.chunks_compressed);
+        printf("\n");
+        fflush(stdout); /* progress, file by file */
         rows += rr.rows;
+        outside += rr.rows_skipped;
         files++;
         ts_free(path);
     }
-    fprintf(stderr, "restored %" PRId64 " rows from %d live files of table version %" PRId64
-            "%s%d outside the range)\n", rows, files, delta_table_version(t),
-            skipped ? " (" : " (", skipped);
+    fprintf(stderr,
+            "restored %" PRId64 " rows from %d live files of table version %" PRId64
+            " (%d files and %" PRId64 " rows of theirs outside the range)\n",
+            rows, files, delta_table_version(t), skipped, outside);
     rc = TS_EXIT_OK;
     goto out;
 fail:

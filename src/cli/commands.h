@@ -27,8 +27,9 @@ int cmd_chunks(const ts_config *cfg, int argc, char **argv);
 int cmd_export(const ts_config *cfg, int argc, char **argv);
 int cmd_restore(const ts_config *cfg, int argc, char **argv);
 /* restore --table: the live files of an archived table's Delta log (cmd_restore_table.c). */
-int cmd_restore_table(const ts_config *cfg, const char *table, const char *from, const char *to,
-                      const char *into);
+struct pg_restore_options;
+int cmd_restore_table(const ts_config *cfg, const char *table,
+                      const struct pg_restore_options *opts, const char *into);
 int cmd_retention(const ts_config *cfg, int argc, char **argv); /* the Database Service */
 int cmd_archiver(const ts_config *cfg, int argc, char **argv);  /* the Archival Service */
 int cmd_run(const ts_config *cfg, int argc, char **argv);       /* both, one process */

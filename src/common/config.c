@@ -301,7 +301,7 @@ static int distance(const char *a, const char *b)
 
 /* A hint is worth giving for a small typo, or when the two share a long start
  * ("retention_days" for "retention_period_days"). */
-static const char *const table_keys[] = {"name", "retention_period_days", "enabled"};
+static const char *const table_keys[] = {"name", "retention_period_days", "enabled", "time_unit"};
 
 static int close_enough(const char *name, const char *cand, int d)
 {
@@ -340,7 +340,7 @@ static int unknown_key(const char *where, const char *section, const char *name,
             cands[n++] = keys[i].name;
     for (int i = 0; i < NSECTIONS && !section; i++)
         cands[n++] = sections[i];
-    for (int i = 0; i < 3 && section && strcmp(section, "tables") == 0; i++)
+    for (int i = 0; i < 4 && section && strcmp(section, "tables") == 0; i++)
         cands[n++] = table_keys[i];
     best = suggest(name, cands, n, &d);
     if (best && close_enough(name, best, d))
@@ -527,6 +527,11 @@ static int load_tables(yctx *y, yaml_node_t *root)
                     if (parse_bool(val, &t->enabled) != 0)
                         return ts_err_set(y->err, TS_ERR_INVALID,
                                           "%s: key \"tables.enabled\": expected true or false, got \"%s\"", where, val);
+                } else if (strcmp(name, "time_unit") == 0) {
+                    if ((t->time_unit = ts_time_unit_parse(val)) == TS_TIME_UNIT_NONE)
+                        return ts_err_set(y->err, TS_ERR_INVALID,
+                                          "%s: key \"tables.time_unit\": expected seconds, milliseconds, "
+                                          "microseconds or nanoseconds, got \"%s\"", where, val);
                 } else {
                     return unknown_key(where, "tables", name, y->err);
                 }
@@ -751,6 +756,30 @@ int ts_config_retention_days(const ts_config *cfg, const char *schema_table)
     return cfg->retention_period_days;
 }
 
+ts_time_unit ts_config_time_unit(const ts_config *cfg, const char *schema_table)
+{
+    for (int i = 0; i < cfg->ntables; i++)
+        if (strcmp(cfg->tables[i].name, schema_table) == 0)
+            return cfg->tables[i].time_unit;
+    return TS_TIME_UNIT_NONE;
+}
+
+static const char *const unit_names[] = {"", "seconds", "milliseconds", "microseconds",
+                                         "nanoseconds"};
+
+const char *ts_time_unit_name(ts_time_unit u)
+{
+    return (unsigned)u < sizeof unit_names / sizeof *unit_names ? unit_names[u] : "";
+}
+
+ts_time_unit ts_time_unit_parse(const char *s)
+{
+    for (int i = 1; s && i < (int)(sizeof unit_names / sizeof *unit_names); i++)
+        if (strcmp(s, unit_names[i]) == 0)
+            return (ts_time_unit)i;
+    return TS_TIME_UNIT_NONE;
+}
+
 void ts_config_register_secrets(const ts_config *cfg)
 {
     for (int i = 0; i < NKEYS; i++)
@@ -823,5 +852,7 @@ void ts_config_dump(const ts_config *cfg, FILE *out)
                 cfg->tables[i].retention_period_days ? cfg->tables[i].retention_period_days
                                                      : cfg->retention_period_days,
                 cfg->tables[i].enabled ? "true" : "false");
+        if (cfg->tables[i].time_unit != TS_TIME_UNIT_NONE)
+            fprintf(out, "    time_unit: %s\n", ts_time_unit_name(cfg->tables[i].time_unit));
     }
 }

@@ -11,10 +11,21 @@
 
 #include "err.h"
 
+/* The unit of an integer time column (tables[].time_unit): what its values count since
+ * 1970-01-01 UTC. */
+typedef enum {
+    TS_TIME_UNIT_NONE = 0, /* not set */
+    TS_TIME_UNIT_SECONDS,
+    TS_TIME_UNIT_MILLISECONDS,
+    TS_TIME_UNIT_MICROSECONDS,
+    TS_TIME_UNIT_NANOSECONDS,
+} ts_time_unit;
+
 typedef struct ts_table_override {
     char *name;                 /* "schema.table" */
     int retention_period_days;  /* 0 = the global value */
     bool enabled;               /* false: never archive this table */
+    ts_time_unit time_unit;     /* integer time columns: the unit; NONE = not set */
 } ts_table_override;
 
 typedef struct ts_config {
@@ -121,6 +132,12 @@ const char *ts_config_lake_kind(const ts_config *cfg);
 int ts_config_warnings(const ts_config *cfg, char warnings[][256], int max);
 /* Retention for a table: its override, else the global value; 0 when disabled. */
 int ts_config_retention_days(const ts_config *cfg, const char *schema_table);
+/* The time_unit of a table's override; TS_TIME_UNIT_NONE when not set. */
+ts_time_unit ts_config_time_unit(const ts_config *cfg, const char *schema_table);
+/* "seconds", "milliseconds", "microseconds", "nanoseconds"; "" for NONE. */
+const char *ts_time_unit_name(ts_time_unit u);
+/* Parses one of the names above; TS_TIME_UNIT_NONE when s is none of them. */
+ts_time_unit ts_time_unit_parse(const char *s);
 /* Registers every secret of cfg with the logger's redaction. */
 void ts_config_register_secrets(const ts_config *cfg);
 void ts_config_free(ts_config *cfg);

@@ -46,8 +46,8 @@ typedef struct export_state {
     const pg_columns *cols;
     uint32_t *oids;
     pg_proof proof;
-    json_t *exc;      /* {"column": [[row, "exact value"], ...]} */
-    json_t *bitmaps;  /* {"column": [[first_row, rows], ...]}, see export.h */
+    json_t *exc;     /* {"column": [[row, "exact value"], ...]} */
+    json_t *bitmaps; /* {"column": [[first_row, rows], ...]}, see export.h */
     int nexc;
     const pg_export_options *opt;
     int64_t next_progress;
@@ -308,13 +308,32 @@ int pg_export(PGconn *c, const pg_export_source *src, const pg_export_options *o
     if (!rc)
         rc = add_kv_json(st.w, PG_KV_CHUNK, json_pack("[s,s]", src->chunk_schema, src->chunk_name),
                          err);
-    if (!rc)
-        rc = add_kv_json(
-            st.w, PG_KV_RANGE,
+    if (!rc) {
+        json_t *range =
             json_pack("{s:s?, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?}", "start", src->range_start,
                       "end", src->range_end, "column", src->time_column, "from", src->from, "to",
-                      src->to, "partition_from", src->bound_from, "partition_to", src->bound_to),
-            err);
+                      src->to, "partition_from", src->bound_from, "partition_to", src->bound_to);
+        /* only when given: files of the common cases keep their metadata as it was */
+        if (range && src->partition_parent_schema && src->partition_parent_name &&
+            src->partition_bound &&
+            (json_object_set_new(
+                 range, "partition_parent",
+                 json_pack("[s,s]", src->partition_parent_schema, src->partition_parent_name)) ||
+             json_object_set_new(range, "partition_bound", json_string(src->partition_bound)))) {
+            json_decref(range);
+            range = NULL;
+        }
+        if (range && src->time_unit &&
+            (json_object_set_new(range, "time_unit", json_string(src->time_unit)) ||
+             (src->range_start_time &&
+              json_object_set_new(range, "start_time", json_string(src->range_start_time))) ||
+             (src->range_end_time &&
+              json_object_set_new(range, "end_time", json_string(src->range_end_time))))) {
+            json_decref(range);
+            range = NULL;
+        }
+        rc = add_kv_json(st.w, PG_KV_RANGE, range, err);
+    }
     if (rc)
         goto out;
 

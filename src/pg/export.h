@@ -24,6 +24,12 @@ typedef struct pg_export_source {
     const char *chunk_schema, *chunk_name;
     const char *range_start, *range_end; /* metadata, may be NULL */
     const char *bound_from, *bound_to;   /* partitions: bounds (discover.h), may be NULL */
+    /* partitions of multi-level trees (pg_chunk.parent_*, partition_bound): restore
+     * re-creates a dropped one under its parent from these; may be NULL */
+    const char *partition_parent_schema, *partition_parent_name, *partition_bound;
+    /* integer ranges with a known unit (pg_chunk.time_unit, range_*_time): the range as
+     * time too; may be NULL */
+    const char *time_unit, *range_start_time, *range_end_time;
     const char *time_column;
     const char *from, *to;
 } pg_export_source;
@@ -62,9 +68,12 @@ int pg_export_file(PGconn *c, const pg_export_source *src, const pg_export_optio
 /* Metadata keys written into every export (values are strings). */
 #define PG_KV_VERSION "tsarchive.version"
 #define PG_KV_DATABASE "tsarchive.database"
-#define PG_KV_TABLE "tsarchive.table"     /* "schema.table" as JSON ["schema","table"] */
-#define PG_KV_CHUNK "tsarchive.chunk"     /* JSON ["schema","name"] */
-#define PG_KV_RANGE "tsarchive.range"     /* JSON {"start":..,"end":..,"column":..} */
+#define PG_KV_TABLE "tsarchive.table" /* "schema.table" as JSON ["schema","table"] */
+#define PG_KV_CHUNK "tsarchive.chunk" /* JSON ["schema","name"] */
+#define PG_KV_RANGE                                                                                \
+    "tsarchive.range"                     /* JSON {"start":..,"end":..,"column":..}, and for       \
+                                             partitions and integer time see                       \
+                                             pg_export_source */
 #define PG_KV_COLUMNS "tsarchive.columns" /* JSON array, see docs/types.md */
 #define PG_KV_ROWS "tsarchive.rows"
 #define PG_KV_PROOF "tsarchive.proof"
