@@ -303,10 +303,6 @@ int arc_archive(const ts_config *cfg, PGconn *pg, lake *lk, obj_tables *tables, 
     ts_err_clear(&e);
     chunk_of(req, cluster, &oc);
 
-    if (req->chunk.range_kind != BUS_RANGE_TIMESTAMP) {
-        rc = fail_conf(conf, "integer-range chunks are not archived (their time unit is unknown)");
-        goto out;
-    }
     if (strcmp(req->database, PQdb(pg)) != 0 || (req->cluster[0] && strcmp(req->cluster, cluster))) {
         snprintf(msg, sizeof msg, "the request is for database \"%s\" of cluster \"%s\", this archiver "
                  "serves \"%s\" of \"%s\"", req->database, req->cluster, PQdb(pg), cluster);
@@ -322,7 +318,9 @@ int arc_archive(const ts_config *cfg, PGconn *pg, lake *lk, obj_tables *tables, 
         rc = ts_err_set(err, rc, "%s", e.msg);
         goto out;
     }
-    if (ch.start_us != req->chunk.range_start || ch.end_us != req->chunk.range_end) {
+    if (ch.integer_range != (req->chunk.range_kind == BUS_RANGE_INTEGER) ||
+        (ch.integer_range ? ch.start_int != req->chunk.range_start || ch.end_int != req->chunk.range_end
+                          : ch.start_us != req->chunk.range_start || ch.end_us != req->chunk.range_end)) {
         snprintf(msg, sizeof msg, "the chunk's range in the database (%s .. %s) differs from the "
                  "request's", ch.range_start, ch.range_end);
         rc = fail_conf(conf, msg);
@@ -336,8 +334,13 @@ int arc_archive(const ts_config *cfg, PGconn *pg, lake *lk, obj_tables *tables, 
         rc = fail_conf(conf, msg);
         goto out;
     }
-    if (ts_time_format(req->chunk.range_start, 0, start, sizeof start) != 0 ||
-        ts_time_format(req->chunk.range_end, 0, end, sizeof end) != 0) {
+    if (ch.integer_range) {
+        /* integers: named as such, and as time when the column's unit is known */
+        oc.time_unit = ch.time_known ? ch.time_unit : TS_TIME_UNIT_NONE;
+        snprintf(start, sizeof start, "%s", ch.range_start);
+        snprintf(end, sizeof end, "%s", ch.range_end);
+    } else if (ts_time_format(req->chunk.range_start, 0, start, sizeof start) != 0 ||
+               ts_time_format(req->chunk.range_end, 0, end, sizeof end) != 0) {
         rc = fail_conf(conf, "the chunk's range is outside years 1-9999");
         goto out;
     }
@@ -399,11 +402,10 @@ int arc_archive(const ts_config *cfg, PGconn *pg, lake *lk, obj_tables *tables, 
     if (proof)
         goto out; /* confirmed an interrupted upload */
 
+    /* the chunk's table, range, partition bounds and (integer ranges) unit go into the
+     * file's metadata, so restore can re-create a dropped partition */
+    pg_export_source_of_chunk(&ch, &src);
     src.database = req->database;
-    src.table_schema = req->chunk.hypertable_schema;
-    src.table_name = req->chunk.hypertable;
-    src.chunk_schema = req->chunk.chunk_schema;
-    src.chunk_name = req->chunk.chunk_name;
     src.range_start = start;
     src.range_end = end;
     pg_export_options_init(&opt, cfg);

@@ -399,22 +399,9 @@ int cmd_export(const ts_config *cfg, int argc, char **argv)
         /* a chunk or partition: its table and range go into the metadata */
         rc = pg_discover_chunk(c, cfg, schema, name, &ch, &err);
         if (rc == TS_OK) {
-            src.table_schema = ch.table_schema;
-            src.table_name = ch.table_name;
-            src.range_start = ch.has_start ? ch.range_start : NULL;
-            src.range_end = ch.has_end ? ch.range_end : NULL;
-            src.bound_from = ch.bound_from;
-            src.bound_to = ch.bound_to;
-            if (ch.partition_level > 1) {
-                src.partition_parent_schema = ch.parent_schema;
-                src.partition_parent_name = ch.parent_name;
-                src.partition_bound = ch.partition_bound;
-            }
-            if (ch.integer_range && ch.time_known) {
-                src.time_unit = ts_time_unit_name(ch.time_unit);
-                src.range_start_time = ch.has_start ? ch.range_start_time : NULL;
-                src.range_end_time = ch.has_end ? ch.range_end_time : NULL;
-            }
+            pg_export_source_of_chunk(&ch, &src);
+            src.chunk_schema = schema; /* as asked (the same relation) */
+            src.chunk_name = name;
         } else if (rc == TS_ERR_NOTFOUND) {
             ts_err_clear(&err); /* a plain table: export it whole */
         } else {

@@ -32,6 +32,19 @@ static int read_exact(void *ctx, uint64_t off, void *dst, size_t len, ts_err *er
     return rc;
 }
 
+/* One object of the lake restored (or, with opts->check_only, checked). */
+static int restore_object(PGconn *pg, lake *lk, const char *path, uint64_t size,
+                          const pg_restore_options *opts, pg_restore_result *rr, ts_err *err)
+{
+    lake_src src = {lk, path};
+    pq_reader *r = NULL;
+    int rc = pq_reader_open(&r, read_exact, &src, size, NULL, err);
+    if (rc == 0)
+        rc = pg_restore_reader(pg, r, path, opts, rr, err);
+    pq_reader_free(r);
+    return rc;
+}
+
 /* Whether a file's range tag ("start/end") meets [from, to); a file without one, or
  * with a range that cannot be read, is restored (nothing is left out by guessing). */
 static bool in_range(const delta_file *f, int64_t from, int64_t to)
@@ -93,45 +106,51 @@ int cmd_restore_table(const ts_config *cfg, const char *table, const pg_restore_
                    name, root);
         goto fail;
     }
-    for (size_t i = 0; i < delta_table_nfiles(t); i++) {
-        const delta_file *f = delta_table_file(t, i);
-        pg_restore_options ro = *opts;
-        pg_restore_result rr;
-        pq_reader *r = NULL;
-        char *path;
-        lake_src src;
-        ro.into_schema = ischema;
-        ro.into_table = iname;
-        if (!in_range(f, from, to)) {
-            skipped++;
-            continue;
-        }
-        if (!(path = obj_file_path(t, f))) {
-            ts_err_set(&err, TS_ERR_NOMEM, "out of memory");
-            goto fail;
-        }
-        src.lk = lk, src.path = path;
-        ts_err_clear(&err);
-        if (pq_reader_open(&r, read_exact, &src, (uint64_t)f->size, NULL, &err) != 0 ||
-            pg_restore_reader(pg, r, path, &ro, &rr, &err) != 0) {
-            pq_reader_free(r);
+    /* two passes: every file checked against the table as it is now (the live files of
+     * a re-created partition share a range: the second must not be refused because of
+     * the first), then every file written, each in a transaction of its own */
+    for (int pass = opts->force_append ? 1 : 0; pass < 2; pass++) {
+        for (size_t i = 0; i < delta_table_nfiles(t); i++) {
+            const delta_file *f = delta_table_file(t, i);
+            pg_restore_options ro = *opts;
+            pg_restore_result rr;
+            char *path;
+            ro.into_schema = ischema;
+            ro.into_table = iname;
+            ro.check_only = pass == 0;
+            ro.force_append = opts->force_append || pass == 1;
+            if (!in_range(f, from, to)) {
+                skipped += pass == 1;
+                continue;
+            }
+            if (!(path = obj_file_path(t, f))) {
+                ts_err_set(&err, TS_ERR_NOMEM, "out of memory");
+                goto fail;
+            }
+            ts_err_clear(&err);
+            if (restore_object(pg, lk, path, (uint64_t)f->size, &ro, &rr, &err) != 0) {
+                ts_free(path);
+                if (pass == 1 && files > 0)
+                    fprintf(stderr, "restore: %d files (%" PRId64 " rows) were restored before "
+                                    "this one failed; they stay\n", files, rows);
+                goto fail;
+            }
+            if (pass == 1) {
+                printf("restored %" PRId64 " rows from \"%s\" into %s", rr.rows, path, rr.table);
+                if (rr.rows_skipped)
+                    printf(", %" PRId64 " outside --from/--to skipped", rr.rows_skipped);
+                if (rr.chunks_created)
+                    printf(", %d chunk(s) created", rr.chunks_created);
+                if (rr.chunks_compressed)
+                    printf(", %d compressed", rr.chunks_compressed);
+                printf("\n");
+                fflush(stdout); /* progress, file by file */
+                rows += rr.rows;
+                outside += rr.rows_skipped;
+                files++;
+            }
             ts_free(path);
-            goto fail;
         }
-        pq_reader_free(r);
-        printf("restored %" PRId64 " rows from \"%s\" into %s", rr.rows, path, rr.table);
-        if (rr.rows_skipped)
-            printf(", %" PRId64 " outside --from/--to skipped", rr.rows_skipped);
-        if (rr.chunks_created)
-            printf(", %d chunk(s) created", rr.chunks_created);
-        if (rr.chunks_compressed)
-            printf(", %d compressed", rr.chunks_compressed);
-        printf("\n");
-        fflush(stdout); /* progress, file by file */
-        rows += rr.rows;
-        outside += rr.rows_skipped;
-        files++;
-        ts_free(path);
     }
     fprintf(stderr,
             "restored %" PRId64 " rows from %d live files of table version %" PRId64

@@ -121,6 +121,10 @@ const char *ts_time_scan(const char *s, unsigned flags, int64_t *us)
         return "month is not 01..12";
     if (d < 1 || d > ts_civil_days_in_month(y, mo))
         return "no such day in that month";
+    if (lenient && !*p) { /* a date alone: its midnight in UTC */
+        *us = ts_civil_to_days(y, mo, d) * 86400 * US_PER_SEC;
+        return NULL;
+    }
     if (*p == 'T' || *p == 't' || (lenient && *p == ' '))
         p++;
     else

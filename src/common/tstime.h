@@ -52,7 +52,8 @@ enum {
     /* parse: also accept what PostgreSQL prints and people type: ' ' for 'T',
      * "infinity" / "-infinity" (INT64_MAX / INT64_MIN), more than six fraction digits
      * (cut to microseconds, not rounded), second 60 (a leap second, read as 59), year
-     * 0000, and results outside 0001..9999 UTC. Without it: the strict form. */
+     * 0000, results outside 0001..9999 UTC, and a date alone (YYYY-MM-DD: its midnight
+     * in UTC). Without it: the strict form. */
     TS_TIME_LENIENT = 1 << 0,
     /* format: years outside 0001..9999 are written as ISO 8601 expanded years (a sign
      * and at least four digits: "-0001", "+10000") instead of failing; 0000 stays. */

@@ -19,6 +19,7 @@
 #include "parquet/reader.h"
 #include "pg/conn.h"
 #include "pg/export.h"
+#include "pg/inttime.h"
 #include "pg/proof.h"
 
 /* ---- names ---- */
@@ -85,12 +86,16 @@ char *obj_version_prefix(const obj_chunk *c)
     ts_buf b;
     ts_civil cv = {0};
     char year[24];
+    int64_t start_us = c->range_start;
+    bool dated = !c->integer_range ||
+                 (c->time_unit != TS_TIME_UNIT_NONE &&
+                  pg_int_to_us(c->range_start, c->time_unit, false, &start_us));
     if (!root)
         return NULL;
-    if (!c->integer_range)
-        ts_civil_from_us(c->range_start, &cv);
+    if (dated)
+        ts_civil_from_us(start_us, &cv);
     ts_buf_init(&b, 0);
-    if ((c->integer_range ? ts_buf_printf(&b, "%s/", root)
+    if ((!dated ? ts_buf_printf(&b, "%s/", root)
                           : ts_buf_printf(&b, "%s/year=%s/month=%02d/", root,
                                           ts_civil_year(cv.year, year), cv.month)) ==
             TS_OK &&
@@ -452,8 +457,9 @@ int obj_commit_version(delta_table *t, lake *lk, const obj_chunk *c, const char 
     delta_schema *schema = NULL;
     delta_txn *tx = NULL;
     const delta_file *old[16];
-    char *stats = NULL, *tag = NULL, range[2 * TS_TIME_MAX + 2], a[TS_TIME_MAX], b[TS_TIME_MAX];
-    int nold, rc;
+    char *stats = NULL, *tag = NULL, range[2 * TS_TIME_MAX + 2], a[TS_TIME_MAX], b[TS_TIME_MAX],
+         trange[2 * TS_TIME_MAX + 2] = "";
+    int nold, rc, ntags = 5;
 
     if (strncmp(path, root, rl) != 0 || path[rl] != '/')
         return ts_err_set(err, TS_ERR_INTERNAL, "object \"%s\" is outside its table \"%s\"", path, root);
@@ -464,7 +470,13 @@ int obj_commit_version(delta_table *t, lake *lk, const obj_chunk *c, const char 
         goto out;
     }
     if (c->integer_range) {
+        int64_t su, eu;
         snprintf(range, sizeof range, "%" PRId64 "/%" PRId64, c->range_start, c->range_end);
+        if (c->time_unit != TS_TIME_UNIT_NONE && pg_int_to_us(c->range_start, c->time_unit, false, &su) &&
+            pg_int_to_us(c->range_end, c->time_unit, true, &eu) &&
+            ts_time_format(su, TS_TIME_ANY_YEAR, a, sizeof a) == TS_OK &&
+            ts_time_format(eu, TS_TIME_ANY_YEAR, b, sizeof b) == TS_OK)
+            snprintf(trange, sizeof trange, "%s/%s", a, b);
     } else if (ts_time_format(c->range_start, TS_TIME_ANY_YEAR, a, sizeof a) != TS_OK ||
                ts_time_format(c->range_end, TS_TIME_ANY_YEAR, b, sizeof b) != TS_OK) {
         rc = ts_err_set(err, TS_ERR_INVALID, "the range of chunk \"%s.%s\" cannot be written",
@@ -481,16 +493,20 @@ int obj_commit_version(delta_table *t, lake *lk, const obj_chunk *c, const char 
         (rc = delta_txn_set_schema(tx, schema, err)) != TS_OK)
         goto out;
     {
-        delta_kv tags[5] = {{OBJ_TAG_CHUNK, tag},
+        delta_kv tags[7] = {{OBJ_TAG_CHUNK, tag},
                             {OBJ_TAG_RANGE, range},
                             {OBJ_TAG_RELID, relid},
                             {OBJ_TAG_PROOF, proof},
-                            {OBJ_TAG_EVENT, event_id ? event_id : ""}};
+                            {OBJ_TAG_EVENT, event_id ? event_id : ""},
+                            {OBJ_TAG_TIME_RANGE, trange},
+                            {OBJ_TAG_TIME_UNIT, ts_time_unit_name(c->time_unit)}};
+        if (trange[0])
+            ntags = 7;
         delta_add add = {.path = path + rl + 1,
                          .size = (int64_t)info.size,
                          .stats = stats,
                          .tags = tags,
-                         .ntags = 5};
+                         .ntags = ntags};
         if ((rc = delta_txn_add(tx, &add, err)) != TS_OK)
             goto out;
     }

@@ -13,6 +13,7 @@
 
 #include <libpq-fe.h>
 
+#include "common/config.h"
 #include "common/err.h"
 #include "delta/delta.h"
 #include "lake/lake.h"
@@ -28,6 +29,9 @@ typedef struct obj_chunk {
     bool integer_range;  /* range in the time column's integers, else microseconds UTC */
     int64_t range_start; /* inclusive */
     int64_t range_end;   /* exclusive */
+    ts_time_unit time_unit; /* integer ranges: the column's unit, so the range is named as
+                               time too (year=/month= folders, a time-range tag);
+                               TS_TIME_UNIT_NONE: unknown */
 } obj_chunk;
 
 /* The folder of a table's archive: "<cluster>/<database>/<schema>.<table>", each part
@@ -42,7 +46,9 @@ char *obj_database_root(const char *cluster, const char *database);
 
 /* The start of every version's name of a chunk:
  * "<root>/year=YYYY/month=MM/<chunk>_<start>_<end>_". A version's path is that plus
- * obj_vid and ".parquet". ts_free() it; NULL on no memory or an unprintable range. */
+ * obj_vid and ".parquet". Integer ranges name their integers; their year and month are
+ * those of the start as time when the unit is known, else there is no year=/month=
+ * level. ts_free() it; NULL on no memory or an unprintable range. */
 char *obj_version_prefix(const obj_chunk *c);
 
 /* The path of one version. ts_free() it. */
@@ -95,6 +101,10 @@ int obj_cluster_id(PGconn *pg, const char *cluster_name, char out[64], ts_err *e
 #define OBJ_TAG_PROOF "tsarchive.proof"
 #define OBJ_TAG_EVENT "tsarchive.event_id"
 #define OBJ_TAG_RELID "tsarchive.relid" /* the chunk's pg_class OID: its incarnation */
+/* integer ranges of known unit: the range as time ("start/end", RFC 3339), beside
+ * OBJ_TAG_RANGE's integers ("start/end"), and the unit */
+#define OBJ_TAG_TIME_RANGE "tsarchive.time_range"
+#define OBJ_TAG_TIME_UNIT "tsarchive.time_unit"
 
 /* Delta tables by root, loaded once and refreshed incrementally (a service keeps one
  * per thread: a delta_table is used by one thread at a time). */

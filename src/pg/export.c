@@ -19,6 +19,30 @@
 #define PROGRESS_EVERY 65536
 #define MAX_EXCEPTIONS 100000
 
+void pg_export_source_of_chunk(const pg_chunk *ch, pg_export_source *src)
+{
+    src->table_schema = ch->table_schema;
+    src->table_name = ch->table_name;
+    src->chunk_schema = ch->chunk_schema;
+    src->chunk_name = ch->chunk_name;
+    src->range_start = ch->has_start ? ch->range_start : NULL;
+    src->range_end = ch->has_end ? ch->range_end : NULL;
+    src->bound_from = ch->bound_from;
+    src->bound_to = ch->bound_to;
+    src->partition_parent_schema = src->partition_parent_name = src->partition_bound = NULL;
+    if (ch->partition_level > 1) {
+        src->partition_parent_schema = ch->parent_schema;
+        src->partition_parent_name = ch->parent_name;
+        src->partition_bound = ch->partition_bound;
+    }
+    src->time_unit = src->range_start_time = src->range_end_time = NULL;
+    if (ch->integer_range && ch->time_known) {
+        src->time_unit = ts_time_unit_name(ch->time_unit);
+        src->range_start_time = ch->has_start ? ch->range_start_time : NULL;
+        src->range_end_time = ch->has_end ? ch->range_end_time : NULL;
+    }
+}
+
 void pg_export_options_init(pg_export_options *opt, const ts_config *cfg)
 {
     memset(opt, 0, sizeof *opt);

@@ -13,6 +13,7 @@
 #include "common/config.h"
 #include "common/err.h"
 #include "parquet/writer.h"
+#include "discover.h"
 #include "proof.h"
 
 /* What to read. chunk_* names the relation read; table_* the hypertable / parent
@@ -33,6 +34,11 @@ typedef struct pg_export_source {
     const char *time_column;
     const char *from, *to;
 } pg_export_source;
+
+/* Fills src's chunk, table, range and partition fields from a discovered chunk (the
+ * strings are borrowed from ch); database, time_column, from and to are left as
+ * they are. */
+void pg_export_source_of_chunk(const pg_chunk *ch, pg_export_source *src);
 
 typedef struct pg_export_options {
     pq_writer_options writer;

@@ -958,6 +958,16 @@ int pg_restore_reader(PGconn *c, pq_reader *rd, const char *label, const pg_rest
 
     /* ---- the time column: the range check and the --from / --to filter ---- */
     rc = time_column(c, tschema, tname, &tcolname, err);
+    if (rc == TS_ERR_NOTFOUND && opt && (opt->from || opt->to)) {
+        /* a plain table restored into (--into): the time column of the table the file
+         * was archived from, when that is still there */
+        char *sschema = NULL, *sname = NULL;
+        kv_pair(rd, PG_KV_TABLE, &sschema, &sname);
+        ts_err_clear(err);
+        rc = sschema && sname ? time_column(c, sschema, sname, &tcolname, err) : TS_ERR_NOTFOUND;
+        ts_free(sschema);
+        ts_free(sname);
+    }
     if (rc == TS_ERR_NOTFOUND) {
         ts_err_clear(err);
         rc = TS_OK;
@@ -975,8 +985,8 @@ int pg_restore_reader(PGconn *c, pq_reader *rd, const char *label, const pg_rest
     if (opt && (opt->from || opt->to)) {
         if (tc.idx < 0) {
             rc = ts_err_set(err, TS_ERR_INVALID,
-                            "--from / --to need a table partitioned on a time or integer column; "
-                            "%s is not",
+                            "--from / --to need a time or integer column: %s is partitioned on "
+                            "none, and neither is the table the file was archived from",
                             qtable);
             goto out;
         }
@@ -1028,6 +1038,28 @@ int pg_restore_reader(PGconn *c, pq_reader *rd, const char *label, const pg_rest
             in_tx = false;
             goto done;
         }
+    }
+    if (opt && opt->check_only) {
+        /* the range was free; the first row to restore must be absent too */
+        for (;;) {
+            int more = pg_rowimage_next(ri, err);
+            if (more < 0) {
+                rc = more;
+                goto out;
+            }
+            if (more == 0)
+                break;
+            if (tc.has_from || tc.has_to) {
+                int64_t v;
+                bool has = row_time(&tc, pg_rowimage_fields(ri), &v);
+                if (!has || (tc.has_from && v < tc.from) || (tc.has_to && v >= tc.to))
+                    continue;
+            }
+            if (!opt->force_append && (rc = check_first_row(c, qtable, &sent, ri, &tc, err)) != 0)
+                goto out;
+            break;
+        }
+        goto done; /* nothing written: the transaction is rolled back */
     }
     if (!opt || !opt->into_table) {
         rc = recreate_partition(c, rd, tschema, tname, qtable, err);

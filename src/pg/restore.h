@@ -31,6 +31,9 @@ typedef struct pg_restore_options {
     bool compress;     /* hypertables: compress the chunks the restore created */
     bool force_append; /* restore even when the table already holds rows in the file's
                           time range (rows may then be doubled) */
+    bool check_only;   /* run every check (columns, the range, the first row) and write
+                          nothing: several files restored as one (restore --table) are
+                          all checked against the table as it was before any of them */
     pg_restore_method method;
 } pg_restore_options;
 

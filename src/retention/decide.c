@@ -1,5 +1,7 @@
 /* decide.c: the retention service's decisions: what to request, what a confirmation
  * leads to, and the drop, proven in one transaction under the chunk's lock. */
+#include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +12,7 @@
 #include "common/log.h"
 #include "common/runctl.h"
 #include "object/object.h"
+#include "pg/cagg.h"
 #include "pg/conn.h"
 #include "pg/discover.h"
 #include "pg/proof.h"
@@ -26,7 +29,53 @@ struct ret {
     char cluster[BUS_CLUSTER_MAX + 1];
     obj_tables *tables; /* the Delta tables loaded */
     ret_counts counts;
+    /* what was logged lately about chunks that are not archived (skipped, held back):
+     * a hash of the subject and reason, and when; said again after NOTE_AGAIN_S */
+    struct {
+        uint64_t h;
+        double at;
+    } noted[128];
 };
+
+#define NOTE_AGAIN_S 3600.0
+
+/* Whether to log this (subject, reason) now: not said within NOTE_AGAIN_S, so checks
+ * every few seconds (run --once) do not repeat it. */
+static bool note_once(ret *r, const char *subject, const char *reason)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    double now = ts_mono_s();
+    int slot = 0;
+    for (const char *p = subject; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    h = (h ^ 0xff) * 1099511628211ULL;
+    for (const char *p = reason; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    for (int i = 0; i < (int)(sizeof r->noted / sizeof *r->noted); i++) {
+        if (r->noted[i].h == h) {
+            if (now - r->noted[i].at < NOTE_AGAIN_S)
+                return false;
+            slot = i;
+            break;
+        }
+        if (r->noted[i].at < r->noted[slot].at)
+            slot = i; /* the oldest (or an empty one) makes room */
+    }
+    r->noted[slot].h = h;
+    r->noted[slot].at = now;
+    return true;
+}
+
+/* Whether s is a whole decimal int64 (an integer range's end). */
+static bool int_text(const char *s, int64_t *v)
+{
+    char *end;
+    if (!*s)
+        return false;
+    errno = 0;
+    *v = strtoll(s, &end, 10);
+    return errno == 0 && *end == '\0';
+}
 
 int ret_new(ret **out, const ts_config *cfg, PGconn *pg, lake *lk, ret_publish_fn publish,
             void *publish_ud, ts_err *err)
@@ -122,6 +171,15 @@ static int request_of(const ret *r, const ret_event *ev, bus_request *req, ts_er
     snprintf(req->chunk.chunk_name, sizeof req->chunk.chunk_name, "%s", ev->chunk_name);
     req->chunk.range_kind = BUS_RANGE_TIMESTAMP;
     req->chunk.source = strcmp(ev->source, "partition") == 0 ? BUS_SOURCE_PARTITION : BUS_SOURCE_TIMESCALEDB;
+    if (ev->time_unit[0] || (int_text(ev->range_start, &req->chunk.range_start) &&
+                             int_text(ev->range_end, &req->chunk.range_end))) {
+        req->chunk.range_kind = BUS_RANGE_INTEGER;
+        if (!int_text(ev->range_start, &req->chunk.range_start) ||
+            !int_text(ev->range_end, &req->chunk.range_end))
+            return ts_err_set(err, TS_ERR_INVALID, "its integer range %s .. %s is not two integers",
+                              ev->range_start, ev->range_end);
+        return 0;
+    }
     if (ts_time_scan(ev->range_start, 0, &req->chunk.range_start) != NULL ||
         ts_time_scan(ev->range_end, 0, &req->chunk.range_end) != NULL)
         return ts_err_set(err, TS_ERR_INVALID,
@@ -140,6 +198,7 @@ static void ref_of(const ret *r, const ret_event *ev, ret_chunk_ref *ref)
     ref->range_start = ev->range_start;
     ref->range_end = ev->range_end;
     ref->source = ev->source;
+    ref->time_unit = ev->time_unit;
 }
 
 /* A chunk whose request cannot be built or encoded, for a reason of its own: it is
@@ -263,7 +322,8 @@ int ret_retry_due(ret *r, ts_err *err)
 int ret_check_once(ret *r, bool republish, const char *table_glob, int *requested, ts_err *err)
 {
     pg_chunk_list list = {0};
-    pg_discover_filter f = {.table = table_glob, .expired_only = true};
+    pg_discover_filter f = {.table = table_glob, .expired_only = true, .include_skipped = true};
+    pg_caggs *caggs = NULL; /* read once a check, when a chunk is up for archival */
     int64_t in_flight = 0, backlog = 0;
     int64_t before = r->counts.requested;
     int rc;
@@ -280,21 +340,45 @@ int ret_check_once(ret *r, bool republish, const char *table_glob, int *requeste
         pg_chunk *ch = &list.items[i];
         ret_state state;
         ret_event ev;
+        char table[2 * BUS_NAME_MAX + 2], chunk[2 * BUS_NAME_MAX + 2];
+        pg_cagg_hold_info hold;
         ret_chunk_ref ref = {r->database,     ch->table_schema, ch->table_name,
                              ch->chunk_schema, ch->chunk_name,  ch->range_start,
                              ch->range_end,
-                             ch->source == PG_SRC_PARTITION ? "partition" : "timescaledb"};
-        if (!ch->expired)
-            continue;
-        if (ch->integer_range || !ch->has_start || !ch->has_end) {
+                             ch->source == PG_SRC_PARTITION ? "partition" : "timescaledb",
+                             ch->integer_range ? ts_time_unit_name(ch->time_unit) : NULL};
+        snprintf(table, sizeof table, "%s.%s", ch->table_schema, ch->table_name);
+        snprintf(chunk, sizeof chunk, "%s.%s", ch->chunk_schema, ch->chunk_name);
+        if (ch->skip_reason[0] || (ch->expired && (!ch->has_start || !ch->has_end))) {
+            /* its expiry cannot be decided (an integer column of unknown unit, a failing
+             * integer_now) or its range is unbounded: never archived; said once per table
+             * and reason */
+            const char *why = ch->skip_reason[0] ? ch->skip_reason : "its range is unbounded";
             r->counts.skipped++;
-            ts_warn("chunk \"%s.%s\" has an integer or unbounded range: not archived", ch->chunk_schema,
-                    ch->chunk_name);
+            if (note_once(r, table, why))
+                ts_warn("table \"%s\": chunk \"%s\" and any like it are not archived: %s", table,
+                        chunk, why);
             continue;
         }
+        if (!ch->expired)
+            continue;
         if (!r->cfg->lakehouse_enabled) {
-            ts_info("expired chunk \"%s.%s\" (%s .. %s): lakehouse_enabled is false, nothing requested",
-                    ch->chunk_schema, ch->chunk_name, ch->range_start, ch->range_end);
+            if (note_once(r, chunk, "lakehouse_enabled is false"))
+                ts_info("expired chunk \"%s\" (%s .. %s): lakehouse_enabled is false, nothing requested",
+                        chunk, ch->range_start, ch->range_end);
+            continue;
+        }
+        /* a continuous aggregate that has not materialized the chunk's range, or whose
+         * refresh policy can still refresh it, would lose its rows there: held back */
+        if (!caggs && (rc = pg_caggs_load(r->pg, &caggs, err)) != 0) {
+            ts_err_prefix(err, "reading the continuous aggregates");
+            goto out;
+        }
+        pg_cagg_decide(caggs, ch, list.now_us, &hold);
+        if (hold.kind != PG_HOLD_NONE) {
+            r->counts.held++;
+            if (note_once(r, chunk, hold.reason))
+                ts_info("expired chunk \"%s\" held back: %s", chunk, hold.reason);
             continue;
         }
         if ((rc = ret_state_of_chunk(r->pg, ch->chunk_schema, ch->chunk_name, &state, err)) != 0)
@@ -326,6 +410,7 @@ int ret_check_once(ret *r, bool republish, const char *table_glob, int *requeste
 out:
     if (requested)
         *requested = (int)(r->counts.requested - before);
+    pg_caggs_free(caggs);
     pg_chunk_list_free(&list);
     return rc;
 }
@@ -386,10 +471,20 @@ static int keep_and_rearchive(ret *r, const ret_event *ev, const char *what, con
 static int chunk_of(const ret *r, const ret_event *ev, obj_chunk *c, ts_err *err)
 {
     int64_t s, e;
-    if (ts_time_scan(ev->range_start, 0, &s) != NULL || ts_time_scan(ev->range_end, 0, &e) != NULL)
+    bool integer = false;
+    if (ev->time_unit[0] || (int_text(ev->range_start, &s) && int_text(ev->range_end, &e))) {
+        integer = true;
+        if (!int_text(ev->range_start, &s) || !int_text(ev->range_end, &e))
+            return ts_err_set(err, TS_ERR_INVALID,
+                              "chunk \"%s.%s\": integer range \"%s\" .. \"%s\" is not two integers",
+                              ev->chunk_schema, ev->chunk_name, ev->range_start, ev->range_end);
+    } else if (ts_time_scan(ev->range_start, 0, &s) != NULL || ts_time_scan(ev->range_end, 0, &e) != NULL) {
         return ts_err_set(err, TS_ERR_INVALID, "chunk \"%s.%s\": range \"%s\" .. \"%s\" is not RFC 3339",
                           ev->chunk_schema, ev->chunk_name, ev->range_start, ev->range_end);
+    }
     memset(c, 0, sizeof *c);
+    c->integer_range = integer;
+    c->time_unit = integer ? ts_time_unit_parse(ev->time_unit) : TS_TIME_UNIT_NONE;
     c->cluster = r->cluster;
     c->database = r->database;
     c->table_schema = ev->table_schema;
@@ -421,6 +516,25 @@ static int drop_failed(ret *r, const ret_event *ev, const char *why, ret_drop_co
                 ev->chunk_name, ev->drop_attempts + 1, wait, why);
     }
     return ret_state_drop_failed(r->pg, ev->event_id, why, wait, how,
+                                 r->cfg->retention.max_attempts, err);
+}
+
+/* A continuous aggregate holds the archived chunk: the drop waits until the hold ends
+ * (an hour when it has no end), and counts as given up on so `run --once` does not wait
+ * for it (the service keeps trying). */
+static int drop_held_by_cagg(ret *r, const ret_event *ev, const pg_cagg_hold_info *hold, ts_err *err)
+{
+    int64_t wait = 3600;
+    char why[700];
+    if (hold->kind == PG_HOLD_UNTIL && !hold->until_int_only) {
+        wait = (hold->until_us - ts_time_now()) / 1000000 + 1;
+        wait = wait < 60 ? 60 : wait > 86400 ? 86400 : wait;
+    }
+    r->counts.held++;
+    snprintf(why, sizeof why, "drop held back: %s", hold->reason);
+    ts_warn("chunk \"%s.%s\" is archived, its %s; the drop is tried again in %" PRId64 " s",
+            ev->chunk_schema, ev->chunk_name, why, wait);
+    return ret_state_drop_failed(r->pg, ev->event_id, why, (int)wait, RET_DROP_GIVE_UP,
                                  r->cfg->retention.max_attempts, err);
 }
 
@@ -485,6 +599,23 @@ static int drop_chunk(ret *r, const ret_event *ev, ts_err *err)
     }
     if (rc)
         goto failed;
+    /* a continuous aggregate may have come (or its policy changed) since the request:
+     * asked again under the lock, and the drop waits while one holds the chunk */
+    {
+        pg_chunk live;
+        pg_cagg_hold_info hold;
+        if ((rc = pg_discover_chunk(r->pg, r->cfg, ev->chunk_schema, ev->chunk_name, &live, &e)) != 0)
+            goto failed;
+        rc = pg_cagg_hold(r->pg, &live, &hold, &e);
+        pg_chunk_clear(&live);
+        if (rc)
+            goto failed;
+        if (hold.kind != PG_HOLD_NONE) {
+            rollback(r->pg);
+            rc = drop_held_by_cagg(r, ev, &hold, err);
+            goto out;
+        }
+    }
     /* the object once more, under the lock: deleted or replaced since it was read back? */
     rc = obj_verify(r->lk, path, ev->rows, ev->bytes, ev->checksum, NULL, &info, &e);
     if (rc == 0 && ev->etag[0] && strcmp(info.etag, ev->etag) != 0) {

@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "common/runctl.h"
 #include "http/prom.h"
+#include "pg/cagg.h"
 #include "pg/conn.h"
 #include "pg/discover.h"
 #include "ret_int.h"
@@ -50,7 +51,48 @@ static ret_table_snap *snap_table(snap_build *sb, const char *name)
     snprintf(t->table, sizeof t->table, "%s", name);
     t->retention_days = ts_config_retention_days(sb->cfg, name);
     t->oldest_expired_age_s = -1;
+    t->default_expired_rows = -1;
     return t;
+}
+
+/* The expired rows of DEFAULT partitions, counted at most every RET_DEFAULT_COUNT_S
+ * (each count scans the partition): kept by the snapshot thread between refreshes. */
+typedef struct default_counts {
+    double at; /* monotonic; 0: never */
+    struct {
+        char table[2 * BUS_NAME_MAX + 2];
+        long long rows;
+    } * v;
+    int n;
+} default_counts;
+
+static void count_defaults(PGconn *pg, pg_chunk_list *list, default_counts *dc)
+{
+    ts_err e;
+    if (list->ndefaults == 0) {
+        dc->n = 0;
+        return;
+    }
+    if (dc->at && ts_mono_s() - dc->at < RET_DEFAULT_COUNT_S)
+        return;
+    ts_err_clear(&e);
+    dc->at = ts_mono_s();
+    if (pg_default_rows_count(pg, list, &e) != 0) {
+        ts_warn("counting the expired rows of DEFAULT partitions: %s", e.msg);
+        return;
+    }
+    ts_free(dc->v);
+    dc->n = 0;
+    if (!(dc->v = ts_calloc((size_t)list->ndefaults, sizeof *dc->v)))
+        return;
+    for (int i = 0; i < list->ndefaults; i++) {
+        const pg_default_partition *d = &list->defaults[i];
+        if (d->expired_rows < 0)
+            continue;
+        snprintf(dc->v[dc->n].table, sizeof dc->v[dc->n].table, "%s.%s", d->table_schema,
+                 d->table_name);
+        dc->v[dc->n++].rows = d->expired_rows;
+    }
 }
 
 static void add_count(void *ud, const char *table, ret_state s, int64_t n)
@@ -61,11 +103,12 @@ static void add_count(void *ud, const char *table, ret_state s, int64_t n)
 }
 
 /* One refresh, on the snapshot thread's own connection (reconnected as needed). */
-static void snap_refresh(ret_shared *sh, PGconn **pg)
+static void snap_refresh(ret_shared *sh, PGconn **pg, default_counts *dc)
 {
     const ts_config *cfg = sh->cfg;
     pg_chunk_list list = {0};
     pg_discover_filter f = {.table = NULL, .expired_only = false};
+    pg_caggs *caggs = NULL;
     snap_build sb = {.cfg = cfg};
     ts_err e;
     int rc;
@@ -78,8 +121,16 @@ static void snap_refresh(ret_shared *sh, PGconn **pg)
     if (!*pg && (rc = pg_connect_opts(cfg->database.url, SNAP_TIMEOUT_MS / 1000, SNAP_TIMEOUT_MS,
                                       pg, &e)) != 0)
         goto done;
-    if ((rc = pg_discover(*pg, cfg, &f, &list, &e)) != 0)
+    if ((rc = pg_discover(*pg, cfg, &f, &list, &e)) != 0 || (rc = pg_caggs_load(*pg, &caggs, &e)) != 0)
         goto done;
+    count_defaults(*pg, &list, dc);
+    for (int i = 0; i < dc->n; i++) {
+        ret_table_snap *t = snap_table(&sb, dc->v[i].table);
+        if (!t)
+            break;
+        t->defaults++;
+        t->default_expired_rows = (t->default_expired_rows < 0 ? 0 : t->default_expired_rows) + dc->v[i].rows;
+    }
     for (int i = 0; i < list.n; i++) {
         const pg_chunk *ch = &list.items[i];
         char name[2 * BUS_NAME_MAX + 2];
@@ -89,6 +140,24 @@ static void snap_refresh(ret_shared *sh, PGconn **pg)
             break;
         t->retention_days = ch->retention_days;
         t->chunks++;
+        if (ch->skip_reason[0] && !ch->expired) {
+            if (!t->skipped++)
+                snprintf(t->skip_reason, sizeof t->skip_reason, "%s", ch->skip_reason);
+            continue;
+        }
+        if (ch->expired) {
+            pg_cagg_hold_info hold;
+            pg_cagg_decide(caggs, ch, list.now_us, &hold);
+            if (hold.kind != PG_HOLD_NONE) {
+                int64_t until = hold.kind == PG_HOLD_UNTIL && !hold.until_int_only ? hold.until_us : 0;
+                /* the one held longest (no end counts as longest) */
+                if (!t->held++ || (t->held_until_us && (!until || until > t->held_until_us))) {
+                    snprintf(t->held_by, sizeof t->held_by, "%s.%s", hold.cagg_schema, hold.cagg_name);
+                    snprintf(t->hold_reason, sizeof t->hold_reason, "%s", hold.reason);
+                    t->held_until_us = until;
+                }
+            }
+        }
         if (ch->expired) {
             double age = (double)(list.now_us -
                                   (ch->end_us + (int64_t)ch->retention_days * 86400 * 1000000)) /
@@ -105,6 +174,7 @@ static void snap_refresh(ret_shared *sh, PGconn **pg)
     if (rc == 0 && sb.nomem)
         rc = ts_err_set(&e, TS_ERR_NOMEM, "out of memory");
 done:
+    pg_caggs_free(caggs);
     pg_chunk_list_free(&list);
     pthread_mutex_lock(&sh->snap_mu);
     sh->snap_at_us = ts_time_now();
@@ -124,15 +194,17 @@ static void *snap_main(void *arg)
 {
     ret_shared *sh = arg;
     PGconn *pg = NULL;
+    default_counts dc = {0};
     pg_thread_limits(SNAP_TIMEOUT_MS, true);
     while (!atomic_load(&sh->snap_stop)) {
-        snap_refresh(sh, &pg);
+        snap_refresh(sh, &pg, &dc);
         for (int i = 0; i < RET_SNAPSHOT_PERIOD_S * 10 && !atomic_load(&sh->snap_stop); i++) {
             struct timespec ts = {0, 100 * 1000000L};
             nanosleep(&ts, NULL);
         }
     }
     pg_disconnect(pg);
+    ts_free(dc.v);
     return NULL;
 }
 
@@ -208,6 +280,19 @@ static int h_status(void *ud, const http_request *req, http_response *resp)
             t->oldest_expired_age_s >= 0 ? json_real(t->oldest_expired_age_s) : json_null(),
             "oldest_expired_chunk",
             *t->oldest_expired_chunk ? json_string(t->oldest_expired_chunk) : json_null());
+        if (o && t->skipped)
+            json_object_set_new(o, "not_archived", json_pack("{s:I,s:s}", "chunks", (json_int_t)t->skipped,
+                                                             "reason", t->skip_reason));
+        if (o && t->held)
+            json_object_set_new(
+                o, "held_back",
+                json_pack("{s:I,s:s,s:o,s:s}", "chunks", (json_int_t)t->held, "by", t->held_by,
+                          "until", t->held_until_us ? http_json_time(t->held_until_us) : json_null(),
+                          "reason", t->hold_reason));
+        if (o && t->defaults)
+            json_object_set_new(o, "default_partitions",
+                                json_pack("{s:i,s:I}", "count", t->defaults, "expired_rows",
+                                          (json_int_t)t->default_expired_rows));
         tot[0] += t->chunks, tot[1] += t->expired, tot[2] += b[RET_REQUESTED];
         tot[3] += b[RET_ARCHIVED], tot[4] += b[RET_DROPPED], tot[5] += b[RET_RETRYING];
         tot[6] += b[RET_DEAD];
@@ -429,6 +514,9 @@ static int h_prom(void *ud, const http_request *req, http_response *resp)
             c.drop_failures);
     counter(&p, "tsarchive_retention_drops_held_total",
             "Drops held because archiving is switched off for the chunk's table.", c.drops_held);
+    counter(&p, "tsarchive_retention_holds_total",
+            "Times a check or a drop found an expired chunk held back by a continuous aggregate.",
+            c.held);
 
     pthread_mutex_lock(&sh->snap_mu);
     ok = snap_usable(sh, err, sizeof err);
@@ -450,6 +538,31 @@ static int h_prom(void *ud, const http_request *req, http_response *resp)
                     sh->snap[i].chunks);
         prom_printf(&p, "tsarchive_retention_chunks{table=\"%s\",kind=\"expired\"} %lld\n", lt,
                     sh->snap[i].expired);
+    }
+    prom_family(&p, "tsarchive_retention_chunks_not_archived", "gauge",
+                "Chunks per table that are never archived as things stand (an integer time "
+                "column of unknown unit, a failing integer_now, an unbounded range).");
+    for (int i = 0; ok && i < sh->nsnap; i++) {
+        prom_label_escape(sh->snap[i].table, lt, sizeof lt);
+        prom_printf(&p, "tsarchive_retention_chunks_not_archived{table=\"%s\"} %lld\n", lt,
+                    sh->snap[i].skipped);
+    }
+    prom_family(&p, "tsarchive_retention_chunks_held", "gauge",
+                "Expired chunks per table that a continuous aggregate holds back (not "
+                "materialized yet, or within a refresh policy's window).");
+    for (int i = 0; ok && i < sh->nsnap; i++) {
+        prom_label_escape(sh->snap[i].table, lt, sizeof lt);
+        prom_printf(&p, "tsarchive_retention_chunks_held{table=\"%s\"} %lld\n", lt, sh->snap[i].held);
+    }
+    prom_family(&p, "tsarchive_retention_default_partition_expired_rows", "gauge",
+                "Rows past retention in the table's DEFAULT partitions (never dropped; "
+                "counted every few minutes).");
+    for (int i = 0; ok && i < sh->nsnap; i++) {
+        if (sh->snap[i].default_expired_rows < 0)
+            continue;
+        prom_label_escape(sh->snap[i].table, lt, sizeof lt);
+        prom_printf(&p, "tsarchive_retention_default_partition_expired_rows{table=\"%s\"} %lld\n",
+                    lt, sh->snap[i].default_expired_rows);
     }
     prom_family(&p, "tsarchive_retention_events", "gauge",
                 "Rows of tsarchive.archival_events per table and state.");

@@ -31,7 +31,21 @@ typedef struct ret_table_snap {
     long long chunks, expired, by_state[6]; /* by_state indexed by ret_state */
     double oldest_expired_age_s;            /* since the oldest chunk still here expired; -1: none */
     char oldest_expired_chunk[2 * BUS_NAME_MAX + 2];
+    /* chunks never archived as things stand (expiry undecidable, range unbounded) */
+    long long skipped;
+    char skip_reason[300]; /* the first one's */
+    /* expired chunks a continuous aggregate holds back, and the one held longest */
+    long long held;
+    char held_by[2 * BUS_NAME_MAX + 2]; /* the aggregate */
+    char hold_reason[512];
+    int64_t held_until_us; /* 0: no end known */
+    /* DEFAULT partitions: never dropped; their expired rows (counted every
+     * RET_DEFAULT_COUNT_S); -1: none, or not counted yet */
+    int defaults;
+    long long default_expired_rows;
 } ret_table_snap;
+
+#define RET_DEFAULT_COUNT_S 300 /* DEFAULT partitions are scanned this often */
 
 typedef struct ret_shared {
     const ts_config *cfg;

@@ -45,6 +45,9 @@ typedef int (*ret_publish_fn)(void *ud, const bus_request *req, ts_err *err);
 typedef struct ret_counts {
     int64_t requested, confirmed_ok, confirmed_failed, dropped, rearchived, dead, skipped;
     int64_t rows_dropped, bytes_archived, foreign, drops_held, drop_failures;
+    /* expired chunks held back by a continuous aggregate (each time a check or a drop
+     * found one held); skipped counts chunks whose expiry cannot be decided */
+    int64_t held;
     /* after the last check: expired chunks the batch limit kept back; the service
      * checks again as soon as a request settles while there are any */
     int64_t backlog;

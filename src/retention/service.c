@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "common/runctl.h"
 #include "lake/lake_config.h"
+#include "pg/cagg.h"
 #include "pg/conn.h"
 #include "pg/discover.h"
 #include "ret_int.h"
@@ -256,28 +257,64 @@ static double next_check_at(const loop *l)
 static void summary(loop *l, int64_t pending, double started, int *exit_code)
 {
     const ret_counts *c = ret_get_counts(l->r);
-    pg_chunk_list left = {0};
-    pg_discover_filter f = {.table = l->ro->table, .expired_only = true};
+    pg_chunk_list list = {0};
+    pg_discover_filter f = {.table = l->ro->table, .expired_only = true, .include_skipped = true};
+    pg_caggs *caggs = NULL;
     int64_t dead = 0;
+    int nleft = 0, nskipped = 0, shown = 0;
     ts_err e;
     ts_err_clear(&e);
     if (ret_state_count(l->pg, RET_DEAD, &dead, &e) != 0)
         ts_error("could not count the dead chunks: %s", e.msg);
     ts_err_clear(&e);
-    if (pg_discover(l->pg, l->cfg, &f, &left, &e) != 0)
+    if (pg_discover(l->pg, l->cfg, &f, &list, &e) != 0)
         ts_error("could not count the expired chunks left: %s", e.msg);
+    for (int i = 0; i < list.n; i++) {
+        if (list.items[i].expired)
+            nleft++;
+        else
+            nskipped++; /* its expiry cannot be decided */
+    }
     fprintf(stderr,
             "\nsummary: %lld requests, %lld chunks dropped, %lld rows archived and dropped, "
             "%lld bytes archived, %lld failed confirmations, %lld re-archived after a change, "
             "%lld dead (kept in the database), %d expired chunks left, %.1f s\n",
             (long long)c->requested, (long long)c->dropped, (long long)c->rows_dropped,
             (long long)c->bytes_archived, (long long)c->confirmed_failed, (long long)c->rearchived,
-            (long long)dead, left.n, ts_mono_s() - started);
-    if (left.n && !l->cfg->lakehouse_enabled)
+            (long long)dead, nleft, ts_mono_s() - started);
+    if (nleft && !l->cfg->lakehouse_enabled)
         fprintf(stderr, "lakehouse_enabled is false: expired chunks are reported, never archived\n");
-    for (int i = 0; i < left.n && i < 20; i++)
-        fprintf(stderr, "  left: %s.%s (%s .. %s)\n", left.items[i].chunk_schema,
-                left.items[i].chunk_name, left.items[i].range_start, left.items[i].range_end);
+    ts_err_clear(&e);
+    if (nleft && pg_caggs_load(l->pg, &caggs, &e) != 0)
+        ts_error("could not read the continuous aggregates: %s", e.msg);
+    for (int i = 0; i < list.n && shown < 20; i++) {
+        /* each with why, when it is known: held back by an aggregate, unbounded */
+        const pg_chunk *ch = &list.items[i];
+        pg_cagg_hold_info hold = {0};
+        if (!ch->expired)
+            continue;
+        if (caggs && !ch->skip_reason[0])
+            pg_cagg_decide(caggs, ch, list.now_us, &hold);
+        fprintf(stderr, "  left: %s.%s (%s .. %s)%s%s\n", ch->chunk_schema, ch->chunk_name,
+                ch->range_start, ch->range_end,
+                ch->skip_reason[0] || hold.kind != PG_HOLD_NONE ? ": " : "",
+                ch->skip_reason[0] ? ch->skip_reason : hold.kind != PG_HOLD_NONE ? hold.reason : "");
+        shown++;
+    }
+    if (nleft > shown)
+        fprintf(stderr, "  (and %d more)\n", nleft - shown);
+    pg_caggs_free(caggs);
+    shown = 0;
+    for (int i = 0; i < list.n && shown < 20; i++) {
+        const pg_chunk *ch = &list.items[i];
+        if (ch->expired)
+            continue;
+        fprintf(stderr, "  not archived: %s.%s (%s .. %s): %s\n", ch->chunk_schema, ch->chunk_name,
+                ch->range_start, ch->range_end, ch->skip_reason);
+        shown++;
+    }
+    if (nskipped > shown)
+        fprintf(stderr, "  (and %d more not archived)\n", nskipped - shown);
     {
         /* archived but not dropped: why, so the operator need not dig in the log */
         char **stuck = NULL;
@@ -292,9 +329,9 @@ static void summary(loop *l, int64_t pending, double started, int *exit_code)
         }
         ts_free(stuck);
     }
-    if (left.n > 0 || pending > 0 || ts_run_stopping())
+    if (nleft > 0 || pending > 0 || ts_run_stopping())
         *exit_code = EXIT_PARTIAL;
-    pg_chunk_list_free(&left);
+    pg_chunk_list_free(&list);
 }
 
 static int open_bus(const ts_config *cfg, const char *name, bus **out, ts_err *err)

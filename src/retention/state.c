@@ -66,6 +66,10 @@ static const char *const migrations[] = {
     /* 4: the entity tag of the object as it was read back: the drop checks it is still
      * the same object */
     "ALTER TABLE tsarchive.archival_events ADD COLUMN object_etag text",
+    /* 5: integer ranges (range_start and range_end hold the column's integers): the
+     * column's unit (seconds, milliseconds, ...), so the lake names the range as time
+     * too; NULL for time ranges */
+    "ALTER TABLE tsarchive.archival_events ADD COLUMN time_unit text",
 };
 #define NMIGRATIONS (int)(sizeof migrations / sizeof *migrations)
 
@@ -168,7 +172,7 @@ int ret_state_try_lead(PGconn *c, bool *leader, ts_err *err)
     "event_id::text, chunk_schema, chunk_name, table_schema, table_name, range_start, range_end, " \
     "source, state, attempts, coalesce(rows, -1), coalesce(bytes, -1), coalesce(object, ''), "    \
     "coalesce(checksum, ''), coalesce(proof, ''), coalesce(error, ''), drop_attempts, "             \
-    "coalesce(object_etag, '')"
+    "coalesce(object_etag, ''), coalesce(time_unit, '')"
 
 static void copy_field(char *dst, size_t len, const PGresult *r, int col)
 {
@@ -195,6 +199,7 @@ static void fill(ret_event *ev, const PGresult *r)
     copy_field(ev->error, sizeof ev->error, r, 15);
     ev->drop_attempts = atoi(PQgetvalue(r, 0, 16));
     copy_field(ev->etag, sizeof ev->etag, r, 17);
+    copy_field(ev->time_unit, sizeof ev->time_unit, r, 18);
 }
 
 int ret_state_request(PGconn *c, const ret_chunk_ref *ch, bool reset_attempts, ret_event *ev,
@@ -204,13 +209,13 @@ int ret_state_request(PGconn *c, const ret_chunk_ref *ch, bool reset_attempts, r
      * active request (requested, archived) untouched: then no row comes back. */
     static const char sql[] =
         "INSERT INTO tsarchive.archival_events AS e (chunk_schema, chunk_name, event_id, database,"
-        "  table_schema, table_name, range_start, range_end, source, state)"
-        " VALUES ($1, $2, gen_random_uuid(), $3, $4, $5, $6, $7, $8, 'requested')"
+        "  table_schema, table_name, range_start, range_end, source, time_unit, state)"
+        " VALUES ($1, $2, gen_random_uuid(), $3, $4, $5, $6, $7, $8, $10, 'requested')"
         " ON CONFLICT (chunk_schema, chunk_name) DO UPDATE SET"
         "  event_id = gen_random_uuid(), database = excluded.database,"
         "  table_schema = excluded.table_schema, table_name = excluded.table_name,"
         "  range_start = excluded.range_start, range_end = excluded.range_end,"
-        "  source = excluded.source, state = 'requested',"
+        "  source = excluded.source, time_unit = excluded.time_unit, state = 'requested',"
         "  attempts = CASE WHEN $9 OR e.state = 'dropped' THEN 1 ELSE e.attempts + 1 END,"
         "  rows = NULL, bytes = NULL, object = NULL, checksum = NULL, proof = NULL, object_etag = NULL,"
         "  error = CASE WHEN $9 THEN NULL ELSE e.error END,"
@@ -218,10 +223,11 @@ int ret_state_request(PGconn *c, const ret_chunk_ref *ch, bool reset_attempts, r
         "  next_attempt_at = NULL, drop_attempts = 0, next_drop_at = NULL, updated_at = now()"
         " WHERE e.state NOT IN ('requested', 'archived')"
         " RETURNING " EVENT_COLS;
-    const char *p[9] = {ch->chunk_schema, ch->chunk_name, ch->database,  ch->table_schema,
-                        ch->table_name,   ch->range_start, ch->range_end, ch->source,
-                        reset_attempts ? "true" : "false"};
-    PGresult *r = pg_query(c, sql, 9, p, err);
+    const char *p[10] = {ch->chunk_schema, ch->chunk_name,  ch->database,
+                         ch->table_schema, ch->table_name,  ch->range_start,
+                         ch->range_end,    ch->source,      reset_attempts ? "true" : "false",
+                         ch->time_unit && *ch->time_unit ? ch->time_unit : NULL};
+    PGresult *r = pg_query(c, sql, 10, p, err);
     if (!r)
         return err->code;
     if (PQntuples(r) != 1) {

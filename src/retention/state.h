@@ -45,6 +45,8 @@ typedef struct ret_event {
     char error[512];
     int drop_attempts; /* failed drop transactions since the archive was verified */
     char etag[80];     /* the object's entity tag when it was read back; "" unknown */
+    char time_unit[16]; /* integer ranges: the column's unit ("seconds", ...); "" for time
+                           ranges (range_start and range_end are RFC 3339 then) */
 } ret_event;
 
 /* A state change: from -> to, and the fields to set. */
@@ -83,6 +85,7 @@ int ret_state_try_lead(PGconn *c, bool *leader, ts_err *err) TS_MUSTCHECK;
 typedef struct ret_chunk_ref {
     const char *database, *table_schema, *table_name, *chunk_schema, *chunk_name;
     const char *range_start, *range_end, *source;
+    const char *time_unit; /* integer ranges: the column's unit; NULL or "" for time ranges */
 } ret_chunk_ref;
 
 /* Records a new request for a chunk, or re-arms an existing row (retrying, dropped

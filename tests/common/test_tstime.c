@@ -147,6 +147,7 @@ static void t_parse_and_format(void **state)
         {"9999-12-31T23:59:59-00:01", S, INT64_C(253402300859000000), NULL},
         {"infinity", S, INT64_MAX, NULL},
         {"-infinity", S, INT64_MIN, NULL},
+        {"2024-02-29", S, INT64_C(1709164800000000), "2024-02-29T00:00:00Z"}, /* midnight UTC */
     };
     for (size_t i = 0; i < sizeof v / sizeof *v; i++) {
         int64_t us = 42;
@@ -197,7 +198,8 @@ static void t_rejections(void **state)
         {"2024-01-00T00:00:00Z", 0, "no such day in that month"},
         {"2024-01-01 00:00:00Z", 0, "expected 'T' between date and time"},
         {"2024-01-01_00:00:00Z", S, "expected 'T' or ' ' between date and time"},
-        {"2024-01-01", S, "expected 'T' or ' '"},
+        {"2024-01-01", 0, "expected 'T' between"},
+        {"2024-01-01 ", S, "expected a time of day"},
         {"2024-01-01T0:00:00Z", 0, "expected a time of day as HH:MM:SS"},
         {"2024-01-01T00:00Z", 0, "expected a time of day as HH:MM:SS"},
         {"2024-01-01T24:00:00Z", S, "hour is not 00..23"},

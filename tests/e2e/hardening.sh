@@ -26,8 +26,14 @@
 #   recreated       the issue's scenario: m_2020 (1,000 rows) archived, verified and
 #                   dropped; created again for 1 late row and archived again: both
 #                   versions stay in the lake and live in the log, DuckDB over the log
-#                   counts 1,001 rows, restore --table brings back 1,001
-# cases: bad_chunk bad_name two_databases streams_bounded secrets spec_config legacy_adopt dotted_names recreated
+#                   counts 1,001 rows, restore --table brings back 1,001, and with
+#                   --from/--to exactly the rows of that range; into m itself the
+#                   partition comes back, and a second restore is refused
+#   integer_time    native partitions on epoch milliseconds (tables[].time_unit): archived
+#                   under year=/month= folders with their integers in the names, the
+#                   time range in the log; a table on integers of unknown unit is never
+#                   archived, and the summary says why; restore --table brings all back
+# cases: bad_chunk bad_name two_databases streams_bounded secrets spec_config legacy_adopt dotted_names recreated integer_time
 case=${1:?usage: hardening.sh CASE}
 . "$(dirname "$0")/lib.sh"
 need_services
@@ -310,6 +316,54 @@ recreated)
     sql "CREATE TABLE back (ts timestamptz NOT NULL, v int)"
     "$BIN" -c c.yaml restore --table public.m --into public.back >restore.log 2>&1
     expect "restore --table brings back 1,001 rows" "0 1001" "$? $(sql "SELECT count(*) FROM back")"
+    # a range: only its rows, from both versions
+    sql "CREATE TABLE back2 (ts timestamptz NOT NULL, v int)"
+    "$BIN" -c c.yaml restore --table public.m --into public.back2 --from 2020-06-01 --to 2020-07-01T00:00:00Z >restore2.log 2>&1
+    rc=$?
+    june=$(sql "SELECT count(*) FROM back WHERE ts >= '2020-06-01Z' AND ts < '2020-07-01Z'")
+    [ "$june" -gt 1 ] || bad "no June rows to compare with ($june)"
+    expect "restore --table --from/--to: exactly June's rows (the late one included)" "0 $june 0" \
+        "$rc $(sql "SELECT count(*) FROM back2") $(sql "SELECT count(*) FROM back2 WHERE ts < '2020-06-01Z' OR ts >= '2020-07-01Z'")"
+    grep -q "outside --from/--to skipped" restore2.log && ok "it says how many rows it left out" || bad "no count of the rows left out"
+    # into the table itself: the dropped partition comes back with both versions' rows,
+    # and a second restore is refused (nothing doubled)
+    "$BIN" -c c.yaml restore --table public.m >restore3.log 2>&1
+    expect "restore --table into m: the partition re-created, 1,001 rows" "0 1001" "$? $(sql "SELECT count(*) FROM m_2020")"
+    "$BIN" -c c.yaml restore --table public.m >restore4.log 2>&1
+    rc=$?
+    expect "restored again: refused, nothing doubled" "1 1001" "$rc $(sql "SELECT count(*) FROM m")"
+    grep -q "would double them" restore4.log && ok "it says why" || bad "no reason given"
+    ;;
+integer_time)
+    new_db "tsarchive_h_integer"
+    sql "CREATE TABLE e (t bigint NOT NULL, v int) PARTITION BY RANGE (t);
+         CREATE TABLE e_now PARTITION OF e FOR VALUES FROM ((extract(epoch FROM now()) * 1000)::bigint - 86400000)
+                                                       TO ((extract(epoch FROM now()) * 1000)::bigint + 86400000);
+         CREATE TABLE u (t bigint NOT NULL, v int) PARTITION BY RANGE (t);
+         CREATE TABLE u_1 PARTITION OF u FOR VALUES FROM (0) TO (1000);
+         INSERT INTO u VALUES (5, 5);"
+    for i in 1 2 3; do
+        from=$(date -u -d "2020-0$i-01" +%s)000 to=$(date -u -d "2020-0$((i + 1))-01" +%s)000
+        sql "CREATE TABLE e_$i PARTITION OF e FOR VALUES FROM ($from) TO ($to);
+             INSERT INTO e SELECT $from + g * 3600000, g FROM generate_series(0, 99) g;"
+    done
+    sql "INSERT INTO e VALUES ((extract(epoch FROM now()) * 1000)::bigint, -1)"
+    rows=$(sql "SELECT count(*) FROM e WHERE t < 1600000000000")
+    write_config c.yaml local 'tables:
+  - name: "public.e"
+    time_unit: milliseconds'
+    "$BIN" -c c.yaml run --once >run.log 2>&1
+    expect "run --once: the three expired partitions dropped, the current one and u kept" "0 0 1 1" \
+        "$? $(sql "SELECT count(*) FROM pg_class WHERE relname ~ '^e_[0-9]$'") $(sql "SELECT count(*) FROM e_now") $(sql "SELECT count(*) FROM u")"
+    expect "named by the month of their time and by their integers" 3 \
+        "$(find lake -path '*/year=2020/month=0[123]/e_[123]_1[0-9]*_1[0-9]*_*.parquet' | wc -l)"
+    expect "the log holds the time range beside the integers" "2020-01-01T00:00:00Z/2020-02-01T00:00:00Z" \
+        "$(cat lake/*/*/public.e/_delta_log/*.json | grep -o '"tsarchive.time_range":"2020-01[^"]*"' | cut -d'"' -f4)"
+    expect "DuckDB over the log: every row" "$rows" "$(lake_sql "$WORK/lake" "SELECT count(*) FROM lake")"
+    grep -q "not archived: public.u_1 .*unit" run.log && ok "the summary says why u is not archived" || bad "no reason for u in the summary"
+    sql "CREATE TABLE back (t bigint NOT NULL, v int)"
+    "$BIN" -c c.yaml restore --table public.e --into public.back >restore.log 2>&1
+    expect "restore --table: every row back" "0 $rows" "$? $(sql "SELECT count(*) FROM back")"
     ;;
 *) echo "unknown case $case"; exit 2 ;;
 esac
