@@ -5,12 +5,14 @@
  * Built with the project's flags; no PostgreSQL server header comes near it. */
 #include "archive.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "common/alloc.h"
 #include "common/buf.h"
@@ -132,12 +134,23 @@ int tsa_lake_open(const tsa_lake_options *o, tsa_lake **out, tsa_err *err)
     if (o->max_retries >= 0)
         lo.max_retries = o->max_retries;
     if (o->path) {
+        struct stat sb;
+        /* a folder that is not there is a mistake, not an empty archive */
+        errno = 0;
+        if (stat(o->path, &sb) != 0 || !S_ISDIR(sb.st_mode))
+            return failf(err, TS_ERR_NOTFOUND,
+                         "lake folder \"%s\" %s (as the server's operating system user sees it)",
+                         o->path, errno == EACCES ? "cannot be reached" : "does not exist");
         lo.kind = LAKE_LOCAL;
         lo.path = o->path;
     } else {
         int auth = lake_auth_parse(o->auth);
         if (auth < 0)
             return failf(err, TS_ERR_INVALID, "unknown auth \"%s\"", o->auth);
+        if (!o->account && !o->endpoint && !o->connection_string)
+            return failf(err, TS_ERR_INVALID,
+                         "an Azure lake needs the server option \"account\" (or \"endpoint\"), "
+                         "or a connection_string in the user mapping");
         lo.kind = LAKE_AZURE;
         lo.account = o->account;
         lo.container = o->container;
@@ -331,10 +344,8 @@ int tsa_table_refresh(tsa_table *t, tsa_err *err)
 {
     ts_err e;
     ts_err_clear(&e);
-    if (delta_table_refresh(t->t, &e) != TS_OK) {
-        ts_err_prefix(&e, "the log of \"%s\"", delta_table_root(t->t));
+    if (delta_table_refresh(t->t, &e) != TS_OK)
         return fail(err, &e);
-    }
     return 0;
 }
 
@@ -537,10 +548,10 @@ int tsa_file_open(tsa_lake *l, const char *path, int64_t size, int64_t records, 
     pq_reader_options_default(&opt);
     if (max_memory)
         opt.max_alloc_bytes = max_memory;
-    if (records >= 0)
-        opt.max_rows = records > 0 ? records : 1; /* decoding work follows the claimed rows */
     if ((rc = pq_reader_open(&f->r, read_at, f, (uint64_t)size, &opt, &e)) != TS_OK)
         goto fail;
+    /* the rows the footer claims decide the decoding work (NULL runs cost no bytes):
+     * they must be the rows the log recorded */
     if (records >= 0 && pq_reader_num_rows(f->r) != records) {
         rc = ts_err_set(&e, TS_ERR_FORMAT,
                         "the footer says %" PRId64 " rows, its log entry %" PRId64,

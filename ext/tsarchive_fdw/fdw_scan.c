@@ -25,6 +25,7 @@
 #include "executor/executor.h"
 #include "foreign/foreign.h"
 #include "libpq/pqformat.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
 #include "utils/array.h"
@@ -118,6 +119,7 @@ typedef struct FdwScanState
 	const char *cur_path;
 	int			cur_n;			/* planned columns */
 	int		   *cur_att;		/* planned column -> att */
+	bool	   *cur_text;		/* planned column comes as text (tsa_file_is_text) */
 	int		   *att_col;		/* att -> planned column, -1 when the file lacks it */
 	const char *cur_colname;	/* for the error context */
 	StringInfoData buf;
@@ -271,6 +273,7 @@ fdwBeginForeignScan(ForeignScanState *node, int eflags)
 	initStringInfo(&st->buf);
 	st->att_col = palloc(sizeof(int) * Max(st->natts, 1));
 	st->cur_att = palloc(sizeof(int) * Max(st->natts, 1));
+	st->cur_text = palloc(sizeof(bool) * Max(st->natts, 1));
 
 	st->cleanup.func = scan_cleanup;
 	st->cleanup.arg = st;
@@ -808,9 +811,13 @@ make_value(FdwScanState *st, FdwAtt *att, bool text, const uint8 *p, int32 len, 
 
 	if (text)
 	{
+		char	   *s = pnstrdup((const char *) p, len);
+
+		/* the archive's text is UTF-8 (the export reads with client_encoding UTF8) */
+		if (GetDatabaseEncoding() != PG_UTF8)
+			s = pg_any_to_server(s, len, PG_UTF8);
 		need_input(att);
-		return InputFunctionCall(&att->in, pnstrdup((const char *) p, len), att->in_ioparam,
-								 typmod);
+		return InputFunctionCall(&att->in, s, att->in_ioparam, typmod);
 	}
 	if (typmod == att->typmod && fixed_value(att, p, len, &d))
 		return d;
@@ -835,7 +842,118 @@ scan_error_context(void *arg)
 		errcontext("archived file \"%s\" of foreign table \"%s\"", st->cur_path, st->relname);
 }
 
+/* ---- the encoding receive functions read ---- */
+
+/*
+ * Receive functions read text in the client's encoding (pq_getmsgtext converts it to
+ * the database's), as for COPY ... FROM STDIN (FORMAT binary). The archive's text is
+ * UTF-8, which restore sends with client_encoding UTF8; so while values are made the
+ * client encoding is UTF-8, and the session's is put back after, errors included.
+ */
+typedef void (*ValuesFn) (FdwScanState *st, void *arg);
+
+static void
+with_utf8_client(FdwScanState *st, ValuesFn fn, void *arg)
+{
+	int			prev = pg_get_client_encoding();
+
+	if (prev == PG_UTF8)
+	{
+		fn(st, arg);
+		return;
+	}
+	if (PrepareClientEncoding(PG_UTF8) < 0 || SetClientEncoding(PG_UTF8) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_FUNCTION),
+				 errmsg("tsarchive_fdw: no conversion from UTF8 to the database encoding %s",
+						GetDatabaseEncodingName())));
+	PG_TRY();
+	{
+		fn(st, arg);
+	}
+	PG_FINALLY();
+	{
+		SetClientEncoding(prev);
+	}
+	PG_END_TRY();
+}
+
 /* ---- files ---- */
+
+/* What prune_row_groups works on. */
+typedef struct RowGroupPlan
+{
+	int			ng;
+	bool	   *want;
+	bool		none;			/* no row of the file can match */
+} RowGroupPlan;
+
+/* Clears want[g] for each row group whose statistics rule out every row. */
+static void
+prune_row_groups(FdwScanState *st, void *arg)
+{
+	RowGroupPlan *rp = (RowGroupPlan *) arg;
+	tsa_err		err;
+	int			k,
+				g;
+
+	tsa_err_clear(&err);
+	for (k = 0; k < st->nconds && !rp->none; k++)
+	{
+		FdwCond    *c = &st->conds[k];
+		FdwAtt	   *att = &st->atts[c->att];
+		int			j = st->att_col[c->att];
+
+		if (!c->ready)
+			continue;
+		if (j < 0)
+		{
+			/* the file lacks the column: NULL in every row, which no comparison meets */
+			rp->none = c->strategy != FDW_STRATEGY_ISNULL;
+			continue;
+		}
+		for (g = 0; g < rp->ng; g++)
+		{
+			const uint8 *p;
+			int32		len;
+			Datum		min = (Datum) 0,
+						max = (Datum) 0;
+			bool		has_min,
+						has_max;
+			int			rc;
+
+			if (!rp->want[g])
+				continue;
+			if (c->strategy == FDW_STRATEGY_ISNULL)
+			{
+				int64		nulls;
+
+				if (tsa_file_rg_null_count(st->cur, j, g, &nulls) == 1 && nulls == 0)
+					rp->want[g] = false;
+				continue;
+			}
+			if (c->never)
+			{
+				rp->want[g] = false;
+				continue;
+			}
+			if (tsa_file_is_text(st->cur, j))
+				continue;		/* text-cast values: no bounds in the type's order */
+			rc = tsa_file_rg_bound(st->cur, j, g, false, &p, &len, &err);
+			if (rc < 0)
+				fdw_raise(&err, "reading a row group's statistics");
+			if ((has_min = rc == 1))
+				min = make_value(st, att, false, p, len, -1);
+			rc = tsa_file_rg_bound(st->cur, j, g, true, &p, &len, &err);
+			if (rc < 0)
+				fdw_raise(&err, "reading a row group's statistics");
+			if ((has_max = rc == 1))
+				max = make_value(st, att, false, p, len, -1);
+			if (cond_excludes(c, has_min, min, has_max, max))
+				rp->want[g] = false;
+		}
+	}
+}
 
 /*
  * Opens f's footer, plans the columns the query reads that the file has, and skips
@@ -848,8 +966,8 @@ prepare_file(FdwScanState *st, FdwFile *f)
 	tsa_col    *cols = palloc0(sizeof(tsa_col) * Max(st->natts, 1));
 	tsa_err		err;
 	bool	   *want;
+	RowGroupPlan rp;
 	int			i,
-				k,
 				g,
 				ng,
 				n = 0,
@@ -882,66 +1000,16 @@ prepare_file(FdwScanState *st, FdwFile *f)
 	st->cur_n = n;
 	if (tsa_file_plan(st->cur, cols, n, &err) != 0)
 		fdw_raise(&err, psprintf("foreign table \"%s\"", st->relname));
+	for (i = 0; i < n; i++)
+		st->cur_text[i] = tsa_file_is_text(st->cur, i);
 
-	ng = tsa_file_nrow_groups(st->cur);
-	want = palloc(sizeof(bool) * Max(ng, 1));
+	rp.ng = ng = tsa_file_nrow_groups(st->cur);
+	rp.want = want = palloc(sizeof(bool) * Max(ng, 1));
+	rp.none = false;
 	for (g = 0; g < ng; g++)
 		want[g] = tsa_file_row_group_rows(st->cur, g) > 0;
-	for (k = 0; k < st->nconds && !none; k++)
-	{
-		FdwCond    *c = &st->conds[k];
-		FdwAtt	   *att = &st->atts[c->att];
-		int			j = st->att_col[c->att];
-
-		if (!c->ready)
-			continue;
-		if (j < 0)
-		{
-			/* the file lacks the column: NULL in every row, which no comparison meets */
-			none = c->strategy != FDW_STRATEGY_ISNULL;
-			continue;
-		}
-		for (g = 0; g < ng; g++)
-		{
-			const uint8 *p;
-			int32		len;
-			Datum		min = (Datum) 0,
-						max = (Datum) 0;
-			bool		has_min,
-						has_max;
-			int			rc;
-
-			if (!want[g])
-				continue;
-			if (c->strategy == FDW_STRATEGY_ISNULL)
-			{
-				int64		nulls;
-
-				if (tsa_file_rg_null_count(st->cur, j, g, &nulls) == 1 && nulls == 0)
-					want[g] = false;
-				continue;
-			}
-			if (c->never)
-			{
-				want[g] = false;
-				continue;
-			}
-			if (tsa_file_is_text(st->cur, j))
-				continue;		/* text-cast values: no bounds in the type's order */
-			rc = tsa_file_rg_bound(st->cur, j, g, false, &p, &len, &err);
-			if (rc < 0)
-				fdw_raise(&err, "reading a row group's statistics");
-			if ((has_min = rc == 1))
-				min = make_value(st, att, false, p, len, -1);
-			rc = tsa_file_rg_bound(st->cur, j, g, true, &p, &len, &err);
-			if (rc < 0)
-				fdw_raise(&err, "reading a row group's statistics");
-			if ((has_max = rc == 1))
-				max = make_value(st, att, false, p, len, -1);
-			if (cond_excludes(c, has_min, min, has_max, max))
-				want[g] = false;
-		}
-	}
+	with_utf8_client(st, prune_row_groups, &rp);
+	none = rp.none;
 	for (g = 0; g < ng; g++)
 	{
 		if (none)
@@ -1006,6 +1074,30 @@ open_next_file(FdwScanState *st, bool preview)
 
 /* ---- the executor's calls ---- */
 
+/* The current row's values into the slot (in the row's memory context). */
+static void
+row_values(FdwScanState *st, void *arg)
+{
+	TupleTableSlot *slot = (TupleTableSlot *) arg;
+	int			j;
+
+	for (j = 0; j < st->cur_n; j++)
+	{
+		int			i = st->cur_att[j];
+		FdwAtt	   *att = &st->atts[i];
+		const uint8 *p;
+		int32		len;
+
+		tsa_file_field(st->cur, j, &p, &len);
+		if (len < 0)
+			continue;
+		st->cur_colname = att->name;
+		slot->tts_values[i] = make_value(st, att, st->cur_text[j], p, len, att->typmod);
+		slot->tts_isnull[i] = false;
+	}
+	st->cur_colname = NULL;
+}
+
 TupleTableSlot *
 fdwIterateForeignScan(ForeignScanState *node)
 {
@@ -1014,8 +1106,7 @@ fdwIterateForeignScan(ForeignScanState *node)
 	ErrorContextCallback errcb;
 	MemoryContext old;
 	tsa_err		err;
-	int			j,
-				rc;
+	int			rc;
 
 	ExecClearTuple(slot);
 	start_scan(st, node, false);
@@ -1040,22 +1131,7 @@ fdwIterateForeignScan(ForeignScanState *node)
 	errcb.arg = st;
 	errcb.previous = error_context_stack;
 	error_context_stack = &errcb;
-	for (j = 0; j < st->cur_n; j++)
-	{
-		int			i = st->cur_att[j];
-		FdwAtt	   *att = &st->atts[i];
-		const uint8 *p;
-		int32		len;
-
-		tsa_file_field(st->cur, j, &p, &len);
-		if (len < 0)
-			continue;
-		st->cur_colname = att->name;
-		slot->tts_values[i] = make_value(st, att, tsa_file_is_text(st->cur, j), p, len,
-										 att->typmod);
-		slot->tts_isnull[i] = false;
-	}
-	st->cur_colname = NULL;
+	with_utf8_client(st, row_values, slot);
 	error_context_stack = errcb.previous;
 	MemoryContextSwitchTo(old);
 	ExecStoreVirtualTuple(slot);
