@@ -18,6 +18,7 @@
 #include "access/nbtree.h"
 #include "access/stratnum.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "commands/dbcommands.h"
@@ -283,10 +284,13 @@ fdwBeginForeignScan(ForeignScanState *node, int eflags)
 
 /* ---- the live files ---- */
 
-/* Whether the chunk incarnation a file came from is still a relation here: its OID
- * names a relation of the recorded schema and name. */
+/*
+ * Whether the chunk incarnation a file came from is still read by the live table: its
+ * OID is a descendant (partition, chunk) of the archived table now. Without that table
+ * here, whether its OID still names a relation of the recorded schema and name.
+ */
 static bool
-chunk_in_database(const char *relid, const char *tag)
+chunk_in_database(const char *relid, const char *tag, List *descendants, bool have_source)
 {
 	char		schema[NAMEDATALEN * 4],
 				name[NAMEDATALEN * 4];
@@ -301,6 +305,8 @@ chunk_in_database(const char *relid, const char *tag)
 	oid = strtoul(relid, &end, 10);
 	if (errno || *end || oid == 0 || oid > PG_UINT32_MAX)
 		return false;
+	if (have_source)
+		return list_member_oid(descendants, (Oid) oid);
 	tp = SearchSysCache1(RELOID, ObjectIdGetDatum((Oid) oid));
 	if (!HeapTupleIsValid(tp))
 		return false;
@@ -316,11 +322,39 @@ chunk_in_database(const char *relid, const char *tag)
 	return same;
 }
 
+/* The archived table's descendants (its partitions or chunks, at any depth), or false
+ * when the table is not in this database. */
+static bool
+source_descendants(const char *root, List **out)
+{
+	char	   *schema = NULL,
+			   *table = NULL;
+	Oid			nsp,
+				relid = InvalidOid;
+
+	*out = NIL;
+	if (tsa_root_parts(root, NULL, NULL, &schema, &table) == 0)
+	{
+		nsp = get_namespace_oid(schema, true);
+		if (OidIsValid(nsp))
+			relid = get_relname_relid(table, nsp);
+	}
+	tsa_free(schema);
+	tsa_free(table);
+	if (!OidIsValid(relid))
+		return false;
+	/* the planner locked what the live side reads; the list is read as it is now */
+	*out = find_all_inheritors(relid, NoLock, NULL);
+	return true;
+}
+
 static void
 list_files(FdwScanState *st)
 {
 	MemoryContext old = MemoryContextSwitchTo(st->scancxt);
 	tsa_table  *t = fdw_lake_table(st->lake, st->opt.root, true);
+	List	   *descendants = NIL;
+	bool		have_source = false;
 	size_t		i,
 				n;
 
@@ -344,6 +378,8 @@ list_files(FdwScanState *st)
 		}
 		tsa_free(db);
 	}
+	if (st->opt.dropped_only)
+		have_source = source_descendants(st->opt.root, &descendants);
 	st->version = tsa_table_version(t);
 	n = st->version >= 0 ? tsa_table_nfiles(t) : 0;
 	st->files = palloc0(sizeof(FdwFile) * Max(n, 1));
@@ -360,7 +396,8 @@ list_files(FdwScanState *st)
 		f->size = lf.size;
 		f->records = lf.records;
 		f->stats = lf.stats ? pstrdup(lf.stats) : NULL;
-		f->in_database = st->opt.dropped_only && chunk_in_database(lf.relid, lf.chunk_tag);
+		f->in_database = st->opt.dropped_only &&
+			chunk_in_database(lf.relid, lf.chunk_tag, descendants, have_source);
 	}
 	st->nfiles = (int) n;
 	st->listed = true;

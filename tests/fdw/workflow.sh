@@ -7,7 +7,7 @@
 #   nothing archived; a chunk archived but not dropped (the retention service killed
 #   before its drop); one dropped and one not; all dropped; a dropped partition
 #   created again with late rows (its old archive and its new rows, different rows);
-#   that new incarnation archived but not dropped; dropped.
+#   that new incarnation archived but not dropped; detached and attached again; dropped.
 # Also: EXPLAIN's files and row groups read and skipped; IMPORT FOREIGN SCHEMA.
 kind=${1:-local}
 . "$(dirname "$0")/lib.sh"
@@ -154,6 +154,13 @@ expect "step 5: the new partition is still there" 1 "$(sql "SELECT count(*) FROM
 expect "step 5: files live (the old incarnation's stays)" 4 "$(explain_value "Files Live" "SELECT * FROM metrics_archive")"
 expect "step 5: the new incarnation's file skipped" 1 "$(explain_value "Files Skipped (Chunk In Database)" "SELECT * FROM metrics_archive")"
 same_answers "step 5 (new incarnation archived, not dropped)"
+
+# 5b: detached rather than dropped: the live table no longer reads it, the archive does
+sql "ALTER TABLE metrics DETACH PARTITION metrics_2022_02"
+expect "step 5b: the detached partition's file is read" 0 "$(explain_value "Files Skipped (Chunk In Database)" "SELECT * FROM metrics_archive")"
+same_answers "step 5b (detached)"
+sql "ALTER TABLE metrics ATTACH PARTITION metrics_2022_02 FOR VALUES FROM ('2022-02-01') TO ('2022-03-01')"
+same_answers "step 5c (attached again)"
 
 # 6: dropped
 "$BIN" -c tsarchive.yaml run --once >run6.log 2>&1
