@@ -142,5 +142,5 @@ for k in full full_all selective; do
     printf '%-10s %12s %12s %8s   %s\n' "$k" "$f" "$h" "$(echo "scale=2; $f / $h" | bc)" "$(explained "${F[$k]}")"
 done
 echo
-echo "rows: $rows in the year, $chunk_rows in the June chunk; heap plan for selective: $(psql "$url" -XAt -c "SET max_parallel_workers_per_gather = 0" -c "EXPLAIN (COSTS OFF) ${H[selective]}" | sed -n '2p' | sed 's/^ *//')"
+echo "rows: $rows in the year, $chunk_rows in the June chunk; heap plan for selective: $(psql "$url" -XAt -c "EXPLAIN (COSTS OFF) ${H[selective]}" | grep -m1 'Scan' | sed 's/^ *-> *//')"
 echo "peak backend memory after the full_all scan (VmHWM): foreign $(hwm "${F[full_all]}") kB, heap $(hwm "${H[full_all]}") kB"

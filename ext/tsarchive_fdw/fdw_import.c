@@ -179,9 +179,14 @@ fdwImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 		int			n = 0;
 
 		lake = fdw_lake_acquire(serverOid, GetUserId());
-		prefix = tsa_database_root(cluster, database);
-		if (!prefix)
-			elog(ERROR, "out of memory");
+		{
+			char	   *p = tsa_database_root(cluster, database);
+
+			if (!p)
+				elog(ERROR, "out of memory");
+			prefix = pstrdup(p);
+			tsa_free(p);
+		}
 		tsa_err_clear(&err);
 		{
 			char	  **r = NULL;
@@ -189,7 +194,6 @@ fdwImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 
 			roots = r;
 			nroots = n;
-			tsa_free(prefix);
 			if (rc != 0)
 				fdw_raise(&err, psprintf("listing the archived tables of \"%s/%s\"", cluster,
 										 database));
@@ -253,6 +257,11 @@ fdwImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 							 quote_literal_cstr(qual), quote_literal_cstr(chunks));
 			commands = lappend(commands, sql.data);
 		}
+		if (commands == NIL)
+			ereport(NOTICE,
+					(errmsg("tsarchive_fdw: no archived table to import under \"%s\" in %s",
+							prefix, tsa_lake_describe(fdw_lake_handle(lake))),
+					 errhint("tsarchive lake tables lists the archived tables; the remote schema is \"[<cluster>/]<database>[/<schema>]\".")));
 	}
 	PG_FINALLY();
 	{
