@@ -161,6 +161,9 @@ int tsa_lake_open(const tsa_lake_options *o, tsa_lake **out, tsa_err *err)
         lo.client_secret = o->client_secret;
         lo.authority_host = o->authority_host;
         lo.imds_endpoint = o->imds_endpoint;
+        lo.client_certificate_file = o->client_certificate_file;
+        lo.federated_token_file = o->federated_token_file;
+        lo.ca_file = o->ca_file;
         if (o->connection_string) {
             lo.connection_string = o->connection_string;
         } else if (o->account_key || o->sas_token) {

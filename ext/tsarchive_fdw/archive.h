@@ -48,10 +48,13 @@ typedef struct tsa_lake_options {
     const char *endpoint;  /* Azure blob endpoint (Azurite, private links); NULL = public */
     const char *prefix;    /* inside the folder or container; NULL = none */
     const char *auth;      /* auto | shared_key | sas | service_principal | managed_identity */
-    const char *tenant_id, *client_id;  /* service principal */
-    const char *authority_host;         /* Azure AD authority (default: the public cloud's) */
-    const char *imds_endpoint;          /* managed identity endpoint (default: Azure's) */
-    int connect_timeout_s, max_retries; /* 0 / -1: the lake's defaults */
+    const char *tenant_id, *client_id;   /* service principal */
+    const char *authority_host;          /* Entra ID authority (default: the public cloud's) */
+    const char *imds_endpoint;           /* managed identity endpoint (default: Azure's) */
+    const char *client_certificate_file; /* service principal: PEM certificate and key */
+    const char *federated_token_file;    /* workload identity */
+    const char *ca_file;                 /* PEM CA bundle for the blob and token endpoints */
+    int connect_timeout_s, max_retries;  /* 0 / -1: the lake's defaults */
     /* secrets (user mapping): */
     const char *connection_string;
     const char *account_key; /* with account (and endpoint) */

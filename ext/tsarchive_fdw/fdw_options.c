@@ -49,6 +49,9 @@ static const FdwOption fdw_options[] = {
 	{"client_id", ForeignServerRelationId, false},
 	{"authority_host", ForeignServerRelationId, false},
 	{"imds_endpoint", ForeignServerRelationId, false},
+	{"client_certificate_file", ForeignServerRelationId, false},
+	{"federated_token_file", ForeignServerRelationId, false},
+	{"ca_file", ForeignServerRelationId, false},
 	{"cluster", ForeignServerRelationId, false},
 	{"connect_timeout", ForeignServerRelationId, false},
 	{"max_retries", ForeignServerRelationId, false},
@@ -149,18 +152,23 @@ tsarchive_fdw_validator(PG_FUNCTION_ARGS)
 					 : errhint("tsarchive_fdw takes no options here.")));
 		}
 
-		if (strcmp(def->defname, "path") == 0)
+		if (strcmp(def->defname, "path") == 0 ||
+			strcmp(def->defname, "client_certificate_file") == 0 ||
+			strcmp(def->defname, "federated_token_file") == 0 ||
+			strcmp(def->defname, "ca_file") == 0)
 		{
 			if (!is_absolute_path(defGetString(def)))
 				ereport(ERROR,
 						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-						 errmsg("option \"path\" must be an absolute path")));
+						 errmsg("option \"%s\" must be an absolute path", def->defname)));
 			/* the server's files, read as the server: as file_fdw asks */
 			if (!has_privs_of_role(GetUserId(), ROLE_PG_READ_SERVER_FILES))
 				ereport(ERROR,
 						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-						 errmsg("only superusers and members of pg_read_server_files may name a local lake folder")));
-			has_path = true;
+						 errmsg("only superusers and members of pg_read_server_files may name the server's files (option \"%s\")",
+								def->defname)));
+			if (strcmp(def->defname, "path") == 0)
+				has_path = true;
 		}
 		else if (strcmp(def->defname, "account") == 0 ||
 				 strcmp(def->defname, "endpoint") == 0)
@@ -172,10 +180,11 @@ tsarchive_fdw_validator(PG_FUNCTION_ARGS)
 			const char *a = defGetString(def);
 
 			if (strcmp(a, "auto") != 0 && strcmp(a, "shared_key") != 0 && strcmp(a, "sas") != 0 &&
-				strcmp(a, "service_principal") != 0 && strcmp(a, "managed_identity") != 0)
+				strcmp(a, "service_principal") != 0 && strcmp(a, "managed_identity") != 0 &&
+				strcmp(a, "workload_identity") != 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_FDW_INVALID_ATTRIBUTE_VALUE),
-						 errmsg("option \"auth\" must be one of auto, shared_key, sas, service_principal, managed_identity")));
+						 errmsg("option \"auth\" must be one of auto, shared_key, sas, service_principal, managed_identity, workload_identity")));
 		}
 		else if (strcmp(def->defname, "connect_timeout") == 0)
 			(void) int_option(def, 1, 3600);
@@ -467,6 +476,9 @@ fdw_lake_acquire(Oid serverid, Oid userid)
 	o.client_id = option_of(server->options, "client_id");
 	o.authority_host = option_of(server->options, "authority_host");
 	o.imds_endpoint = option_of(server->options, "imds_endpoint");
+	o.client_certificate_file = option_of(server->options, "client_certificate_file");
+	o.federated_token_file = option_of(server->options, "federated_token_file");
+	o.ca_file = option_of(server->options, "ca_file");
 	o.max_retries = -1;
 	if ((s = option_of(server->options, "connect_timeout")) != NULL)
 		o.connect_timeout_s = atoi(s);

@@ -62,15 +62,20 @@ static int server_options(PGconn *pg, const lake_options *lo, ts_buf *b, ts_err 
         }
         rc = add_option(pg, b, "path", abs, err);
     } else {
-        static const char *auth_names[] = {"auto", "shared_key", "sas", "service_principal",
-                                           "managed_identity"};
+        static const char *auth_names[] = {"auto",
+                                           "shared_key",
+                                           "sas",
+                                           "service_principal",
+                                           "managed_identity",
+                                           "workload_identity"};
         if (!rc)
             rc = add_option(pg, b, "container", lo->container, err);
         if (!rc)
             rc = add_option(pg, b, "account", lo->account, err);
         if (!rc && lo->blob_endpoint)
             rc = add_option(pg, b, "endpoint", lo->blob_endpoint, err);
-        if (!rc && lo->auth != LAKE_AUTH_AUTO && (int)lo->auth < 5)
+        if (!rc && lo->auth != LAKE_AUTH_AUTO &&
+            (size_t)lo->auth < sizeof auth_names / sizeof *auth_names)
             rc = add_option(pg, b, "auth", auth_names[lo->auth], err);
         if (!rc)
             rc = add_option(pg, b, "tenant_id", lo->tenant_id, err);
@@ -80,6 +85,12 @@ static int server_options(PGconn *pg, const lake_options *lo, ts_buf *b, ts_err 
             rc = add_option(pg, b, "authority_host", lo->authority_host, err);
         if (!rc)
             rc = add_option(pg, b, "imds_endpoint", lo->imds_endpoint, err);
+        if (!rc)
+            rc = add_option(pg, b, "client_certificate_file", lo->client_certificate_file, err);
+        if (!rc)
+            rc = add_option(pg, b, "federated_token_file", lo->federated_token_file, err);
+        if (!rc)
+            rc = add_option(pg, b, "ca_file", lo->ca_file, err);
     }
     if (!rc)
         rc = add_option(pg, b, "prefix", lo->prefix, err);
