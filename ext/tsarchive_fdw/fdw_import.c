@@ -251,6 +251,9 @@ fdwImportForeignSchema(ImportForeignSchemaStmt *stmt, Oid serverOid)
 				appendStringInfo(&sql, "%s%s %s", c ? ", " : "", quote_identifier(name),
 								 column_type(qual, name, tsa_table_column_pg_type(t, c),
 											 tsa_table_column_delta_type(t, c)));
+				/* a name PostgreSQL would cut keeps reading its file column */
+				if (strlen(name) >= NAMEDATALEN)
+					appendStringInfo(&sql, " OPTIONS (column_name %s)", quote_literal_cstr(name));
 			}
 			appendStringInfo(&sql, ") SERVER %s OPTIONS (root %s, source %s, chunks %s)",
 							 quote_identifier(server->servername), quote_literal_cstr(roots[i]),
