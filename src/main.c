@@ -43,6 +43,9 @@ static const command commands[] = {
      "                     [--compress] [--force-append] [--insert]",
      "load an archived table (the live files of its log) or Parquet files back into the "
      "database; refused when the rows are there already"},
+    {"attach", cmd_attach, true,
+     "attach SCHEMA.TABLE [--server NAME] [--view NAME] [--foreign-table NAME]",
+     "query the archive in SQL: a foreign table over it and a view TABLE_all, each row once"},
     {"lake", cmd_lake, true,
      "lake (test | ls [PREFIX] | tables [PREFIX] | files TABLE [--column C] |\n"
      "                     put FILE PATH | get PATH [-o FILE] | rm PATH [--force])",

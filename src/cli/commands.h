@@ -35,6 +35,8 @@ int cmd_archiver(const ts_config *cfg, int argc, char **argv);  /* the Archival 
 int cmd_run(const ts_config *cfg, int argc, char **argv);       /* both, one process */
 int cmd_status(const ts_config *cfg, int argc, char **argv);    /* both services' state */
 int cmd_trigger(const ts_config *cfg, int argc, char **argv);   /* a retention check now */
+/* attach SCHEMA.TABLE: the archive as a foreign table and TABLE_all (cmd_attach.c). */
+int cmd_attach(const ts_config *cfg, int argc, char **argv);
 
 /* Shared helpers for commands. */
 /* Prints "tsarchive: <msg>" to stderr (redacted). */

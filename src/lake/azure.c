@@ -47,6 +47,8 @@ typedef struct az_store {
     int concurrency;
     bool create;
     int max_retries, base_ms, max_ms, connect_timeout_s, stall_s;
+    int (*interrupted)(void *ctx); /* lake_options.interrupted */
+    void *interrupted_ctx;
     pthread_mutex_t mu; /* guards the idle handles */
     CURL *idle[8];
     int nidle;
@@ -227,6 +229,8 @@ typedef struct az_req {
     size_t dst_cap;
     size_t dst_got;
     atomic_int *cancel; /* nonzero: stop retrying */
+    int (*interrupted)(void *ctx); /* the store's hook (az_do sets it), or NULL */
+    void *interrupted_ctx;
     bool if_none_match; /* write-once: If-None-Match: *, a taken name is TS_ERR_EXISTS */
 } az_req;
 
@@ -258,6 +262,13 @@ static size_t on_read(char *p, size_t sz, size_t n, void *ud)
     return k;
 }
 
+/* the request's writer was aborted, or the host asks to stop (lake_options.interrupted) */
+static bool stopped(const az_req *rq)
+{
+    return (rq->cancel && atomic_load(rq->cancel)) ||
+           (rq->interrupted && rq->interrupted(rq->interrupted_ctx));
+}
+
 /* stops a transfer as soon as its writer is aborted or another block failed */
 static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
 {
@@ -266,7 +277,7 @@ static int on_progress(void *ud, curl_off_t dt, curl_off_t dn, curl_off_t ut, cu
     (void)dn;
     (void)ut;
     (void)un;
-    return x->rq->cancel && atomic_load(x->rq->cancel) ? 1 : 0;
+    return stopped(x->rq) ? 1 : 0;
 }
 
 /* curl rewinds the body when it resends on a fresh connection */
@@ -396,17 +407,17 @@ static unsigned jitter_seed(void)
     return s;
 }
 
-/* Sleeps ms in short slices; false when cancelled meanwhile. */
-static bool nap(long ms, atomic_int *cancel)
+/* Sleeps ms in short slices; false when cancelled or interrupted meanwhile. */
+static bool nap(long ms, const az_req *rq)
 {
     while (ms > 0) {
         long step = ms < 50 ? ms : 50;
-        if (cancel && atomic_load(cancel))
+        if (stopped(rq))
             return false;
         usleep((useconds_t)step * 1000);
         ms -= step;
     }
-    return !(cancel && atomic_load(cancel));
+    return !stopped(rq);
 }
 
 /* The request's URL into u: the endpoint's origin, the path, the query; and the path
@@ -511,7 +522,7 @@ static int attempt(az_store *st, CURL *c, az_req *rq, az_resp *rs, CURLcode *cc,
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &x);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
-    if (rq->cancel) {
+    if (rq->cancel || rq->interrupted) {
         curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
         curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
         curl_easy_setopt(c, CURLOPT_XFERINFODATA, &x);
@@ -569,12 +580,18 @@ static int az_do(az_store *st, CURL *c, az_req *rq, az_resp *rs, ts_err *err)
     bool reauth = false;
     int rc;
 
+    if (!rq->interrupted) {
+        rq->interrupted = st->interrupted;
+        rq->interrupted_ctx = st->interrupted_ctx;
+    }
     for (int n = 0;; n++) {
         CURLcode cc = CURLE_OK;
         ts_err e1;
         long delay;
         ts_err_clear(&e1);
         rc = attempt(st, c, rq, rs, &cc, ebuf, &e1);
+        if (rq->interrupted && rq->interrupted(rq->interrupted_ctx))
+            return ts_err_set(err, TS_ERR_INTERNAL, "azure %s interrupted", rq->what);
         if (rc == TS_OK && rs->status == 401 && st->tok && !reauth) {
             az_id_invalidate(st->tok); /* expired or revoked early: one fresh token */
             reauth = true;
@@ -609,8 +626,9 @@ static int az_do(az_store *st, CURL *c, az_req *rq, az_resp *rs, ts_err *err)
         ts_debug("azure %s: %s, retry %d of %d in %ld ms", rq->what,
                  rc == TS_OK ? "server busy" : (ebuf[0] ? ebuf : curl_easy_strerror(cc)), n + 1,
                  st->max_retries, delay);
-        if (!nap(delay, rq->cancel))
-            return ts_err_set(err, TS_ERR_INTERNAL, "azure %s cancelled", rq->what);
+        if (!nap(delay, rq))
+            return ts_err_set(err, TS_ERR_INTERNAL, "azure %s %s", rq->what,
+                              rq->cancel && atomic_load(rq->cancel) ? "cancelled" : "interrupted");
     }
 }
 
@@ -734,6 +752,8 @@ int lake_azure_open(void **out, const lake_options *o, char *describe, size_t dl
     st->connect_timeout_s = o->connect_timeout_s > 0 ? o->connect_timeout_s : 10;
     st->stall_s = o->stall_timeout_s > 0 ? o->stall_timeout_s : 60;
     st->auth = o->auth;
+    st->interrupted = o->interrupted;
+    st->interrupted_ctx = o->interrupted_ctx;
     if (st->block_size < 64u << 10 || st->block_size > 4000u << 20) {
         rc = ts_err_set(err, TS_ERR_INVALID, "lake block size must be between 64 KiB and 4000 MiB");
         goto out;

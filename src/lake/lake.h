@@ -59,6 +59,11 @@ typedef struct lake_options {
     int retry_max_ms;           /* backoff cap (Retry-After may ask for more, up to 60 s) */
     int connect_timeout_s;      /* default 10 */
     int stall_timeout_s;        /* a transfer slower than 1 KiB/s this long fails; default 60 */
+    /* Polled (Azure) while a request is under way and while it waits to be retried; a
+     * nonzero return abandons it at once (TS_ERR_INTERNAL, "interrupted"). NULL: never.
+     * Lets a host with its own cancellation (a PostgreSQL backend) stop a wait. */
+    int (*interrupted)(void *ctx);
+    void *interrupted_ctx;
 } lake_options;
 
 /* An object's size and checksum. */

@@ -74,7 +74,11 @@ struct pq_reader {
     ts_err flat_err; /* code != 0: the schema cannot be flattened */
     /* iteration */
     int rg;
+    bool rg_loaded; /* rg's column chunks are in memory (false: rg was skipped) */
     int64_t rg_rows_left, row_index;
+    bool *want_col; /* pq_reader_select_columns, NULL = every column */
+    bool *want_rg;  /* pq_reader_select_row_groups, NULL = every row group */
+    pq_value null_value;
     col_state *cs;
     pq_cell *cells;
     ts_err fail; /* the error that stopped iteration */
@@ -635,6 +639,8 @@ void pq_reader_free(pq_reader *r)
     }
     ts_free(r->cells);
     ts_free(r->cols);
+    ts_free(r->want_col);
+    ts_free(r->want_rg);
     pq_arena_free(r->arena);
     if (r->fd >= 0)
         close(r->fd);
@@ -681,6 +687,37 @@ int pq_reader_columns(const pq_reader *r, const pq_reader_column **cols, int *nc
 int64_t pq_reader_row_index(const pq_reader *r)
 {
     return r->row_index;
+}
+
+int pq_reader_row_group(const pq_reader *r)
+{
+    return r->row_index < 0 ? -1 : r->rg;
+}
+
+/* A copy of n flags into *dst, before the first row only. */
+static int select_flags(pq_reader *r, bool **dst, const bool *want, int n, const char *what,
+                        ts_err *err)
+{
+    if (r->cs || r->row_index >= 0)
+        return ts_err_set(err, TS_ERR_INTERNAL, "%s must be selected before the first row", what);
+    bool *c = ts_malloc((size_t)(n > 0 ? n : 1) * sizeof *c);
+    if (!c)
+        return ts_err_set(err, TS_ERR_NOMEM, "out of memory");
+    if (n > 0)
+        memcpy(c, want, (size_t)n * sizeof *c);
+    ts_free(*dst);
+    *dst = c;
+    return 0;
+}
+
+int pq_reader_select_columns(pq_reader *r, const bool *want, ts_err *err)
+{
+    return select_flags(r, &r->want_col, want, r->ncols, "columns", err);
+}
+
+int pq_reader_select_row_groups(pq_reader *r, const bool *want, ts_err *err)
+{
+    return select_flags(r, &r->want_rg, want, r->meta.nrow_groups, "row groups", err);
 }
 
 const pq_cell *pq_reader_cell(const pq_reader *r, int col)
@@ -951,6 +988,8 @@ static int load_row_group(pq_reader *r, int g, ts_err *err)
         col_state *c = &r->cs[i];
         col_reset(r, c);
         c->cm = &rg->columns[c->col->leaf];
+        if (r->want_col && !r->want_col[i])
+            continue; /* not read: its cells are NULL */
         if (c->cm->file_path)
             return ts_err_set(err, TS_ERR_UNSUPPORTED,
                               "column \"%s\" keeps its data in another file (\"%s\")",
@@ -975,6 +1014,7 @@ static int load_row_group(pq_reader *r, int g, ts_err *err)
             return rc;
     }
     r->rg = g;
+    r->rg_loaded = true;
     r->rg_rows_left = rg->num_rows;
     return 0;
 }
@@ -1123,10 +1163,12 @@ static int next_row(pq_reader *r, ts_err *err)
     if (!r->cs && (rc = start_rows(r, err)) != 0)
         return rc;
     while (r->rg < 0 || r->rg_rows_left == 0) {
-        if (r->rg >= 0) {
+        if (r->rg >= 0 && r->rg_loaded) {
             /* Every column must end with its row group. */
             for (int i = 0; i < r->ncols; i++) {
                 col_state *c = &r->cs[i];
+                if (r->want_col && !r->want_col[i])
+                    continue;
                 if (!c->la_valid && (rc = fetch(r, c, err)) != 0)
                     goto colfail;
                 if (!c->la_eof) {
@@ -1142,12 +1184,31 @@ static int next_row(pq_reader *r, ts_err *err)
         }
         if (r->rg + 1 >= r->meta.nrow_groups)
             return 0;
+        if (r->want_rg && !r->want_rg[r->rg + 1]) {
+            /* skipped: nothing fetched, but its rows still count in the row index */
+            for (int i = 0; i < r->ncols; i++)
+                col_reset(r, &r->cs[i]);
+            r->rg++;
+            r->rg_loaded = false;
+            r->rg_rows_left = 0;
+            r->row_index += r->meta.row_groups[r->rg].num_rows;
+            continue;
+        }
         if ((rc = load_row_group(r, r->rg + 1, err)) != 0) {
             ts_err_prefix(err, "row group %d", r->rg + 1);
             return rc;
         }
     }
     for (int i = 0; i < r->ncols; i++) {
+        if (r->want_col && !r->want_col[i]) {
+            pq_cell *cell = &r->cells[i];
+            cell->is_list = r->cols[i].spec.list;
+            cell->is_null = true;
+            cell->n = cell->is_list ? 0 : 1;
+            r->null_value.is_null = true;
+            cell->items = &r->null_value;
+            continue;
+        }
         if ((rc = assemble(r, &r->cs[i], &r->cells[i], err)) != 0) {
             ts_err_prefix(err, "column \"%s\" (row group %d)", r->cols[i].spec.name, r->rg);
             return rc;

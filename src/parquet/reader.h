@@ -186,8 +186,20 @@ int pq_reader_next_row(pq_reader *r, ts_err *err) TS_MUSTCHECK;
 /* Column col of the current row; the cell and the bytes it points to stay valid until
  * the next call to pq_reader_next_row. */
 const pq_cell *pq_reader_cell(const pq_reader *r, int col);
-/* Index of the current row in the file (0-based); -1 before the first. */
+/* Index of the current row in the file (0-based); -1 before the first. Rows of skipped
+ * row groups count, so this stays the row's index in the file. */
 int64_t pq_reader_row_index(const pq_reader *r);
+/* The row group of the current row; -1 before the first. */
+int pq_reader_row_group(const pq_reader *r);
+
+/* Projection and skipping, for readers that need part of a file. Both take a copy of
+ * the flags and must come before the first pq_reader_next_row (TS_ERR_INTERNAL after).
+ * Columns: want has one flag per flat column (pq_reader_columns); the others are
+ * neither fetched nor decoded, and their cells are NULL. Row groups: want has one flag
+ * per row group; the others are neither fetched nor decoded, and their rows are not
+ * returned. Memory stays one row group's selected column chunks. */
+int pq_reader_select_columns(pq_reader *r, const bool *want, ts_err *err) TS_MUSTCHECK;
+int pq_reader_select_row_groups(pq_reader *r, const bool *want, ts_err *err) TS_MUSTCHECK;
 
 /* Full verification: reads and decodes every page of every column, checks every row
  * group's row count, and returns the number of rows in *rows. */

@@ -309,8 +309,11 @@ static int put_cell(ts_buf *b, plan *p, const pq_cell *cell, int64_t row, ts_err
 {
     int rc;
     if (cell->is_null) {
-        /* a value the export stored as NULL plus an exception entry */
+        /* a value the export stored as NULL plus an exception entry (entries ascend
+         * with the rows; those of rows not read, in skipped row groups, are passed) */
         json_t *e = p->exc ? json_array_get(p->exc, p->exc_pos) : NULL;
+        while (e && json_integer_value(json_array_get(e, 0)) < row)
+            e = json_array_get(p->exc, ++p->exc_pos);
         if (e && json_integer_value(json_array_get(e, 0)) == row) {
             const char *v = json_string_value(json_array_get(e, 1));
             p->exc_pos++;
@@ -482,13 +485,74 @@ bool pg_rowimage_is_text(const pg_rowimage *ri, int j)
     return j >= 0 && j < ri->cols->ncols && ri->plans[j].e == E_TEXT;
 }
 
+bool pg_rowimage_has_exceptions(const pg_rowimage *ri, int j)
+{
+    return j >= 0 && j < ri->cols->ncols && ri->plans[j].exc && json_array_size(ri->plans[j].exc);
+}
+
+int pg_rowimage_plain_value(const pg_rowimage *ri, int j, const uint8_t *plain, size_t len,
+                            ts_buf *out, ts_err *err)
+{
+    if (j < 0 || j >= ri->cols->ncols)
+        return ts_err_set(err, TS_ERR_INTERNAL, "no target column %d", j);
+    const plan *p = &ri->plans[j];
+    const pq_column_spec *s = &p->f->spec;
+    pq_value v;
+    memset(&v, 0, sizeof v);
+    if (s->list || p->e == E_TEXT)
+        return ts_err_set(err, TS_ERR_UNSUPPORTED, "column \"%s\": no single value to convert",
+                          p->t->name);
+    switch (s->physical) {
+    case PQ_BOOLEAN:
+        if (len != 1)
+            goto bad;
+        v.v.b = plain[0] != 0;
+        break;
+    case PQ_INT32:
+    case PQ_FLOAT: {
+        uint32_t u;
+        if (len != 4)
+            goto bad;
+        u = (uint32_t)plain[0] | (uint32_t)plain[1] << 8 | (uint32_t)plain[2] << 16 |
+            (uint32_t)plain[3] << 24;
+        memcpy(s->physical == PQ_INT32 ? (void *)&v.v.i32 : (void *)&v.v.f, &u, 4);
+        break;
+    }
+    case PQ_INT64:
+    case PQ_DOUBLE: {
+        uint64_t u = 0;
+        if (len != 8)
+            goto bad;
+        for (int i = 7; i >= 0; i--)
+            u = u << 8 | plain[i];
+        memcpy(s->physical == PQ_INT64 ? (void *)&v.v.i64 : (void *)&v.v.d, &u, 8);
+        break;
+    }
+    case PQ_BYTE_ARRAY:
+    case PQ_FIXED_LEN_BYTE_ARRAY:
+        if (s->physical == PQ_FIXED_LEN_BYTE_ARRAY && len != (size_t)s->type_length)
+            goto bad;
+        v.v.bin.ptr = plain;
+        v.v.bin.len = len;
+        break;
+    default:
+        return ts_err_set(err, TS_ERR_UNSUPPORTED, "column \"%s\": %s statistics", p->t->name,
+                          pq_physical_name(s->physical));
+    }
+    ts_buf_reset(out);
+    return put_value(out, p, &v, -1, err);
+bad:
+    return ts_err_set(err, TS_ERR_FORMAT, "column \"%s\": a statistics value of %zu bytes",
+                      p->t->name, len);
+}
+
 int pg_rowimage_next(pg_rowimage *ri, ts_err *err)
 {
     int ncols = ri->cols->ncols, rc;
     int more = pq_reader_next_row(ri->r, err);
     if (more <= 0)
         return more;
-    ri->row++;
+    ri->row = pq_reader_row_index(ri->r); /* the file's row: row groups may be skipped */
     ts_buf_reset(&ri->tuple);
     uint8_t cnt[2];
     pg_put_be16(cnt, (uint16_t)ncols);

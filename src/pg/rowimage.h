@@ -32,6 +32,18 @@ void pg_rowimage_free(pg_rowimage *ri);
 
 /* Whether target column j goes out as its value's text (the server casts it). */
 bool pg_rowimage_is_text(const pg_rowimage *ri, int j);
+/* Whether the file keeps values of target column j as NULL plus an exception entry
+ * (numeric NaN, timestamps after 294247 AD): its statistics then miss those values,
+ * which sort above every other, so its max bound is no bound. */
+bool pg_rowimage_has_exceptions(const pg_rowimage *ri, int j);
+/* One PLAIN-encoded statistics value (pq_stats min or max) of target column j's file
+ * column, as a row's value of that column is converted: into out (reset first) as an
+ * int32 length and the bytes the type's send() produces. TS_ERR_UNSUPPORTED for LIST
+ * and text-cast columns (no single value the server would not cast), TS_ERR_FORMAT
+ * for a value of the wrong size. The caller judges whether the type's order is the
+ * statistics' order. */
+int pg_rowimage_plain_value(const pg_rowimage *ri, int j, const uint8_t *plain, size_t len,
+                            ts_buf *out, ts_err *err) TS_MUSTCHECK;
 
 /* Decodes the next row: 1 when there is one, 0 after the last, or a negative TS_ERR_*
  * naming the row and column (the decoder cannot continue). */
