@@ -8,6 +8,7 @@
 #include "common/fault.h"
 #include "common/log.h"
 #include "common/runctl.h"
+#include "common/tstime.h"
 #include "pg/conn.h"
 
 /* Keeps w->pg if its connection is still good, else connects anew. */
@@ -66,6 +67,29 @@ int arc_handle_entry(arc_worker *w, const bus_msg *m)
         return 0;
     }
     ts_log_context("event_id", req.event_id);
+    if (cfg->redis.max_deliveries > 0 && m->deliveries > cfg->redis.max_deliveries) {
+        /* every archiver that took it died or stalled on it (a poison chunk, or a server
+         * that never answers): the retention side is told, counts the attempt, backs
+         * off and in the end gives up on the chunk, which stays in the database */
+        memcpy(conf.event_id, req.event_id, sizeof conf.event_id);
+        memcpy(conf.database, req.database, sizeof conf.database);
+        snprintf(conf.cluster, sizeof conf.cluster, "%s", w->cluster);
+        conf.chunk = req.chunk;
+        conf.archived_at = ts_time_now();
+        conf.status = BUS_STATUS_FAILURE;
+        snprintf(why, sizeof why,
+                 "delivered %lld times without an answer (max_deliveries %d): every archiver "
+                 "that took it stopped or stalled on it",
+                 m->deliveries, cfg->redis.max_deliveries);
+        if (!(conf.error = ts_strdup(why))) {
+            rc = ts_err_set(&e, TS_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        ts_error("archival of \"%s.%s\" given up: %s", req.chunk.chunk_schema,
+                 req.chunk.chunk_name, why);
+        outcome = ARC_OUT_FAILURE;
+        goto confirm;
+    }
     if ((rc = usable_pg(w, &e)) != 0) {
         ts_error("cannot reach PostgreSQL: %s (request left for a retry)", e.msg);
         snprintf(why, sizeof why, "cannot reach PostgreSQL: %s", e.msg);
@@ -102,6 +126,7 @@ int arc_handle_entry(arc_worker *w, const bus_msg *m)
         ts_warn("archival of \"%s.%s\" failed: %s", req.chunk.chunk_schema, req.chunk.chunk_name,
                 why);
     }
+confirm:
     rc = bus_confirmation_encode(&conf, &json, &len, &e);
     ts_fault("archiver.before_confirm"); /* archived (or failed), nobody told */
     if (rc == 0)

@@ -37,6 +37,10 @@ int arc_open_bus(const ts_config *cfg, const char *client, bool quick, bus **out
 {
     bus_options o;
     bus_options_from_config(&o, cfg, client);
+    /* a request delivered too often is answered with a failure confirmation by
+     * arc_handle_entry (the retention side must hear of it), not dead-lettered by the
+     * bus behind its back */
+    o.max_deliveries = 0;
     if (quick) {
         o.retry_ms = 0;
         o.connect_timeout_ms = 1000;

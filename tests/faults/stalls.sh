@@ -10,7 +10,12 @@
 #   arc_sigterm  SIGTERM to an archiver in the middle of a slow upload (the fault
 #                archiver.write@3:slow=60000): it stops within 3 s, leaves no object and
 #                no partial write, and its request is archived by another archiver
-# cases: pg_frozen lake_hangs arc_sigterm
+#   arc_poison   a chunk every archiver dies on (the fault archiver.export:exit at every
+#                start): after max_deliveries the archiver that takes it answers with
+#                a failure confirmation instead of leaving it to the dead letter, the
+#                retention service retries, gives up on it (dead, with the reason) and
+#                `retention --once` ends; the chunk stays in the database
+# cases: pg_frozen lake_hangs arc_sigterm arc_poison
 case=${1:?usage: stalls.sh CASE}
 FAULT_CASE=$case
 . "$(dirname "$0")/lib.sh"
@@ -117,6 +122,34 @@ lake_hangs)
     while [ $((SECONDS - t0)) -lt 15 ]; do sleep 0.5; done
     set_mode pass
     wait_for 30 "the lake reported reachable again" lake_up && ok "the lake is reachable again"
+    ;;
+arc_poison)
+    standard_data 1
+    WORKERS=1 fault_config local
+    export TSARCHIVE_REDIS_MAX_DELIVERIES=2 TSARCHIVE_RETENTION_MAX_ATTEMPTS=2
+    # an archiver that dies on its first export, restarted every time
+    (
+        while [ ! -e "$WORK/stopping" ]; do
+            TSARCHIVE_FAULT="archiver.export:exit" "$BIN" -c "$WORK/c.yaml" archiver >>"$WORK/arc.log" 2>&1
+            sleep 0.3
+        done
+    ) 2>/dev/null &
+    pids+=($!)
+    t0=$SECONDS
+    timeout 300 "$BIN" -c "$WORK/c.yaml" retention --once >"$WORK/ret.log" 2>&1
+    rc=$?
+    expect "retention --once ends, partly done (exit 4)" 4 "$rc"
+    ok "in $((SECONDS - t0)) s"
+    expect "the chunk is dead, kept in the database" "$(echo "$EXPIRED" | tr -d "'")=dead 1" \
+        "$(state_of) $(parts_left)"
+    expect "its reason names the deliveries" 1 \
+        "$(sql "SELECT count(*) FROM tsarchive.archival_events WHERE error LIKE 'delivered 3 times without an answer%'")"
+    grep -q 'archival of "public.m_2022_01" given up: delivered 3 times' "$WORK/arc.log" &&
+        ok "the archiver says it gave up" || bad "the archiver's log does not say it gave up"
+    expect "nothing in the dead-letter stream (the retention service was told)" 0 \
+        "$(redis-cli -u "$TS_TEST_REDIS_URL" XLEN "$TAG.deadletter")"
+    expect "the rows are all in the database" "$(sql "SELECT count(*) FROM ref.m")" \
+        "$(sql "SELECT count(*) FROM m WHERE ts < now() - interval '730 days'")"
     ;;
 arc_sigterm)
     standard_data 3
