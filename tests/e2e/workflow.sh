@@ -4,14 +4,20 @@
 # finds expired chunks, the archival service writes them to the lake as Parquet and
 # confirms, the retention service drops them. Then: expired chunks gone, present in
 # the lake, row counts equal, contents equal after restore, nothing else touched.
+# LAKE_KIND tls: a local lake, and both services talk to Redis over TLS (rediss://, the
+# server's certificate checked against the tests' CA).
 kind=${1:-local}
 . "$(dirname "$0")/lib.sh"
 need_services
 [ "$kind" = azure ] && need_services TS_TEST_AZURE_CONNECTION_STRING
+if [ "$kind" = tls ]; then
+    need_services TS_TEST_REDISS_URL TS_TEST_REDIS_TLS_CA
+    kind=local SVC_REDIS_URL=$TS_TEST_REDISS_URL SVC_REDIS_CA=$TS_TEST_REDIS_TLS_CA
+fi
 WORK=$(mktemp -d)
-TAG=wf$kind$$
+TAG=wf$kind${SVC_REDIS_CA:+tls}$$
 trap 'drop_db; redis-cli -u "$TS_TEST_REDIS_URL" DEL $TAG.request $TAG.confirmation $TAG.deadletter >/dev/null 2>&1; rm -rf "$WORK"' EXIT
-new_db "tsarchive_wf_$kind"
+new_db "tsarchive_wf_$kind${SVC_REDIS_CA:+_tls}"
 cd "$WORK"
 
 sql "
