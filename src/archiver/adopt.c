@@ -66,20 +66,6 @@ static int collect(void *ud, const lake_info *info)
     return 0;
 }
 
-typedef struct lake_src {
-    lake *lk;
-    const char *path;
-} lake_src;
-
-static int read_exact(void *ctx, uint64_t off, void *dst, size_t len, ts_err *err)
-{
-    lake_src *s = ctx;
-    size_t got = 0;
-    int rc = lake_read(s->lk, s->path, off, len, dst, &got, err);
-    if (rc == 0 && got != len)
-        rc = ts_err_set(err, TS_ERR_FORMAT, "object \"%s\" ended early", s->path);
-    return rc;
-}
 
 /* The [a, b] strings of a JSON array of two strings in the file's metadata. */
 static bool kv_pair(const pq_reader *r, const char *key, char *a, char *b, size_t len)
@@ -146,7 +132,7 @@ static bool chunk_holds(PGconn *pg, const char *schema, const char *name, const 
 static int adopt_one(arc_worker *w, const char *path, ts_err *err)
 {
     lake_info info;
-    lake_src src = {w->lk, path};
+    obj_src src = {w->lk, path};
     pq_reader *r = NULL;
     delta_table *t = NULL;
     obj_chunk oc;
@@ -159,7 +145,7 @@ static int adopt_one(arc_worker *w, const char *path, ts_err *err)
     int rc;
 
     if ((rc = lake_stat(w->lk, path, &info, err)) != 0 ||
-        (rc = pq_reader_open(&r, read_exact, &src, info.size, NULL, err)) != 0)
+        (rc = pq_reader_open(&r, obj_read_exact, &src, info.size, NULL, err)) != 0)
         goto out;
     proof = pq_reader_kv(r, PG_KV_PROOF);
     range = pq_reader_kv(r, PG_KV_RANGE);

@@ -445,6 +445,19 @@ out:
     return exit_code;
 }
 
+void cli_print_restored(const char *from, const pg_restore_result *rr)
+{
+    printf("restored %" PRId64 " rows from \"%s\" into %s", rr->rows, from, rr->table);
+    if (rr->rows_skipped)
+        printf(", %" PRId64 " outside --from/--to skipped", rr->rows_skipped);
+    if (rr->chunks_created)
+        printf(", %d chunk(s) created", rr->chunks_created);
+    if (rr->chunks_compressed)
+        printf(", %d compressed", rr->chunks_compressed);
+    printf("\n");
+    fflush(stdout); /* progress, file by file */
+}
+
 int cmd_restore(const ts_config *cfg, int argc, char **argv)
 {
     static const char *usage =
@@ -520,14 +533,7 @@ int cmd_restore(const ts_config *cfg, int argc, char **argv)
                 break;
             continue;
         }
-        printf("restored %" PRId64 " rows from \"%s\" into %s", rr.rows, argv[i], rr.table);
-        if (rr.rows_skipped)
-            printf(", %" PRId64 " outside --from/--to skipped", rr.rows_skipped);
-        if (rr.chunks_created)
-            printf(", %d chunk(s) created", rr.chunks_created);
-        if (rr.chunks_compressed)
-            printf(", %d compressed", rr.chunks_compressed);
-        printf("\n");
+        cli_print_restored(argv[i], &rr);
     }
     pg_disconnect(c);
     ts_free(schema);

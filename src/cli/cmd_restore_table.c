@@ -17,28 +17,14 @@
 #include "pg/conn.h"
 #include "pg/restore.h"
 
-typedef struct lake_src {
-    lake *lk;
-    const char *path;
-} lake_src;
-
-static int read_exact(void *ctx, uint64_t off, void *dst, size_t len, ts_err *err)
-{
-    lake_src *s = ctx;
-    size_t got = 0;
-    int rc = lake_read(s->lk, s->path, off, len, dst, &got, err);
-    if (rc == 0 && got != len)
-        rc = ts_err_set(err, TS_ERR_FORMAT, "object \"%s\" ended early", s->path);
-    return rc;
-}
 
 /* One object of the lake restored (or, with opts->check_only, checked). */
 static int restore_object(PGconn *pg, lake *lk, const char *path, uint64_t size,
                           const pg_restore_options *opts, pg_restore_result *rr, ts_err *err)
 {
-    lake_src src = {lk, path};
+    obj_src src = {lk, path};
     pq_reader *r = NULL;
-    int rc = pq_reader_open(&r, read_exact, &src, size, NULL, err);
+    int rc = pq_reader_open(&r, obj_read_exact, &src, size, NULL, err);
     if (rc == 0)
         rc = pg_restore_reader(pg, r, path, opts, rr, err);
     pq_reader_free(r);
@@ -136,15 +122,7 @@ int cmd_restore_table(const ts_config *cfg, const char *table, const pg_restore_
                 goto fail;
             }
             if (pass == 1) {
-                printf("restored %" PRId64 " rows from \"%s\" into %s", rr.rows, path, rr.table);
-                if (rr.rows_skipped)
-                    printf(", %" PRId64 " outside --from/--to skipped", rr.rows_skipped);
-                if (rr.chunks_created)
-                    printf(", %d chunk(s) created", rr.chunks_created);
-                if (rr.chunks_compressed)
-                    printf(", %d compressed", rr.chunks_compressed);
-                printf("\n");
-                fflush(stdout); /* progress, file by file */
+                cli_print_restored(path, &rr);
                 rows += rr.rows;
                 outside += rr.rows_skipped;
                 files++;

@@ -28,6 +28,9 @@ int cmd_export(const ts_config *cfg, int argc, char **argv);
 int cmd_restore(const ts_config *cfg, int argc, char **argv);
 /* restore --table: the live files of an archived table's Delta log (cmd_restore_table.c). */
 struct pg_restore_options;
+struct pg_restore_result;
+/* "restored N rows from "FROM" into TABLE[, ...]" on stdout, flushed (cmd_pg.c). */
+void cli_print_restored(const char *from, const struct pg_restore_result *rr);
 int cmd_restore_table(const ts_config *cfg, const char *table,
                       const struct pg_restore_options *opts, const char *into);
 int cmd_retention(const ts_config *cfg, int argc, char **argv); /* the Database Service */

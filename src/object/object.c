@@ -214,30 +214,21 @@ int obj_proof_from_json(const char *text, char *out, size_t len, ts_err *err)
 
 /* ---- verification ---- */
 
-typedef struct lake_src {
-    lake *lk;
-    const char *path;
-} lake_src;
-
-/* The lake as the Parquet reader's byte source. */
-static int lake_read_exact(void *ctx, uint64_t off, void *dst, size_t len, ts_err *err)
+int obj_read_exact(void *ctx, uint64_t off, void *dst, size_t len, ts_err *err)
 {
-    lake_src *s = ctx;
+    obj_src *s = ctx;
     size_t got = 0;
     int rc = lake_read(s->lk, s->path, off, len, dst, &got, err);
-    if (rc)
-        return rc;
-    if (got != len)
-        return ts_err_set(err, TS_ERR_FORMAT, "object \"%s\" ended at %llu bytes, expected more",
-                          s->path, (unsigned long long)(off + got));
-    return 0;
+    if (rc == 0 && got != len)
+        rc = ts_err_set(err, TS_ERR_FORMAT, "object \"%s\" ended early", s->path);
+    return rc;
 }
 
 int obj_verify(lake *lk, const char *path, int64_t rows, int64_t bytes, const char *md5_hex,
                char **proof_out, lake_info *info_out, ts_err *err)
 {
     lake_info info = {0};
-    lake_src src = {lk, path};
+    obj_src src = {lk, path};
     pq_reader *r = NULL;
     char hex[33];
     const char *proof;
@@ -260,7 +251,7 @@ int obj_verify(lake *lk, const char *path, int64_t rows, int64_t bytes, const ch
             return ts_err_set(err, TS_ERR_CONFLICT, "object \"%s\" has MD5 %s, expected %s", path, hex,
                               md5_hex);
     }
-    if ((rc = pq_reader_open(&r, lake_read_exact, &src, info.size, NULL, err)) != 0) {
+    if ((rc = pq_reader_open(&r, obj_read_exact, &src, info.size, NULL, err)) != 0) {
         ts_err_prefix(err, "object \"%s\"", path);
         return rc == TS_ERR_FORMAT ? TS_ERR_CONFLICT : rc;
     }
@@ -285,7 +276,7 @@ int obj_read_back(lake *lk, const char *path, PGconn *pg, const char *chunk_sche
                   const char *chunk_name, char *proof, lake_info *info_out, ts_err *err)
 {
     lake_info info = {0};
-    lake_src src = {lk, path};
+    obj_src src = {lk, path};
     pq_reader *r = NULL;
     int rc;
 
@@ -294,7 +285,7 @@ int obj_read_back(lake *lk, const char *path, PGconn *pg, const char *chunk_sche
         return rc;
     if (info_out)
         *info_out = info;
-    if ((rc = pq_reader_open(&r, lake_read_exact, &src, info.size, NULL, err)) == 0)
+    if ((rc = pq_reader_open(&r, obj_read_exact, &src, info.size, NULL, err)) == 0)
         rc = pg_proof_of_file(pg, r, chunk_schema, chunk_name, proof, err);
     pq_reader_free(r);
     if (rc) {
@@ -452,7 +443,7 @@ int obj_commit_version(delta_table *t, lake *lk, const obj_chunk *c, const char 
     const char *root = delta_table_root(t);
     size_t rl = strlen(root);
     lake_info info = {0};
-    lake_src src = {lk, path};
+    obj_src src = {lk, path};
     pq_reader *r = NULL;
     delta_schema *schema = NULL;
     delta_txn *tx = NULL;
@@ -486,7 +477,7 @@ int obj_commit_version(delta_table *t, lake *lk, const obj_chunk *c, const char 
         snprintf(range, sizeof range, "%s/%s", a, b);
     }
     if ((rc = lake_stat(lk, path, &info, err)) != TS_OK ||
-        (rc = pq_reader_open(&r, lake_read_exact, &src, info.size, NULL, err)) != TS_OK ||
+        (rc = pq_reader_open(&r, obj_read_exact, &src, info.size, NULL, err)) != TS_OK ||
         (rc = delta_schema_from_parquet(r, &schema, err)) != TS_OK ||
         (rc = delta_stats_from_parquet(r, DELTA_STATS_SCAN_NAN, &stats, err)) != TS_OK ||
         (rc = delta_txn_new(t, "WRITE", &tx, err)) != TS_OK ||

@@ -34,6 +34,14 @@ typedef struct obj_chunk {
                                TS_TIME_UNIT_NONE: unknown */
 } obj_chunk;
 
+/* A lake object as a pq_reader's source: pq_reader_open(&r, obj_read_exact, &src, size,
+ * ...) with an obj_src that outlives the reader. Reading past the end is TS_ERR_FORMAT. */
+typedef struct obj_src {
+    lake *lk;
+    const char *path;
+} obj_src;
+int obj_read_exact(void *ctx, uint64_t off, void *dst, size_t len, ts_err *err);
+
 /* The folder of a table's archive: "<cluster>/<database>/<schema>.<table>", each part
  * escaped (every byte outside [A-Za-z0-9_-] as %XX, the dot included), so no two
  * tables of any clusters share a folder. ts_free() it; NULL on no memory. */

@@ -274,6 +274,16 @@ static bool row_time(const timecol *tc, const pg_copy_field *f, int64_t *v)
     }
 }
 
+/* Whether the current row is inside --from / --to (a row without a time is not). */
+static bool in_window(const timecol *tc, pg_rowimage *ri)
+{
+    int64_t v;
+    if (!tc->has_from && !tc->has_to)
+        return true;
+    return row_time(tc, pg_rowimage_fields(ri), &v) && !(tc->has_from && v < tc->from) &&
+           !(tc->has_to && v >= tc->to);
+}
+
 /* A bound given on the command line, for the column's type. */
 static int parse_bound(const timecol *tc, const char *s, int64_t *v, ts_err *err)
 {
@@ -1049,12 +1059,8 @@ int pg_restore_reader(PGconn *c, pq_reader *rd, const char *label, const pg_rest
             }
             if (more == 0)
                 break;
-            if (tc.has_from || tc.has_to) {
-                int64_t v;
-                bool has = row_time(&tc, pg_rowimage_fields(ri), &v);
-                if (!has || (tc.has_from && v < tc.from) || (tc.has_to && v >= tc.to))
-                    continue;
-            }
+            if (!in_window(&tc, ri))
+                continue;
             if (!opt->force_append && (rc = check_first_row(c, qtable, &sent, ri, &tc, err)) != 0)
                 goto out;
             break;
@@ -1112,13 +1118,9 @@ int pg_restore_reader(PGconn *c, pq_reader *rd, const char *label, const pg_rest
         }
         if (more == 0)
             break;
-        if (tc.has_from || tc.has_to) {
-            int64_t v;
-            bool has = row_time(&tc, pg_rowimage_fields(ri), &v);
-            if (!has || (tc.has_from && v < tc.from) || (tc.has_to && v >= tc.to)) {
-                skipped++;
-                continue;
-            }
+        if (!in_window(&tc, ri)) {
+            skipped++;
+            continue;
         }
         if (!opened) {
             /* before anything is written (and before COPY: no query runs inside one) */
