@@ -18,6 +18,7 @@ struct pg_copy_decoder {
     void *ctx;
     pg_copy_field *fields;
     ts_buf pending; /* an incomplete header or row */
+    ts_buf held;    /* the last unit completed in pending, kept until the next feed */
     int64_t rows;
     int64_t bytes;
 };
@@ -41,6 +42,7 @@ pg_copy_decoder *pg_copy_decoder_new(int nfields, size_t max_row_bytes, pg_copy_
     d->ctx = ctx;
     d->state = ST_HEADER;
     ts_buf_init(&d->pending, max_row_bytes ? max_row_bytes : ((size_t)1 << 30) + 65536);
+    ts_buf_init(&d->held, d->pending.limit);
     return d;
 }
 
@@ -49,6 +51,7 @@ void pg_copy_decoder_free(pg_copy_decoder *d)
     if (!d)
         return;
     ts_buf_free(&d->pending);
+    ts_buf_free(&d->held);
     ts_free(d->fields);
     ts_free(d);
 }
@@ -162,25 +165,39 @@ int pg_copy_decoder_feed(pg_copy_decoder *d, const void *data, size_t len, ts_er
         return TS_OK;
     d->bytes += (int64_t)len;
     while (d->pending.len > 0 && len > 0) {
-        /* Finish the pending unit first: append a slice and retry. Appending what is
-         * needed at most (a header or a row prefix) would need the unit's length,
-         * which a row does not announce, so take everything and parse it all. */
-        rc = ts_buf_append(&d->pending, p, len);
+        /* Finish the pending unit first. A row does not announce its length, so append
+         * a slice (at least as long as what is pending: the copying stays linear in the
+         * unit's size) and retry; once the unit parses, the rest of data is parsed in
+         * place, not copied. */
+        size_t old = d->pending.len, take = old < 64 ? 64 : old;
+        if (take > len)
+            take = len;
+        rc = ts_buf_append(&d->pending, p, take);
         if (rc)
             return ts_err_set(err, rc,
                               rc == TS_ERR_TOOBIG
                                   ? "binary copy row larger than %zu bytes"
                                   : "out of memory buffering a binary copy row (%zu bytes)",
                               d->pending.limit);
-        p += len;
-        len = 0;
         used = parse_some(d, d->pending.data, d->pending.len, err);
         if (used < 0)
             return (int)used;
-        memmove(d->pending.data, d->pending.data + used, d->pending.len - (size_t)used);
-        d->pending.len -= (size_t)used;
-        return TS_OK;
+        if (used == 0) { /* still incomplete: all of the slice waits with it */
+            p += take;
+            len -= take;
+            continue;
+        }
+        /* the pending unit is done (and perhaps more of the slice): go on from there;
+         * its bytes stay where the callback saw them until the next feed */
+        p += (size_t)used - old;
+        len -= (size_t)used - old;
+        ts_buf t = d->held;
+        d->held = d->pending;
+        d->pending = t;
+        ts_buf_reset(&d->pending);
     }
+    if (len == 0)
+        return TS_OK;
     used = parse_some(d, p, len, err);
     if (used < 0)
         return (int)used;

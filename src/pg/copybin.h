@@ -9,7 +9,8 @@
 #include "common/err.h"
 
 typedef struct pg_copy_field {
-    const uint8_t *data; /* valid only during the callback */
+    const uint8_t *data; /* valid until the next pg_copy_decoder_feed() (rows complete in
+                            its input point into that input) */
     int32_t len;         /* -1 = NULL */
 } pg_copy_field;
 
