@@ -1744,7 +1744,89 @@ static int check_small_ints(pq_writer *w, pq_col *c, const int32_t *v, const boo
 
 BATCH(pq_write_i32_batch, int32_t, PQ_INT32, dict_put4, uint32_t)
 BATCH(pq_write_i64_batch, int64_t, PQ_INT64, dict_put8, uint64_t)
+BATCH(pq_write_float_batch, float, PQ_FLOAT, dict_put4, uint32_t)
 BATCH(pq_write_double_batch, double, PQ_DOUBLE, dict_put8, uint64_t)
+
+/* The same steps as pq_write_bytes, with the row-start check hoisted as above. */
+int pq_write_bytes_batch(pq_writer *w, int col, const pq_bytes *v, const bool *valid, size_t n)
+{
+    pq_col *c = col_get(w, col, -1, "pq_write_bytes_batch");
+    size_t i = 0;
+    int rc;
+    if (!c)
+        return w->failed;
+    if (c->spec.list)
+        return fail(w, TS_ERR_INTERNAL, "pq_write_bytes_batch on list column \"%s\"", c->name);
+    if (c->spec.physical != PQ_BYTE_ARRAY && c->spec.physical != PQ_FIXED_LEN_BYTE_ARRAY)
+        return misuse_col(w, col, "pq_write_bytes_batch");
+    for (size_t k = 0; k < n; k++) {
+        if (valid && !valid[k]) {
+            if (!c->spec.nullable)
+                return fail(w, TS_ERR_INTERNAL,
+                            "pq_write_bytes_batch: NULL in REQUIRED column \"%s\"", c->name);
+            continue;
+        }
+        if (c->width && v[k].len != (size_t)c->width)
+            return fail(w, TS_ERR_INTERNAL,
+                        "pq_write_bytes_batch: %zu bytes for FIXED_LEN_BYTE_ARRAY(%d) column \"%s\"",
+                        v[k].len, c->width, c->name);
+        if (v[k].len > INT32_MAX)
+            return fail(w, TS_ERR_TOOBIG, "a value of %zu bytes for column \"%s\" passes 2 GiB",
+                        v[k].len, c->name);
+        if (v[k].len && !v[k].ptr)
+            return fail(w, TS_ERR_INTERNAL, "pq_write_bytes_batch: NULL data for column \"%s\"",
+                        c->name);
+    }
+    while (i < n) {
+        size_t run;
+        if ((rc = row_start(w, c)))
+            return rc;
+        c->rows--; /* counted below with the run */
+        run = c->next_check > c->page_values ? c->next_check - c->page_values : 1;
+        if (run > n - i)
+            run = n - i;
+        c->rows += (int64_t)run;
+        if (c->max_def && (rc = grow(w, c, &c->def, run)))
+            return rc;
+        for (size_t k = i; k < i + run; k++) {
+            bool ok = !valid || valid[k];
+            size_t len = v[k].len;
+            if (c->max_def)
+                c->def.data[c->def.len++] = ok ? 1 : 0;
+            c->page_values++;
+            if (!ok)
+                continue;
+            if (c->dict_on) {
+                if ((rc = dict_put_bytes(w, c, v[k].ptr, len)))
+                    return rc;
+                if (UNLIKELY(c->dict_overflow)) {
+                    c->rows -= (int64_t)(i + run - k - 1);
+                    run = k + 1 - i;
+                    break;
+                }
+                continue;
+            }
+            if ((rc = grow(w, c, &c->vals, len + 4)))
+                return rc;
+            if (c->width == 0) {
+                uint32_t len32 = (uint32_t)len;
+                memcpy(c->vals.data + c->vals.len, &len32, 4);
+                c->vals.len += 4;
+            }
+            if (len)
+                memcpy(c->vals.data + c->vals.len, v[k].ptr, len);
+            c->vals.len += len;
+            c->page_nonnull++;
+        }
+        i += run;
+    }
+    return 0;
+}
+
+int64_t pq_writer_group_rows(const pq_writer *w)
+{
+    return w->rg_rows;
+}
 
 /* ------------------------------------------------------------------ row groups */
 
