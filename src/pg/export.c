@@ -64,57 +64,21 @@ static void abandon_copy(PGconn *c)
 }
 
 /* ---- the pipeline ----
- * The COPY data flows through a ring of RING_BLOCKS blocks of about BLOCK_BYTES:
+ * The COPY data flows through a ring of blocks (copybin.h):
  *   receiver (a thread of its own): libpq -> the next free block;
  *   hasher (a thread of its own, when the proof is on): each block -> the proof;
  *   encoder (the caller's thread, so the sink and progress callbacks run where they
  *            always did): each block -> the Parquet writer -> the sink.
- * A block is filled again once both consumers are done with it: when the ring is full
- * the receiver waits (memory stays flat whatever the chunk's size) and the server waits
- * on its socket. Each consumer parses the stream itself (pg_copy_decoder), so a block
- * need not end at a row. The first failure is kept and stops all three. */
-#define RING_BLOCKS 16
-#define BLOCK_BYTES ((size_t)256 << 10)
+ * When the ring is full the receiver waits (memory stays flat whatever the chunk's
+ * size) and the server waits on its socket. The first failure stops all three. */
+enum { C_ENCODER, C_HASHER };
 
-enum { C_ENCODER, C_HASHER, C_MAX };
-
-typedef struct ring {
-    pthread_mutex_t mu;
-    pthread_cond_t cv; /* broadcast on every change below */
-    ts_buf blk[RING_BLOCKS];
-    int64_t filled;      /* blocks handed over by the receiver */
-    int64_t done[C_MAX]; /* blocks each consumer is done with */
-    int consumers;
-    bool end;       /* the receiver handed over its last block */
-    bool copy_over; /* ... and collected the COPY's result: no abandon needed */
-    bool stop;      /* a failure: everybody stops */
-    ts_err err;     /* the first failure */
+typedef struct receiver {
+    pthread_t th;
+    pg_copy_ring *g;
     PGconn *conn;
-} ring;
-
-/* Records a failure (the first one wins) and stops every thread. Returns the first
- * failure's code. */
-static int ring_fail(ring *g, const ts_err *e)
-{
-    int rc;
-    pthread_mutex_lock(&g->mu);
-    if (!g->err.code)
-        g->err = *e;
-    g->stop = true;
-    rc = g->err.code;
-    pthread_cond_broadcast(&g->cv);
-    pthread_mutex_unlock(&g->mu);
-    return rc;
-}
-
-static bool ring_stopping(ring *g)
-{
-    bool stop;
-    pthread_mutex_lock(&g->mu);
-    stop = g->stop;
-    pthread_mutex_unlock(&g->mu);
-    return stop;
-}
+    bool copy_over; /* the COPY ended and its result was collected: nothing to abandon */
+} receiver;
 
 /* The end of the COPY: its command result must be a success. */
 static int copy_result(PGconn *c, ts_err *err)
@@ -129,24 +93,20 @@ static int copy_result(PGconn *c, ts_err *err)
     return rc;
 }
 
-/* Appends COPY data to b until it holds BLOCK_BYTES or the COPY ends (*end). Handing
- * over less when the socket is empty for a moment would cost a thread wake-up per few
- * rows. Waits on the socket in steps of 100 ms, so a stop is seen. */
-static int fill_block(ring *g, ts_buf *b, bool *end, ts_err *err)
+/* Appends COPY data to b until it holds PG_RING_BLOCK_BYTES or the COPY ends (*end).
+ * Handing over less when the socket is empty for a moment would cost a thread wake-up
+ * per few rows. Waits on the socket in steps of 100 ms, so a stop is seen. */
+static int fill_block(receiver *rv, ts_buf *b, bool *end, ts_err *err)
 {
-    PGconn *c = g->conn;
-    while (b->len < BLOCK_BYTES) {
+    PGconn *c = rv->conn;
+    while (b->len < PG_RING_BLOCK_BYTES) {
         char *buf = NULL;
         int n = PQgetCopyData(c, &buf, 1), rc;
         if (n > 0) {
             rc = ts_buf_append(b, buf, (size_t)n);
             PQfreemem(buf);
             if (rc)
-                return ts_err_set(err, rc,
-                                  rc == TS_ERR_TOOBIG
-                                      ? "binary copy row larger than %zu bytes"
-                                      : "out of memory buffering a binary copy row (%zu bytes)",
-                                  b->limit);
+                return ts_err_set(err, rc, "out of memory buffering %d bytes of the chunk", n);
             continue;
         }
         if (n == -1) {
@@ -156,7 +116,7 @@ static int fill_block(ring *g, ts_buf *b, bool *end, ts_err *err)
         if (n == -2)
             return pg_set_error(err, c, NULL, "reading the chunk failed");
         struct pollfd pfd = {.fd = PQsocket(c), .events = POLLIN};
-        if (ring_stopping(g))
+        if (pg_copy_ring_stopped(rv->g))
             return TS_OK;
         if (poll(&pfd, 1, 100) < 0 && errno != EINTR)
             return ts_err_set(err, TS_ERR_IO, "poll failed: %s", strerror(errno));
@@ -166,114 +126,21 @@ static int fill_block(ring *g, ts_buf *b, bool *end, ts_err *err)
     return TS_OK;
 }
 
-static int64_t ring_min_done(const ring *g)
-{
-    int64_t m = g->done[0];
-    for (int k = 1; k < g->consumers; k++)
-        m = g->done[k] < m ? g->done[k] : m;
-    return m;
-}
-
 static void *receiver_main(void *arg)
 {
-    ring *g = arg;
+    receiver *rv = arg;
     ts_err err;
+    bool end = false;
+    ts_buf *b;
     ts_err_clear(&err);
     pthread_setname_np(pthread_self(), "copy receiver");
-    for (;;) {
-        bool end = false;
-        int rc;
-        pthread_mutex_lock(&g->mu);
-        while (!g->stop && g->filled - ring_min_done(g) >= RING_BLOCKS)
-            pthread_cond_wait(&g->cv, &g->mu);
-        bool stop = g->stop;
-        ts_buf *b = &g->blk[g->filled % RING_BLOCKS];
-        pthread_mutex_unlock(&g->mu);
-        if (stop)
-            break;
-        /* the block is free: no consumer looks at it until it is handed over */
-        ts_buf_reset(b);
-        rc = fill_block(g, b, &end, &err);
-        if (rc) {
-            ring_fail(g, &err);
+    while (!end && (b = pg_copy_ring_claim(rv->g)) != NULL) {
+        if (fill_block(rv, b, &end, &err) != TS_OK) {
+            pg_copy_ring_fail(rv->g, &err);
             break;
         }
-        pthread_mutex_lock(&g->mu);
-        if (b->len > 0)
-            g->filled++;
-        g->end = end;
-        g->copy_over = end;
-        pthread_cond_broadcast(&g->cv);
-        pthread_mutex_unlock(&g->mu);
-        if (end)
-            break;
-    }
-    return NULL;
-}
-
-/* Hands consumer k every block in turn. Returns 0 after the last block, or the first
- * failure's code (fn's own, or another thread's) with the ring stopped. */
-static int ring_consume(ring *g, int k, int (*fn)(void *ctx, const uint8_t *p, size_t n, ts_err *),
-                        void *ctx)
-{
-    ts_err err;
-    ts_err_clear(&err);
-    for (int64_t i = 0;; i++) {
-        pthread_mutex_lock(&g->mu);
-        while (!g->stop && i == g->filled && !g->end)
-            pthread_cond_wait(&g->cv, &g->mu);
-        bool stop = g->stop, over = i == g->filled;
-        int rc = g->err.code;
-        const ts_buf *b = &g->blk[i % RING_BLOCKS];
-        pthread_mutex_unlock(&g->mu);
-        if (stop)
-            return rc;
-        if (over)
-            return TS_OK;
-        if ((rc = fn(ctx, b->data, b->len, &err)) != TS_OK)
-            return ring_fail(g, &err);
-        pthread_mutex_lock(&g->mu);
-        g->done[k] = i + 1;
-        pthread_cond_broadcast(&g->cv);
-        pthread_mutex_unlock(&g->mu);
-    }
-}
-
-/* ---- the hasher ---- */
-
-typedef struct hasher {
-    ring *g;
-    const uint32_t *oids;
-    int nfields;
-    pg_copy_decoder *dec;
-    pg_proof proof;
-    pg_proof_batch *batch;
-} hasher;
-
-static int hash_row(void *ctx, const pg_copy_field *f, int nfields, ts_err *err)
-{
-    hasher *h = ctx;
-    (void)err;
-    pg_proof_batch_add(h->batch, f, nfields, h->oids);
-    return 0;
-}
-
-static int hash_block(void *ctx, const uint8_t *p, size_t n, ts_err *err)
-{
-    hasher *h = ctx;
-    return pg_copy_decoder_feed(h->dec, p, n, err);
-}
-
-static void *hasher_main(void *arg)
-{
-    hasher *h = arg;
-    ts_err err;
-    ts_err_clear(&err);
-    pthread_setname_np(pthread_self(), "change proof");
-    if (ring_consume(h->g, C_HASHER, hash_block, h) == TS_OK) {
-        if (pg_copy_decoder_finish(h->dec, &err) != TS_OK)
-            ring_fail(h->g, &err);
-        pg_proof_batch_flush(h->batch);
+        rv->copy_over = end;
+        pg_copy_ring_publish(rv->g, end);
     }
     return NULL;
 }
@@ -406,60 +273,44 @@ static int encode_block(void *ctx, const uint8_t *p, size_t n, ts_err *err)
     return rc ? rc : write_gathered(st, err);
 }
 
-/* Runs the pipeline over the COPY that PQexec just started on c. Returns 0 once every
- * row is in the writer and h (NULL: no proof) has hashed them all; on failure the
- * COPY is abandoned. */
-static int run_pipeline(PGconn *c, export_state *st, hasher *h, ts_err *err)
+/* Runs the pipeline over the COPY that PQexec just started on c: every row into the
+ * writer and, with oids, its hash into proof. On failure the COPY is abandoned. */
+static int run_pipeline(PGconn *c, export_state *st, const uint32_t *oids, pg_proof *proof,
+                        ts_err *err)
 {
-    ring g;
-    pthread_t rt, ht;
-    bool have_rt = false, have_ht = false;
-    int rc;
+    receiver rv;
+    pg_proof_thread *hasher = NULL;
+    int rc = TS_OK;
     ts_err e;
 
-    memset(&g, 0, sizeof g);
+    memset(&rv, 0, sizeof rv);
     ts_err_clear(&e);
-    pthread_mutex_init(&g.mu, NULL);
-    pthread_cond_init(&g.cv, NULL);
-    for (int i = 0; i < RING_BLOCKS; i++)
-        ts_buf_init(&g.blk[i], 0);
-    g.conn = c;
-    g.consumers = h ? 2 : 1;
-    if (h)
-        h->g = &g;
-    if (pthread_create(&rt, NULL, receiver_main, &g) != 0) {
-        ts_err_set(&e, TS_ERR_NOMEM, "could not start the COPY receiver thread");
-        ring_fail(&g, &e);
-    } else {
-        have_rt = true;
+    rv.conn = c;
+    rv.g = pg_copy_ring_new(oids ? 2 : 1);
+    if (!rv.g) {
+        rc = ts_err_set(err, TS_ERR_NOMEM, "out of memory");
+        goto out;
     }
-    if (have_rt && h) {
-        if (pthread_create(&ht, NULL, hasher_main, h) != 0) {
-            ts_err_set(&e, TS_ERR_NOMEM, "could not start the change proof thread");
-            ring_fail(&g, &e);
-        } else {
-            have_ht = true;
-        }
+    if (pthread_create(&rv.th, NULL, receiver_main, &rv) != 0) {
+        rc = ts_err_set(err, TS_ERR_NOMEM, "could not start the COPY receiver's thread");
+        goto out;
     }
-    if (have_rt && ring_consume(&g, C_ENCODER, encode_block, st) == TS_OK &&
+    if (oids && !(hasher = pg_proof_thread_start(rv.g, C_HASHER, st->cols->ncols, oids, proof,
+                                                 &e)))
+        pg_copy_ring_fail(rv.g, &e);
+    if (pg_copy_ring_consume(rv.g, C_ENCODER, encode_block, st) == TS_OK &&
         pg_copy_decoder_finish(st->dec, &e) != TS_OK)
-        ring_fail(&g, &e);
-    if (have_rt)
-        pthread_join(rt, NULL);
-    if (have_ht)
-        pthread_join(ht, NULL);
-    rc = g.err.code;
-    if (rc)
-        ts_err_set(err, rc, "%s", g.err.msg);
-    else if (h && h->proof.rows != st->rows)
-        rc = ts_err_set(err, TS_ERR_INTERNAL, "the proof counted %" PRId64 " rows, the writer %" PRId64,
-                        h->proof.rows, st->rows);
-    if (!g.copy_over)
+        pg_copy_ring_fail(rv.g, &e);
+    pthread_join(rv.th, NULL);
+    (void)pg_proof_thread_join(hasher); /* its failure is the ring's */
+    if ((rc = pg_copy_ring_error(rv.g, err)) == TS_OK && oids && proof->rows != st->rows)
+        rc = ts_err_set(err, TS_ERR_INTERNAL,
+                        "the proof counted %" PRId64 " rows, the writer %" PRId64, proof->rows,
+                        st->rows);
+out:
+    if (!rv.copy_over)
         abandon_copy(c);
-    for (int i = 0; i < RING_BLOCKS; i++)
-        ts_buf_free(&g.blk[i]);
-    pthread_cond_destroy(&g.cv);
-    pthread_mutex_destroy(&g.mu);
+    pg_copy_ring_free(rv.g);
     return rc;
 }
 
@@ -503,7 +354,7 @@ int pg_export(PGconn *c, const pg_export_source *src, const pg_export_options *o
               void *sink_ctx, pg_export_result *res, ts_err *err)
 {
     export_state st;
-    hasher h;
+    pg_proof proof;
     uint32_t *oids = NULL;
     pg_columns *cols = NULL;
     pq_column_spec *specs = NULL;
@@ -515,7 +366,7 @@ int pg_export(PGconn *c, const pg_export_source *src, const pg_export_options *o
     int rc;
 
     memset(&st, 0, sizeof st);
-    memset(&h, 0, sizeof h);
+    memset(&proof, 0, sizeof proof);
     memset(res, 0, sizeof *res);
     ts_buf_init(&list, 0);
     ts_buf_init(&sql, 0);
@@ -576,7 +427,7 @@ int pg_export(PGconn *c, const pg_export_source *src, const pg_export_options *o
     rc = pg_columns_select_list(c, cols, &list, err);
     if (rc)
         goto out;
-    pg_proof_set_columns(&h.proof, ts_buf_cstr(&list));
+    pg_proof_set_columns(&proof, ts_buf_cstr(&list));
     rc = ts_buf_printf(&sql, "COPY (SELECT %s FROM %s%s) TO STDOUT (FORMAT binary)",
                        ts_buf_cstr(&list), rel, ts_buf_cstr(&where));
     if (rc) {
@@ -588,14 +439,7 @@ int pg_export(PGconn *c, const pg_export_source *src, const pg_export_options *o
     oids = ts_calloc((size_t)cols->ncols, sizeof *oids);
     st.exc = json_object();
     st.bitmaps = json_object();
-    if (!opt->no_proof) {
-        h.oids = oids;
-        h.nfields = cols->ncols;
-        h.batch = pg_proof_batch_new(&h.proof);
-        h.dec = pg_copy_decoder_new(cols->ncols, 0, hash_row, &h);
-    }
-    if (!specs || !oids || !st.exc || !st.bitmaps ||
-        (!opt->no_proof && (!h.batch || !h.dec))) {
+    if (!specs || !oids || !st.exc || !st.bitmaps) {
         rc = ts_err_set(err, TS_ERR_NOMEM, "out of memory");
         goto out;
     }
@@ -656,14 +500,14 @@ int pg_export(PGconn *c, const pg_export_source *src, const pg_export_options *o
     }
     PQclear(r);
     r = NULL;
-    rc = run_pipeline(c, &st, opt->no_proof ? NULL : &h, err);
+    rc = run_pipeline(c, &st, opt->no_proof ? NULL : oids, &proof, err);
     if (rc)
         goto out;
 
     char num[32];
     snprintf(num, sizeof num, "%" PRId64, st.rows);
     if (!opt->no_proof)
-        pg_proof_format(&h.proof, res->proof);
+        pg_proof_format(&proof, res->proof);
     rc = pq_writer_add_kv(st.w, PG_KV_ROWS, num);
     if (!rc && !opt->no_proof)
         rc = pq_writer_add_kv(st.w, PG_KV_PROOF, res->proof);
@@ -711,8 +555,6 @@ out:
     pg_copy_decoder_free(st.dec);
     ts_free(st.table);
     ts_free(st.batch);
-    pg_copy_decoder_free(h.dec);
-    pg_proof_batch_free(h.batch);
     pq_writer_free(st.w);
     json_decref(st.exc);
     json_decref(st.bitmaps);

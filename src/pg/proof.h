@@ -39,6 +39,17 @@ void pg_proof_batch_add(pg_proof_batch *b, const pg_copy_field *fields, int nfie
                         const uint32_t *oids);
 void pg_proof_batch_flush(pg_proof_batch *b);
 void pg_proof_batch_free(pg_proof_batch *b);
+/* A thread that hashes a binary COPY stream into pr, as consumer k of ring g (its
+ * rows have nfields fields of types oids, which must outlive the thread): how the
+ * export and the read-back keep the proof off their main thread. NULL with err filled
+ * when it cannot start. */
+typedef struct pg_proof_thread pg_proof_thread;
+pg_proof_thread *pg_proof_thread_start(pg_copy_ring *g, int k, int nfields, const uint32_t *oids,
+                                       pg_proof *pr, ts_err *err);
+/* Waits for the thread (it ends with the stream, or when the ring stops) and frees it.
+ * Returns 0 when pr holds every row of a well-formed stream, else the failure's code
+ * (recorded in the ring). NULL is a no-op returning 0. */
+int pg_proof_thread_join(pg_proof_thread *t);
 /* Formats into out (PG_PROOF_MAX bytes). */
 void pg_proof_format(const pg_proof *pr, char *out);
 /* Parses a proof string; TS_ERR_INVALID when malformed. */

@@ -2,6 +2,7 @@
  * record_send() image as PostgreSQL's hashtextextended() computes it, summed; and the
  * proof string. */
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -331,6 +332,87 @@ void pg_proof_batch_add(pg_proof_batch *b, const pg_copy_field *fields, int nfie
     b->nrows++;
     b->used += 2 * len;
     b->pr->rows++;
+}
+
+/* ---- the hashing thread ---- */
+
+struct pg_proof_thread {
+    pthread_t th;
+    pg_copy_ring *g;
+    int k, nfields, rc;
+    const uint32_t *oids;
+    pg_copy_decoder *dec;
+    pg_proof_batch *batch;
+};
+
+static int thread_row(void *ctx, const pg_copy_field *f, int nfields, ts_err *err)
+{
+    pg_proof_thread *t = ctx;
+    (void)err;
+    pg_proof_batch_add(t->batch, f, nfields, t->oids);
+    return 0;
+}
+
+static int thread_block(void *ctx, const uint8_t *p, size_t n, ts_err *err)
+{
+    pg_proof_thread *t = ctx;
+    return pg_copy_decoder_feed(t->dec, p, n, err);
+}
+
+static void *thread_main(void *arg)
+{
+    pg_proof_thread *t = arg;
+    ts_err err;
+    ts_err_clear(&err);
+    pthread_setname_np(pthread_self(), "change proof");
+    t->rc = pg_copy_ring_consume(t->g, t->k, thread_block, t);
+    if (t->rc == TS_OK && (t->rc = pg_copy_decoder_finish(t->dec, &err)) != TS_OK)
+        pg_copy_ring_fail(t->g, &err);
+    pg_proof_batch_flush(t->batch);
+    return NULL;
+}
+
+pg_proof_thread *pg_proof_thread_start(pg_copy_ring *g, int k, int nfields, const uint32_t *oids,
+                                       pg_proof *pr, ts_err *err)
+{
+    pg_proof_thread *t = ts_calloc(1, sizeof *t);
+    if (!t) {
+        ts_err_set(err, TS_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    t->g = g;
+    t->k = k;
+    t->nfields = nfields;
+    t->oids = oids;
+    t->dec = pg_copy_decoder_new(nfields, 0, thread_row, t);
+    t->batch = pg_proof_batch_new(pr);
+    if (!t->dec || !t->batch) {
+        ts_err_set(err, TS_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    if (pthread_create(&t->th, NULL, thread_main, t) != 0) {
+        ts_err_set(err, TS_ERR_NOMEM, "could not start the change proof's thread");
+        goto fail;
+    }
+    return t;
+fail:
+    pg_copy_decoder_free(t->dec);
+    pg_proof_batch_free(t->batch);
+    ts_free(t);
+    return NULL;
+}
+
+int pg_proof_thread_join(pg_proof_thread *t)
+{
+    int rc;
+    if (!t)
+        return 0;
+    pthread_join(t->th, NULL);
+    rc = t->rc;
+    pg_copy_decoder_free(t->dec);
+    pg_proof_batch_free(t->batch);
+    ts_free(t);
+    return rc;
 }
 
 void pg_i128_format(__int128 v, char *out)
