@@ -97,6 +97,7 @@ int main(int argc, char **argv)
     int32_t *dev;
     double *val;
     unsigned char *st;
+    pq_bytes *sv;
     pq_column_spec cols[4];
     pq_writer_options o;
     ts_alloc_hooks hooks = {count_malloc, count_calloc, count_realloc, count_free};
@@ -129,7 +130,8 @@ int main(int argc, char **argv)
     dev = malloc((size_t)n * sizeof *dev);
     val = malloc((size_t)n * sizeof *val);
     st = malloc((size_t)n);
-    if (!ts || !dev || !val || !st)
+    sv = malloc((size_t)batch * sizeof *sv);
+    if (!ts || !dev || !val || !st || !sv)
         return 1;
     for (int64_t i = 0; i < n; i++) {
         ts[i] = 1700000000000000LL + i * 1000000 + h(i, 0) % 200000 - 100000;
@@ -174,10 +176,13 @@ int main(int argc, char **argv)
             rc = pq_write_i32_batch(w, 1, dev + i, NULL, k);
         if (!rc)
             rc = pq_write_double_batch(w, 2, val + i, NULL, k);
-        for (size_t j = 0; j < k && !rc; j++) {
+        for (size_t j = 0; j < k; j++) {
             const char *s = statuses[st[i + (int64_t)j]];
-            rc = pq_write_bytes(w, 3, s, strlen(s));
+            sv[j].ptr = s;
+            sv[j].len = strlen(s);
         }
+        if (!rc)
+            rc = pq_write_bytes_batch(w, 3, sv, NULL, k);
         if (!rc)
             rc = pq_writer_end_rows(w);
     }
@@ -201,5 +206,6 @@ int main(int argc, char **argv)
     free(dev);
     free(val);
     free(st);
+    free(sv);
     return 0;
 }

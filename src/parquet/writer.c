@@ -58,13 +58,17 @@ typedef struct wstats {
     ts_buf min, max; /* PLAIN bytes (byte arrays without length prefix) */
 } wstats;
 
-/* A finished page (header + body), sized exactly: a chunk is a list of these, so no
- * buffer doubling inflates a row group's memory. */
+/* A finished page (header + body: len bytes at data + off), sized exactly: a chunk is
+ * a list of these, so no buffer doubling inflates a row group's memory. */
 typedef struct pq_pageblk {
     struct pq_pageblk *next;
-    size_t len;
+    size_t off, len;
     uint8_t data[];
 } pq_pageblk;
+
+/* Room for the page header in front of a body compressed into its block: the header
+ * (which holds the compressed size) is written after, just in front of the body. */
+#define HDR_ROOM 1024
 
 typedef struct pq_col {
     pq_column_spec spec;
@@ -81,6 +85,8 @@ typedef struct pq_col {
 
     /* current page */
     ts_buf def, rep;       /* one byte per level */
+    bool def_implicit;     /* a flat column's page without a NULL so far: its definition
+                              levels (all max_def) are not stored, and encode as one run */
     ts_buf vals;           /* PLAIN values (booleans: one byte each) */
     ts_buf idx;            /* uint32 dictionary indices */
     size_t page_values;    /* levels (num_values) */
@@ -127,7 +133,7 @@ struct pq_writer {
     int64_t rg_rows;       /* rows ended in the current row group */
     int nrg;
     ts_buf rg_meta;        /* RowGroup structs, serialized as they close */
-    ts_buf page, comp, hdr; /* scratch: uncompressed page, compressed page, header */
+    ts_buf page, hdr;      /* scratch: uncompressed page, header */
     pq_compressor *cz;
     char **kv;             /* key, value pairs; value may be NULL */
     size_t nkv, kv_cap;
@@ -448,7 +454,6 @@ pq_writer *pq_writer_new(const pq_column_spec *cols, int ncols, const pq_writer_
     w->sink_ctx = sink_ctx;
     ts_buf_init(&w->rg_meta, 0);
     ts_buf_init(&w->page, 0);
-    ts_buf_init(&w->comp, 0);
     ts_buf_init(&w->hdr, 0);
     w->created_by = ts_strdup(opt->created_by ? opt->created_by
                                               : "tsarchive version " TS_VERSION " (build " TS_BUILD_ID ")");
@@ -485,6 +490,7 @@ pq_writer *pq_writer_new(const pq_column_spec *cols, int ncols, const pq_writer_
             c->max_rep = 0;
         }
         c->def_bw = pq_bit_width((uint64_t)c->max_def);
+        c->def_implicit = c->max_def > 0 && c->max_rep == 0;
         c->rep_bw = pq_bit_width((uint64_t)c->max_rep);
         switch ((int)s->encoding) {
         case PQ_ENC_DEFAULT:
@@ -528,7 +534,6 @@ void pq_writer_free(pq_writer *w)
     ts_free(w->created_by);
     ts_buf_free(&w->rg_meta);
     ts_buf_free(&w->page);
-    ts_buf_free(&w->comp);
     ts_buf_free(&w->hdr);
     pq_compressor_free(w->cz);
     for (size_t i = 0; i < w->nkv * 2; i++)
@@ -860,6 +865,7 @@ static void put_stats(pq_tenc *e, int16_t fid, const pq_col *c, const wstats *s)
 
 /* ------------------------------------------------------------------ pages */
 
+/* Levels lv[0..page_values), or (lv NULL) page_values times max_def. */
 static int put_levels(pq_writer *w, pq_col *c, const uint8_t *lv, int bw)
 {
     size_t at = w->page.len;
@@ -868,7 +874,8 @@ static int put_levels(pq_writer *w, pq_col *c, const uint8_t *lv, int bw)
     if (rc)
         return fail_col(w, c, rc, "levels");
     w->page.len += 4;
-    rc = pq_enc_hybrid_u8(lv, c->page_values, bw, &w->page);
+    rc = lv ? pq_enc_hybrid_u8(lv, c->page_values, bw, &w->page)
+            : pq_enc_hybrid_repeat((uint32_t)c->max_def, c->page_values, bw, &w->page);
     if (rc)
         return fail_col(w, c, rc, "levels");
     len = (uint32_t)(w->page.len - at - 4);
@@ -883,30 +890,29 @@ static int write_page(pq_writer *w, pq_col *c, const uint8_t *src, size_t n, int
 {
     const uint8_t *body = src;
     size_t body_len = n;
-    pq_pageblk *blk;
+    pq_pageblk *blk = NULL, *nb;
     pq_tenc e;
     int rc;
     if (n > INT32_MAX)
         return fail(w, TS_ERR_TOOBIG, "a page of column \"%s\" is %zu bytes, past 2 GiB",
                     c->name, n);
-    if (w->cz) {
-        size_t need = pq_compress_bound(w->opt.codec, n) + 128;
-        ts_buf_reset(&w->comp);
-        if (w->comp.cap < need) { /* exactly, not by doubling: this buffer lives long */
-            uint8_t *p = ts_realloc(w->comp.data, need);
-            if (!p)
-                return fail_col(w, c, TS_ERR_NOMEM, "a compressed page");
-            w->comp.data = p;
-            w->comp.cap = need;
-        }
-        rc = pq_compressor_run(w->cz, src, n, &w->comp, &w->err);
-        if (rc)
+    if (w->cz) { /* into the page's own block: no long-lived buffer of the bound's size */
+        size_t bound = pq_compress_bound(w->opt.codec, n) + 128;
+        blk = ts_malloc(sizeof *blk + HDR_ROOM + bound);
+        if (!blk)
+            return fail_col(w, c, TS_ERR_NOMEM, "a compressed page");
+        rc = pq_compressor_run_into(w->cz, src, n, blk->data + HDR_ROOM, bound, &body_len,
+                                    &w->err);
+        if (rc) {
+            ts_free(blk);
             return fail(w, rc, "could not compress a page of column \"%s\"", c->name);
-        body = w->comp.data;
-        body_len = w->comp.len;
-        if (body_len > INT32_MAX)
+        }
+        body = blk->data + HDR_ROOM;
+        if (body_len > INT32_MAX) {
+            ts_free(blk);
             return fail(w, TS_ERR_TOOBIG, "a compressed page of column \"%s\" passed 2 GiB",
                         c->name);
+        }
     }
     ts_buf_reset(&w->hdr);
     pq_tenc_init(&e, &w->hdr);
@@ -930,16 +936,30 @@ static int write_page(pq_writer *w, pq_col *c, const uint8_t *src, size_t n, int
         pq_tenc_i32(&e, 2, encoding);
         pq_tenc_struct_end(&e);
     }
-    if ((rc = pq_tenc_finish(&e)))
+    if ((rc = pq_tenc_finish(&e))) {
+        ts_free(blk);
         return fail_col(w, c, rc, "a page header");
-    blk = ts_malloc(sizeof *blk + w->hdr.len + body_len);
-    if (!blk)
-        return fail_col(w, c, TS_ERR_NOMEM, "a page");
+    }
+    if (blk && w->hdr.len <= HDR_ROOM) {
+        blk->off = HDR_ROOM - w->hdr.len;
+        memcpy(blk->data + blk->off, w->hdr.data, w->hdr.len);
+        if ((nb = ts_realloc(blk, sizeof *blk + HDR_ROOM + body_len)) != NULL) /* shrinks */
+            blk = nb;
+    } else { /* uncompressed, or a header past the room: a block of its own */
+        nb = ts_malloc(sizeof *nb + w->hdr.len + body_len);
+        if (!nb) {
+            ts_free(blk);
+            return fail_col(w, c, TS_ERR_NOMEM, "a page");
+        }
+        nb->off = 0;
+        memcpy(nb->data, w->hdr.data, w->hdr.len);
+        if (body_len)
+            memcpy(nb->data + w->hdr.len, body, body_len);
+        ts_free(blk);
+        blk = nb;
+    }
     blk->next = NULL;
     blk->len = w->hdr.len + body_len;
-    memcpy(blk->data, w->hdr.data, w->hdr.len);
-    if (body_len)
-        memcpy(blk->data + w->hdr.len, body, body_len);
     c->ch_uncomp += (int64_t)(w->hdr.len + n);
     c->ch_comp += (int64_t)blk->len;
     *out = blk;
@@ -958,7 +978,8 @@ static int flush_page(pq_writer *w, pq_col *c)
     ts_buf_reset(&w->page);
     if (c->max_rep > 0 && (rc = put_levels(w, c, c->rep.data, c->rep_bw)))
         return rc;
-    if (c->max_def > 0 && (rc = put_levels(w, c, c->def.data, c->def_bw)))
+    if (c->max_def > 0 &&
+        (rc = put_levels(w, c, c->def_implicit ? NULL : c->def.data, c->def_bw)))
         return rc;
     if (use_dict) {
         int bw = pq_bit_width(c->ndict > 1 ? c->ndict - 1 : 1);
@@ -1022,6 +1043,7 @@ static int flush_page(pq_writer *w, pq_col *c)
         c->pages_data++;
     c->enc_mask |= 1u << enc;
     ts_buf_reset(&c->def);
+    c->def_implicit = c->max_def > 0 && c->max_rep == 0;
     ts_buf_reset(&c->rep);
     ts_buf_reset(&c->vals);
     ts_buf_reset(&c->idx);
@@ -1169,6 +1191,28 @@ static inline void dict_added(pq_writer *w, pq_col *c)
     }
 }
 
+/* Room for n more dictionary bytes. Doubling stops at the dictionary's limit (plus
+ * the value that passes it): a buffer twice the limit would hold half of it unused. */
+static int grow_dict(pq_writer *w, pq_col *c, size_t n)
+{
+    ts_buf *b = &c->dict;
+    size_t limit = (size_t)w->opt.dictionary_bytes_limit + 16, need = b->len + n + 1, ncap;
+    uint8_t *p;
+    if (LIKELY(b->cap >= need))
+        return 0;
+    ncap = b->cap ? b->cap * 2 : 1024;
+    if (ncap > limit)
+        ncap = limit;
+    if (ncap < need)
+        ncap = need;
+    p = ts_realloc(b->data, ncap);
+    if (!p)
+        return fail_col(w, c, TS_ERR_NOMEM, "the dictionary");
+    b->data = p;
+    b->cap = ncap;
+    return 0;
+}
+
 static inline int put_index(pq_writer *w, pq_col *c, uint32_t e)
 {
     int rc = grow(w, c, &c->idx, 4);
@@ -1202,7 +1246,7 @@ static int dict_put4(pq_writer *w, pq_col *c, uint32_t key)
         while (c->kslots[h])
             h = (h + 1) & c->mask;
     }
-    if ((rc = grow(w, c, &c->dict, 4)))
+    if ((rc = grow_dict(w, c, 4)))
         return rc;
     memcpy(c->dict.data + c->dict.len, &key, 4);
     c->dict.len += 4;
@@ -1231,7 +1275,7 @@ static int dict_put8(pq_writer *w, pq_col *c, uint64_t key)
         while (c->kslots[2 * h + 1])
             h = (h + 1) & c->mask;
     }
-    if ((rc = grow(w, c, &c->dict, 8)))
+    if ((rc = grow_dict(w, c, 8)))
         return rc;
     memcpy(c->dict.data + c->dict.len, &key, 8);
     c->dict.len += 8;
@@ -1270,7 +1314,7 @@ static int dict_put_bytes(pq_writer *w, pq_col *c, const uint8_t *p, size_t len)
     }
     if (!fw && c->dict.len + 4 + len > UINT32_MAX)
         return fail(w, TS_ERR_TOOBIG, "dictionary of column \"%s\" passed 4 GiB", c->name);
-    if ((rc = grow(w, c, &c->dict, len + 4)))
+    if ((rc = grow_dict(w, c, len + 4)))
         return rc;
     if (!fw) {
         memcpy(c->dict.data + c->dict.len, &len32, 4);
@@ -1381,6 +1425,10 @@ static int row_slow(pq_writer *w, pq_col *c)
             step = 65536;
         if (c->dict_on && !c->dict_probed && step > 2048)
             step = 2048;
+        /* a page of small indices meets the value cap before page_bytes: stop there, so
+         * the index buffer stays within its power of two */
+        if (step > PAGE_MAX_VALUES - c->page_values)
+            step = PAGE_MAX_VALUES - c->page_values;
     }
     c->next_check = c->page_values + step;
     return 0;
@@ -1433,11 +1481,23 @@ static inline pq_col *col_get(pq_writer *w, int col, int physical, const char *w
     return c;
 }
 
+/* The page's first NULL: the levels so far (all present) are written out. */
+static int def_materialize(pq_writer *w, pq_col *c)
+{
+    int rc = grow(w, c, &c->def, c->page_values);
+    if (rc)
+        return rc;
+    memset(c->def.data + c->def.len, c->max_def, c->page_values);
+    c->def.len += c->page_values;
+    c->def_implicit = false;
+    return 0;
+}
+
 /* Levels of one present value (the row was started by the caller). */
 static inline int level_present(pq_writer *w, pq_col *c)
 {
     int rc;
-    if (c->max_def) {
+    if (c->max_def && !c->def_implicit) {
         if ((rc = grow(w, c, &c->def, 1)))
             return rc;
         c->def.data[c->def.len++] = (uint8_t)c->max_def;
@@ -1455,6 +1515,8 @@ static inline int level_present(pq_writer *w, pq_col *c)
 static inline int level_only(pq_writer *w, pq_col *c, int def, int rep)
 {
     int rc;
+    if (c->def_implicit && (rc = def_materialize(w, c)))
+        return rc;
     if ((rc = grow(w, c, &c->def, 1)))
         return rc;
     c->def.data[c->def.len++] = (uint8_t)def;
@@ -1704,13 +1766,15 @@ static int check_small_ints(pq_writer *w, pq_col *c, const int32_t *v, const boo
             if (run > n - i)                                                                \
                 run = n - i;                                                                \
             c->rows += (int64_t)run;                                                        \
-            if (c->max_def && (rc = grow(w, c, &c->def, run)))                              \
+            if (valid && c->def_implicit && (rc = def_materialize(w, c)))                   \
+                return rc;                                                                  \
+            if (c->max_def && !c->def_implicit && (rc = grow(w, c, &c->def, run)))          \
                 return rc;                                                                  \
             if (!c->dict_on && (rc = grow(w, c, &c->vals, run * sizeof(T))))               \
                 return rc;                                                                  \
             for (size_t k = i; k < i + run; k++) {                                          \
                 bool ok = !valid || valid[k];                                               \
-                if (c->max_def)                                                             \
+                if (c->max_def && !c->def_implicit)                                         \
                     c->def.data[c->def.len++] = ok ? 1 : 0;                                 \
                 c->page_values++;                                                           \
                 if (!ok)                                                                    \
@@ -1786,12 +1850,14 @@ int pq_write_bytes_batch(pq_writer *w, int col, const pq_bytes *v, const bool *v
         if (run > n - i)
             run = n - i;
         c->rows += (int64_t)run;
-        if (c->max_def && (rc = grow(w, c, &c->def, run)))
+        if (valid && c->def_implicit && (rc = def_materialize(w, c)))
+            return rc;
+        if (c->max_def && !c->def_implicit && (rc = grow(w, c, &c->def, run)))
             return rc;
         for (size_t k = i; k < i + run; k++) {
             bool ok = !valid || valid[k];
             size_t len = v[k].len;
-            if (c->max_def)
+            if (c->max_def && !c->def_implicit)
                 c->def.data[c->def.len++] = ok ? 1 : 0;
             c->page_values++;
             if (!ok)
@@ -1964,14 +2030,14 @@ static int flush_row_group(pq_writer *w)
             if (rc)
                 return rc;
             dict_off = w->offset;
-            rc = emit(w, blk->data, blk->len);
+            rc = emit(w, blk->data + blk->off, blk->len);
             ts_free(blk);
             if (rc)
                 return rc;
         }
         data_off = w->offset;
         for (pq_pageblk *b = c->pages; b; b = b->next)
-            if ((rc = emit(w, b->data, b->len)))
+            if ((rc = emit(w, b->data + b->off, b->len)))
                 return rc;
         free_pages(c);
         total_uncomp += c->ch_uncomp;
