@@ -1065,10 +1065,17 @@ static size_t page_estimate(const pq_col *c)
 
 /* ------------------------------------------------------------------ dictionary */
 
+/* MurmurHash3's 64-bit finalizer: every input bit reaches the low bits the table
+ * takes. (One multiply folded in half left doubles such as x / 977.0 or a random walk
+ * of thousandths in long clusters: 15 probes per insert instead of 1.) */
 static inline uint32_t hash64(uint64_t k)
 {
-    k *= 0x9E3779B97F4A7C15ull;
-    return (uint32_t)(k >> 32) ^ (uint32_t)k;
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdull;
+    k ^= k >> 33;
+    k *= 0xc4ceb9fe1a85ec53ull;
+    k ^= k >> 33;
+    return (uint32_t)k;
 }
 
 static uint32_t hash_bytes(const uint8_t *p, size_t n)
