@@ -1401,7 +1401,7 @@ static inline size_t page_limit(const pq_writer *w)
 /* The slow path at a row start: dictionary decisions and page boundaries. */
 static int row_slow(pq_writer *w, pq_col *c)
 {
-    size_t est, step;
+    size_t est, step, per;
     int rc;
     if (c->dict_on) {
         if (c->dict_overflow)
@@ -1415,15 +1415,19 @@ static int row_slow(pq_writer *w, pq_col *c)
         }
     }
     est = page_estimate(c);
+    /* bytes per value of this page (or of the one about to be cut), rounded up */
+    per = c->page_values ? (est + c->page_values - 1) / c->page_values
+                         : (c->width ? (size_t)c->width : 8);
     /* Cut a little under page_bytes, so page buffers stay within the next power of two. */
     if (est >= page_limit(w) || c->page_values >= PAGE_MAX_VALUES) {
         if ((rc = flush_page(w, c)))
             return rc;
         est = 0;
     }
-    /* Next look when the page may be full, judged by its bytes per value so far. */
+    /* Next look when the page may be full, judged by its bytes per value so far (after
+     * a cut, by the last page's: a guess of one byte made pages of long strings several
+     * times page_bytes). */
     {
-        size_t per = c->page_values ? est / c->page_values : 1;
         size_t room = page_limit(w) - est;
         step = room / (per ? per : 1) / 2;
         if (step < 1)
