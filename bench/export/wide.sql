@@ -3,18 +3,16 @@
 -- without typmod, jsonb and json, arrays, and types that go out as text. Values are
 -- functions of the row number (MINSTD hashes), so every run holds the same rows.
 \set part :tbl '_p'
+\set mood :tbl '_mood'
 SET client_min_messages = warning;
 DROP TABLE IF EXISTS :tbl CASCADE;
-DO $$ BEGIN
-  IF NOT EXISTS (SELECT 1 FROM pg_type WHERE typname = 'bench_mood') THEN
-    CREATE TYPE bench_mood AS ENUM ('calm', 'busy', 'alarm', 'offline');
-  END IF;
-END $$;
+DROP TYPE IF EXISTS :mood CASCADE;
+CREATE TYPE :mood AS ENUM ('calm', 'busy', 'alarm', 'offline');
 CREATE TABLE :tbl (
   ts timestamptz NOT NULL, id bigint NOT NULL, i2 smallint, i4 integer, i8 bigint,
   f4 real, f8 double precision, ok boolean, d date, t timestamp,
   n12 numeric(12,2), n30 numeric(30,6), nfree numeric, tx text, vc varchar(40), ch char(8),
-  js jsonb, jn json, u uuid, by bytea, mood bench_mood, ia integer[], ta text[],
+  js jsonb, jn json, u uuid, by bytea, mood :mood, ia integer[], ta text[],
   fa double precision[], iv interval, ip inet, tsn timestamptz, txn text, nm name, tm time)
   PARTITION BY RANGE (ts);
 CREATE TABLE :part PARTITION OF :tbl FOR VALUES FROM ('2020-01-01') TO ('2030-01-01');
@@ -39,7 +37,7 @@ SELECT timestamptz '2020-01-01' + g * interval '1 second',
        json_build_object('seq', g, 'ok', h2 % 2 = 0),
        md5(g::text)::uuid,
        CASE WHEN g % 3 = 0 THEN NULL ELSE decode(md5(h1::text), 'hex') END,
-       (ARRAY['calm', 'busy', 'alarm', 'offline'])[1 + (h1 % 4)::int]::bench_mood,
+       (ARRAY['calm', 'busy', 'alarm', 'offline'])[1 + (h1 % 4)::int]:: :mood,
        CASE WHEN g % 10 = 0 THEN NULL ELSE ARRAY[(h1 % 100)::int, (h2 % 100)::int, NULLIF((g % 9)::int, 0)] END,
        ARRAY['x' || (h1 % 50), 'y' || (h2 % 50)],
        CASE WHEN g % 6 = 0 THEN '{}'::float8[] ELSE ARRAY[(h1 % 1000) / 3.0, (h2 % 1000) / 7.0] END,

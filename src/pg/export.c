@@ -493,6 +493,7 @@ int pg_export(PGconn *c, const pg_export_source *src, const pg_export_options *o
         rc = ts_err_set(err, TS_ERR_NOMEM, "out of memory");
         goto out;
     }
+    ts_debug("%s", ts_buf_cstr(&sql)); /* names only: the floor of bench/export runs it */
     r = PQexec(c, ts_buf_cstr(&sql));
     if (!r || PQresultStatus(r) != PGRES_COPY_OUT) {
         rc = pg_set_error(err, c, r, "could not read the chunk");
