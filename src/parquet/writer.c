@@ -102,7 +102,7 @@ typedef struct pq_col {
     size_t ndict;
     bool kfixed;           /* 4- or 8-byte numbers: keys live in the table (kslots) */
     uint32_t *slots;       /* others: entry + 1, 0 = empty */
-    uint64_t *kslots;      /* 4-byte: key << 32 | entry + 1; 8-byte: pairs key, entry + 1 */
+    uint64_t *kslots;      /* 4-byte: key << 32 | entry + 1; 8-byte: tag << 32 | entry + 1 */
     size_t mask;           /* slots - 1 */
     uint32_t *ent_off, *ent_len, *ent_hash; /* byte arrays: value at dict + off */
     size_t ent_cap;
@@ -1078,6 +1078,12 @@ static inline uint32_t hash64(uint64_t k)
     return (uint32_t)k;
 }
 
+/* Bits of an 8-byte key's mix that its slot keeps (the table index takes others). */
+static inline uint32_t tag8(uint64_t k)
+{
+    return (uint32_t)((k * 0x9E3779B97F4A7C15ull) >> 32);
+}
+
 static uint32_t hash_bytes(const uint8_t *p, size_t n)
 {
     uint64_t h = 0x9E3779B97F4A7C15ull ^ (n * 0xff51afd7ed558ccdull);
@@ -1146,29 +1152,18 @@ static int dict_room(pq_writer *w, pq_col *c)
     if (!have || table_full(c)) {
         size_t nslots = have ? (c->mask + 1) * 2 : 2048, m = nslots - 1;
         if (c->kfixed) {
-            size_t per = c->width == 4 ? 1 : 2;
-            uint64_t *ks = ts_calloc(nslots * per, sizeof *ks);
+            uint64_t *ks = ts_calloc(nslots, sizeof *ks);
             if (!ks)
                 return fail_col(w, c, TS_ERR_NOMEM, "the dictionary");
             for (size_t e = 0; e < c->ndict; e++) {
-                if (per == 1) {
-                    uint32_t k;
-                    size_t h;
-                    memcpy(&k, c->dict.data + e * 4, 4);
-                    h = hash64(k) & m;
-                    while (ks[h])
-                        h = (h + 1) & m;
-                    ks[h] = (uint64_t)k << 32 | (e + 1);
-                } else {
-                    uint64_t k;
-                    size_t h;
-                    memcpy(&k, c->dict.data + e * 8, 8);
-                    h = hash64(k) & m;
-                    while (ks[2 * h + 1])
-                        h = (h + 1) & m;
-                    ks[2 * h] = k;
-                    ks[2 * h + 1] = e + 1;
-                }
+                uint64_t k = 0, tagged;
+                size_t h;
+                memcpy(&k, c->dict.data + e * (size_t)c->width, (size_t)c->width);
+                tagged = c->width == 4 ? k << 32 : (uint64_t)tag8(k) << 32;
+                h = hash64(k) & m;
+                while (ks[h])
+                    h = (h + 1) & m;
+                ks[h] = tagged | (e + 1);
             }
             ts_free(c->kslots);
             c->kslots = ks;
@@ -1262,32 +1257,39 @@ static int dict_put4(pq_writer *w, pq_col *c, uint32_t key)
     return put_index(w, c, (uint32_t)c->ndict - 1);
 }
 
+/* An 8-byte key does not fit a slot with its entry: the slot keeps 32 other bits of
+ * the key's mix as a tag, and a matching tag reads the key from the dictionary. Half
+ * the table key and entry would take (the batch calls prefetch both), which kept a
+ * large dictionary's writer heap over 1.5 x the encoded row group. */
 static int dict_put8(pq_writer *w, pq_col *c, uint64_t key)
 {
     size_t h;
-    uint64_t s;
+    uint64_t s, tag = (uint64_t)tag8(key) << 32;
     int rc;
     if (UNLIKELY(!c->kslots) && (rc = dict_room(w, c)))
         return rc;
     h = hash64(key) & c->mask;
-    while ((s = c->kslots[2 * h + 1]) != 0) {
-        if (c->kslots[2 * h] == key)
-            return put_index(w, c, (uint32_t)s - 1);
+    while ((s = c->kslots[h]) != 0) {
+        if ((s & 0xffffffff00000000ull) == tag) {
+            uint64_t k;
+            memcpy(&k, c->dict.data + ((s & 0xffffffffu) - 1) * 8, 8);
+            if (k == key)
+                return put_index(w, c, (uint32_t)s - 1);
+        }
         h = (h + 1) & c->mask;
     }
     if (table_full(c)) {
         if ((rc = dict_room(w, c)))
             return rc;
         h = hash64(key) & c->mask;
-        while (c->kslots[2 * h + 1])
+        while (c->kslots[h])
             h = (h + 1) & c->mask;
     }
     if ((rc = grow_dict(w, c, 8)))
         return rc;
     memcpy(c->dict.data + c->dict.len, &key, 8);
     c->dict.len += 8;
-    c->kslots[2 * h] = key;
-    c->kslots[2 * h + 1] = (uint32_t)++c->ndict;
+    c->kslots[h] = tag | (uint32_t)++c->ndict;
     dict_added(w, c);
     return put_index(w, c, (uint32_t)c->ndict - 1);
 }
@@ -1792,11 +1794,18 @@ static int check_small_ints(pq_writer *w, pq_col *c, const int32_t *v, const boo
                     continue;                                                               \
                 if (c->dict_on) {                                                           \
                     BITS_T bits;                                                            \
-                    if (c->kslots && k + 8 < n) { /* the table is bigger than the cache */  \
+                    if (c->kslots && k + 16 < n) { /* the table outgrows the cache */      \
                         BITS_T nb;                                                          \
-                        memcpy(&nb, &v[k + 8], sizeof nb);                                  \
-                        __builtin_prefetch(c->kslots + (hash64(nb) & c->mask) *             \
-                                                           (sizeof(BITS_T) / 4));           \
+                        memcpy(&nb, &v[k + 16], sizeof nb);                                 \
+                        __builtin_prefetch(c->kslots + (hash64(nb) & c->mask));             \
+                        if (sizeof(BITS_T) == 8) { /* and the entry a tag points to */      \
+                            uint64_t ps;                                                    \
+                            memcpy(&nb, &v[k + 8], sizeof nb);                              \
+                            ps = c->kslots[hash64(nb) & c->mask];                           \
+                            if (ps)                                                         \
+                                __builtin_prefetch(c->dict.data +                           \
+                                                   ((ps & 0xffffffffu) - 1) * 8);           \
+                        }                                                                   \
                     }                                                                       \
                     memcpy(&bits, &v[k], sizeof bits);                                      \
                     if ((rc = STORE(w, c, bits)))                                           \
@@ -2000,7 +2009,7 @@ static void chunk_reset(const pq_writer *w, pq_col *c)
     if (c->slots)
         memset(c->slots, 0, (c->mask + 1) * sizeof *c->slots);
     if (c->kslots)
-        memset(c->kslots, 0, (c->mask + 1) * (c->width == 4 ? 1 : 2) * sizeof *c->kslots);
+        memset(c->kslots, 0, (c->mask + 1) * sizeof *c->kslots);
     if (c->seen)
         memset(c->seen, 0, c->ent_cap * sizeof *c->seen);
     c->epoch = 0;
