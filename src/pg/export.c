@@ -446,6 +446,11 @@ int pg_export(PGconn *c, const pg_export_source *src, const pg_export_options *o
         goto out;
     }
     pg_columns_specs(cols, specs);
+    for (int i = 0; i < cols->ncols && opt->delta_timestamps; i++)
+        if (!cols->cols[i].list && (cols->cols[i].kind == PG_K_TIMESTAMP ||
+                                    cols->cols[i].kind == PG_K_TIMESTAMPTZ ||
+                                    cols->cols[i].kind == PG_K_DATE))
+            specs[i].encoding = PQ_ENC_DELTA_BINARY_PACKED;
     for (int i = 0; i < cols->ncols; i++)
         oids[i] = cols->cols[i].send_oid;
     st.w = pq_writer_new(specs, cols->ncols, &opt->writer, sink, sink_ctx, err);
