@@ -1294,6 +1294,35 @@ static int dict_put8(pq_writer *w, pq_col *c, uint64_t key)
     return put_index(w, c, (uint32_t)c->ndict - 1);
 }
 
+/* Equality of n bytes, inline up to 16 (two overlapping words): most dictionary hits
+ * are short strings, where a call to memcmp costs more than the comparison. */
+static inline bool bytes_equal(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    uint64_t x, y, u, v;
+    if (n >= 8 && n <= 16) {
+        memcpy(&x, a, 8);
+        memcpy(&y, b, 8);
+        memcpy(&u, a + n - 8, 8);
+        memcpy(&v, b + n - 8, 8);
+        return x == y && u == v;
+    }
+    if (n >= 4 && n < 8) {
+        uint32_t x4, y4, u4, v4;
+        memcpy(&x4, a, 4);
+        memcpy(&y4, b, 4);
+        memcpy(&u4, a + n - 4, 4);
+        memcpy(&v4, b + n - 4, 4);
+        return x4 == y4 && u4 == v4;
+    }
+    if (n < 4) {
+        for (size_t i = 0; i < n; i++)
+            if (a[i] != b[i])
+                return false;
+        return true;
+    }
+    return memcmp(a, b, n) == 0;
+}
+
 static int dict_put_bytes(pq_writer *w, pq_col *c, const uint8_t *p, size_t len)
 {
     size_t fw = c->spec.physical == PQ_FIXED_LEN_BYTE_ARRAY ? (size_t)c->width : 0;
@@ -1306,10 +1335,10 @@ static int dict_put_bytes(pq_writer *w, pq_col *c, const uint8_t *p, size_t len)
     while ((s = c->slots[h]) != 0) {
         size_t e = s - 1;
         if (fw) {
-            if (!memcmp(c->dict.data + e * fw, p, fw))
+            if (bytes_equal(c->dict.data + e * fw, p, fw))
                 return put_index(w, c, (uint32_t)e);
         } else if (c->ent_hash[e] == hv && c->ent_len[e] == len32 &&
-                   !memcmp(c->dict.data + c->ent_off[e], p, len)) {
+                   bytes_equal(c->dict.data + c->ent_off[e], p, len)) {
             return put_index(w, c, (uint32_t)e);
         }
         h = (h + 1) & c->mask;
