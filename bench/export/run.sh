@@ -34,9 +34,16 @@ median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 # runs a command under /usr/bin/time; prints "wall_seconds peak_kb cpu_seconds" (cpu:
 # user + system of the client side, children included; the server's is not counted)
+# (a failed run is tried again, 5 times at most: PGlite takes one session at a time, and
+# another client may hold it for a moment)
 measure() {
-  local log; log=$(mktemp)
-  /usr/bin/time -v -o "$log" bash -c "$1" >/dev/null
+  local log try; log=$(mktemp)
+  for try in 1 2 3 4 5; do
+    /usr/bin/time -v -o "$log" bash -c "$1" >/dev/null 2>"$log.err" && break
+    [ "$try" = 5 ] && { cat "$log.err" >&2; exit 1; }
+    sleep 2
+  done
+  rm -f "$log.err"
   awk -F': ' '/Elapsed \(wall clock\)/ {n = split($2, t, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + t[i]; w = s}
               /User time/ {u = $2} /System time/ {y = $2}
               /Maximum resident set size/ {m = $2} END {print w, m, u + y}' "$log"
@@ -99,8 +106,12 @@ for source in "${sources[@]}"; do
   crows=$(rows_of "$u" "$chunk")
   size=$(psql "$u" -X -Atc "SELECT pg_size_pretty(pg_total_relation_size('$chunk'))" 2>/dev/null || echo "?")
   # the statement tsarchive runs, for the floor
-  copy=$(TSARCHIVE_DATABASE_URL="$u" "$bin" -v export --no-proof --chunk "$chunk" -o "$out/bench_ts.parquet" 2>&1 |
-         sed -n 's/.* debug \(COPY (SELECT .*(FORMAT binary)\)$/\1/p' | head -1)
+  for try in 1 2 3 4 5; do
+    copy=$(TSARCHIVE_DATABASE_URL="$u" "$bin" -v export --no-proof --chunk "$chunk" -o "$out/bench_ts.parquet" 2>&1 |
+           sed -n 's/.* debug \(COPY (SELECT .*(FORMAT binary)\)$/\1/p' | head -1)
+    [ -n "$copy" ] && break
+    sleep 2
+  done
   [ -n "$copy" ] || { echo "could not learn the COPY statement from tsarchive -v" >&2; exit 1; }
   sel=${copy#COPY (}; sel=${sel%) TO STDOUT (FORMAT binary)}
   echo "== $source: $chunk, $crows rows ($size on disk), $runs runs, codec $codec, load average $(loadavg)"

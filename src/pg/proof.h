@@ -39,6 +39,9 @@ void pg_proof_batch_add(pg_proof_batch *b, const pg_copy_field *fields, int nfie
                         const uint32_t *oids);
 void pg_proof_batch_flush(pg_proof_batch *b);
 void pg_proof_batch_free(pg_proof_batch *b);
+/* Test aid: 4 = hash four lanes side by side even where eight would run (AVX2); 0 =
+ * the widest the CPU has (the default). Set it before any batch is flushed. */
+void pg_proof_set_lanes(int lanes);
 /* A thread that hashes a binary COPY stream into pr, as consumer k of ring g (its
  * rows have nfields fields of types oids, which must outlive the thread): how the
  * export and the read-back keep the proof off their main thread. NULL with err filled

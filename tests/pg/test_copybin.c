@@ -357,9 +357,8 @@ static void uuid_text(void **state)
 /* The batch hasher gives each row the hash pg_proof_add_row gives it: rows of every
  * length around the 12-byte blocks and the 16-byte hex groups, NULLs, rows too large
  * to batch, and more rows than one batch holds. */
-static void proof_batch_matches(void **state)
+static void proof_batch_lanes(int lanes)
 {
-    (void)state;
     static uint8_t data[20000];
     static const uint32_t oids[4] = {PG_OID_INT4, PG_OID_TEXT, PG_OID_BYTEA, PG_OID_TEXT};
     static uint8_t hex[2 * (4 + 4 * 8 + 10000)];
@@ -370,6 +369,7 @@ static void proof_batch_matches(void **state)
         x = x * 1103515245u + 12345u;
         data[i] = (uint8_t)(x >> 16);
     }
+    pg_proof_set_lanes(lanes);
     pg_proof_batch *b = pg_proof_batch_new(&many);
     assert_non_null(b);
     for (int row = 0; row < 5000; row++) {
@@ -412,6 +412,15 @@ static void proof_batch_matches(void **state)
     ASSERT_EQ_I(many.rows, one.rows);
     assert_true(one.sum == naive);
     assert_true(many.sum == naive);
+    pg_proof_set_lanes(0);
+}
+
+/* ... with the widest lanes the CPU has (eight with AVX2), and with four */
+static void proof_batch_matches(void **state)
+{
+    (void)state;
+    proof_batch_lanes(0);
+    proof_batch_lanes(4);
 }
 
 int main(void)
