@@ -1,6 +1,6 @@
 /* export.c: chunk -> Parquet: the binary COPY stream received on one thread, decoded
- * row by row into the writer on the caller's, the change proof hashed on a third;
- * metadata in the footer, and the durable file variant. */
+ * into the writer a batch of rows and a column at a time on the caller's, the change
+ * proof hashed on a third; metadata in the footer, and the durable file variant. */
 #include "export.h"
 
 #include <errno.h>
