@@ -1,6 +1,7 @@
 // duck_write.mjs: DuckDB's side of bench/parquet_write.
 //   node duck_write.mjs gen DBFILE ROWS          generate the rows once into DBFILE
 //   node duck_write.mjs write DBFILE CODEC ROW_GROUP OUT [CHECK_FILE]
+//     (DBFILE may be a .parquet file: its rows are loaded instead)
 // The rows come from the same integer formulas as pq_write_bench.c (MINSTD hashes of
 // the row number; the random walk is an exact integer running sum divided by 1000), so
 // both writers get identical data; CHECK_FILE (a tsarchive file) is compared with the
@@ -37,9 +38,13 @@ if (mode === 'gen') {
   console.log(JSON.stringify({ generated: Number(rows), db: dbfile }));
 } else if (mode === 'write') {
   const [codec, rg, out, check] = rest;
-  await run(`ATTACH '${dbfile}' AS disk (READ_ONLY)`);
-  await run('CREATE TABLE t AS SELECT * FROM disk.t');
-  await run('DETACH disk');
+  if (dbfile.endsWith('.parquet')) { // a Parquet file's rows (bench/export's wide table)
+    await run(`CREATE TABLE t AS SELECT * FROM read_parquet('${dbfile}')`);
+  } else {
+    await run(`ATTACH '${dbfile}' AS disk (READ_ONLY)`);
+    await run('CREATE TABLE t AS SELECT * FROM disk.t');
+    await run('DETACH disk');
+  }
   const c0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   await run(`COPY t TO '${out}' (FORMAT parquet, COMPRESSION ${codec}, ROW_GROUP_SIZE ${BigInt(rg)})`);

@@ -4,6 +4,8 @@
 # Each side runs RUNS times under /usr/bin/time -v, alternating; prints the medians of
 # rows/s (wall and CPU), output bytes and peak RSS, and the ratios.
 #   bench/parquet_write/run.sh [BUILD_DIR]      (default: build)
+# INPUT=FILE.parquet: the rows of that file instead (bench/export's wide table: export
+#   it with tsarchive first); both writers load it into memory, then only writing is timed.
 # Environment: ROWS (10000000), ROW_GROUP (1000000), RUNS (5), CODECS ("zstd snappy"),
 #   TS_DICT_LIMIT (bytes; default: the writer's own 2 MiB, which is at least DuckDB's
 #   DICTIONARY_SIZE_LIMIT of ROW_GROUP/5 entries of 8 bytes), WORK (a work dir,
@@ -29,7 +31,12 @@ timed() { # timed LOG CMD... : runs CMD, prints its JSON line + "rss_kb"
     printf ' %s\n' "$(awk -F': ' '/Maximum resident set size/ {print $2}' "$log")"
 }
 
-if [[ ! -f $work/data.duckdb || $(cat "$work/data.rows" 2>/dev/null) != "$ROWS" || -n ${REGEN:-} ]]; then
+data=$work/data.duckdb
+src_arg=(--rows "$ROWS")
+if [[ -n ${INPUT:-} ]]; then
+    data=$INPUT
+    src_arg=(--input "$INPUT" --batch 1024)
+elif [[ ! -f $work/data.duckdb || $(cat "$work/data.rows" 2>/dev/null) != "$ROWS" || -n ${REGEN:-} ]]; then
     echo "generating $ROWS rows in DuckDB (once) ..." >&2
     rm -f "$work/data.duckdb"
     node "$here/duck_write.mjs" gen "$work/data.duckdb" "$ROWS" >&2
@@ -37,14 +44,15 @@ if [[ ! -f $work/data.duckdb || $(cat "$work/data.rows" 2>/dev/null) != "$ROWS" 
 fi
 results=$work/results.txt
 : >"$results"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
 for codec in $CODECS; do
     for ((r = 1; r <= RUNS; r++)); do
         echo "$codec run $r/$RUNS ..." >&2
-        echo "ts $(timed "$work/time.log" "$bin" --codec "$codec" --rows "$ROWS" \
+        echo "ts $(timed "$work/time.log" "$bin" --codec "$codec" "${src_arg[@]}" \
             --row-group "$ROW_GROUP" "${dict_arg[@]}" --out "$work/ts_$codec.parquet")" >>"$results"
         check=()
         ((r == 1)) && check=("$work/ts_$codec.parquet")
-        echo "duck $(timed "$work/time.log" node "$here/duck_write.mjs" write "$work/data.duckdb" \
+        echo "duck $(timed "$work/time.log" node "$here/duck_write.mjs" write "$data" \
             "$codec" "$ROW_GROUP" "$work/duck_$codec.parquet" "${check[@]}")" >>"$results"
     done
 done
@@ -88,3 +96,4 @@ for (const codec of [...new Set(runs.map((r) => r.codec))]) {
 }
 })();
 JS
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"

@@ -244,6 +244,17 @@ int pq_compressor_run(pq_compressor *c, const void *src, size_t n, ts_buf *out, 
     return compress_with(c->codec, c->level, c->zctx, c->zs, src, n, out, err);
 }
 
+int pq_compressor_run_into(pq_compressor *c, const void *src, size_t n, uint8_t *dst, size_t cap,
+                           size_t *len, ts_err *err)
+{
+    /* A buffer that cannot move: a reserve past cap meets the limit (TS_ERR_TOOBIG)
+     * before any realloc; the extra byte of cap is ts_buf's NUL, never written here. */
+    ts_buf b = {.data = dst, .len = 0, .cap = cap + 1, .limit = cap};
+    int rc = compress_with(c->codec, c->level, c->zctx, c->zs, src, n, &b, err);
+    *len = b.len;
+    return rc;
+}
+
 void pq_compressor_free(pq_compressor *c)
 {
     if (!c)

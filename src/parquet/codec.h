@@ -33,6 +33,10 @@ pq_compressor *pq_compressor_new(pq_codec codec, int level, ts_err *err);
 /* Like pq_compress with the compressor's codec and level. */
 int pq_compressor_run(pq_compressor *c, const void *src, size_t n, ts_buf *out,
                       ts_err *err) TS_MUSTCHECK;
+/* The same into dst (cap bytes, at least pq_compress_bound(n)): *len = bytes written.
+ * TS_ERR_TOOBIG when cap does not suffice. */
+int pq_compressor_run_into(pq_compressor *c, const void *src, size_t n, uint8_t *dst, size_t cap,
+                           size_t *len, ts_err *err) TS_MUSTCHECK;
 /* NULL is a no-op. */
 void pq_compressor_free(pq_compressor *c);
 

@@ -101,7 +101,7 @@ void pq_rle_init(pq_rle *d, const uint8_t *p, size_t n, int width)
     d->width = width;
 }
 
-int pq_rle_next(pq_rle *d, uint64_t *out, ts_err *err)
+int pq_rle_next_slow(pq_rle *d, uint64_t *out, ts_err *err)
 {
     for (;;) {
         if (d->rle_left) {
@@ -309,7 +309,7 @@ int pq_levels_init(pq_levels *l, int encoding, int max, bool v1, const uint8_t *
     return ts_err_set(err, TS_ERR_UNSUPPORTED, "level encoding %d is not supported", encoding);
 }
 
-int pq_levels_next(pq_levels *l, int *out, ts_err *err)
+int pq_levels_next_slow(pq_levels *l, int *out, ts_err *err)
 {
     uint64_t v;
     switch (l->kind) {
@@ -493,7 +493,7 @@ static int plain_next(pq_vdec *d, pq_value *out, ts_err *err)
     }
 }
 
-int pq_vdec_next(pq_vdec *d, pq_value *out, ts_err *err)
+int pq_vdec_next_slow(pq_vdec *d, pq_value *out, ts_err *err)
 {
     uint64_t u;
     out->is_null = false;

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "../common/buf.h"
 #include "reader.h"
@@ -26,8 +27,18 @@ typedef struct pq_rle {
 } pq_rle;
 
 void pq_rle_init(pq_rle *d, const uint8_t *p, size_t n, int width);
-/* Next value: 0, or TS_ERR_FORMAT when the data ends or is corrupt. */
-int pq_rle_next(pq_rle *d, uint64_t *out, ts_err *err) TS_MUSTCHECK;
+/* Next value: 0, or TS_ERR_FORMAT when the data ends or is corrupt. Inside an RLE run
+ * inline (the common case of every level and many indices), else out of line. */
+int pq_rle_next_slow(pq_rle *d, uint64_t *out, ts_err *err) TS_MUSTCHECK;
+static inline TS_MUSTCHECK int pq_rle_next(pq_rle *d, uint64_t *out, ts_err *err)
+{
+    if (d->rle_left) {
+        d->rle_left--;
+        *out = d->rle_value;
+        return 0;
+    }
+    return pq_rle_next_slow(d, out, err);
+}
 
 /* DELTA_BINARY_PACKED. */
 typedef struct pq_delta {
@@ -67,7 +78,21 @@ typedef struct pq_levels {
  * and *used = bytes taken; BIT_PACKED takes ceil(count * width / 8) bytes. */
 int pq_levels_init(pq_levels *l, int encoding, int max, bool v1, const uint8_t *p, size_t n,
                    uint64_t count, size_t *used, ts_err *err) TS_MUSTCHECK;
-int pq_levels_next(pq_levels *l, int *out, ts_err *err) TS_MUSTCHECK;
+int pq_levels_next_slow(pq_levels *l, int *out, ts_err *err) TS_MUSTCHECK;
+/* The next level: absent levels and RLE runs inline. */
+static inline TS_MUSTCHECK int pq_levels_next(pq_levels *l, int *out, ts_err *err)
+{
+    if (l->kind == 0) {
+        *out = 0;
+        return 0;
+    }
+    if (l->kind == 1 && l->rle.rle_left && l->rle.rle_value <= (uint64_t)l->max) {
+        l->rle.rle_left--;
+        *out = (int)l->rle.rle_value;
+        return 0;
+    }
+    return pq_levels_next_slow(l, out, err);
+}
 
 /* A decoder of values of one page section. */
 typedef struct pq_vdec {
@@ -94,7 +119,47 @@ int pq_vdec_init(pq_vdec *d, int encoding, int physical, int type_length, const 
 /* Next value into *out (out->is_null = false). Byte values point into the input, the
  * dictionary, or (DELTA_BYTE_ARRAY, BYTE_STREAM_SPLIT of FLBA) into d itself, valid
  * until the next call. */
-int pq_vdec_next(pq_vdec *d, pq_value *out, ts_err *err) TS_MUSTCHECK;
+int pq_vdec_next_slow(pq_vdec *d, pq_value *out, ts_err *err) TS_MUSTCHECK;
+/* PLAIN 4- and 8-byte values and byte arrays inline on little-endian hosts. */
+static inline TS_MUSTCHECK int pq_vdec_next(pq_vdec *d, pq_value *out, ts_err *err)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (d->encoding == PQ_ENC_PLAIN) {
+        size_t left = (size_t)(d->end - d->p);
+        uint32_t len;
+        out->is_null = false;
+        switch (d->physical) {
+        case PQ_INT32:
+        case PQ_FLOAT:
+            if (left < 4)
+                break;
+            memcpy(&out->v.i32, d->p, 4);
+            d->p += 4;
+            return 0;
+        case PQ_INT64:
+        case PQ_DOUBLE:
+            if (left < 8)
+                break;
+            memcpy(&out->v.i64, d->p, 8);
+            d->p += 8;
+            return 0;
+        case PQ_BYTE_ARRAY:
+            if (left < 4)
+                break;
+            memcpy(&len, d->p, 4);
+            if (len > left - 4)
+                break;
+            out->v.bin.ptr = d->p + 4;
+            out->v.bin.len = len;
+            d->p += 4 + (size_t)len;
+            return 0;
+        default:
+            break;
+        }
+    }
+#endif
+    return pq_vdec_next_slow(d, out, err);
+}
 void pq_vdec_free(pq_vdec *d);
 
 /* Width in bytes of a fixed-size physical type (INT96 12, FLBA type_length), 0 for

@@ -120,6 +120,27 @@ static size_t hybrid_bound(size_t n, int bit_width)
 HYBRID_ENCODER(pq_enc_hybrid_u8, uint8_t)
 HYBRID_ENCODER(pq_enc_hybrid_u32, uint32_t)
 
+int pq_enc_hybrid_repeat(uint32_t v, size_t n, int bw, ts_buf *out)
+{
+    uint32_t few[8];
+    size_t vbytes = ((size_t)bw + 7) / 8;
+    uint8_t *p;
+    int rc;
+    if (n < 8) { /* a literal group, as the hybrid encoder writes a short run */
+        for (size_t i = 0; i < n; i++)
+            few[i] = v;
+        return pq_enc_hybrid_u32(few, n, bw, out);
+    }
+    if ((rc = ts_buf_reserve(out, 10 + vbytes)) != 0)
+        return rc;
+    p = out->data + out->len;
+    p += pq_uvarint_put(p, (uint64_t)n << 1);
+    for (size_t k = 0; k < vbytes; k++)
+        *p++ = (uint8_t)(v >> (8 * k));
+    out->len = (size_t)(p - out->data);
+    return TS_OK;
+}
+
 int pq_enc_bool_plain(const uint8_t *v, size_t n, ts_buf *out)
 {
     size_t nbytes = (n + 7) / 8, i = 0;

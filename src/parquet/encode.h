@@ -27,6 +27,9 @@ int pq_enc_bitpack32(const uint32_t *v, size_t n, int bit_width, ts_buf *out) TS
 int pq_enc_hybrid_u8(const uint8_t *v, size_t n, int bit_width, ts_buf *out) TS_MUSTCHECK;
 int pq_enc_hybrid_u32(const uint32_t *v, size_t n, int bit_width, ts_buf *out) TS_MUSTCHECK;
 
+/* The same bytes as the hybrid encoders give n copies of v (one RLE run from 8 on). */
+int pq_enc_hybrid_repeat(uint32_t v, size_t n, int bit_width, ts_buf *out) TS_MUSTCHECK;
+
 /* PLAIN booleans: n flags (0/1 bytes) as bits, LSB first, last byte zero padded. */
 int pq_enc_bool_plain(const uint8_t *v, size_t n, ts_buf *out) TS_MUSTCHECK;
 

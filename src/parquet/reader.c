@@ -56,7 +56,6 @@ typedef struct col_state {
     size_t items_cap;
     uint8_t *rowbytes; /* a list's byte values, copied out of the pages */
     size_t rowbytes_len, rowbytes_cap;
-    pq_value scalar;
 } col_state;
 
 struct pq_reader {
@@ -1063,11 +1062,12 @@ static int assemble(pq_reader *r, col_state *c, pq_cell *cell, ts_err *err)
         return ts_err_set(err, TS_ERR_FORMAT, "a row starts with repetition level %d", c->la_rep);
     c->la_valid = false;
     if (!col->spec.list) {
-        c->scalar = c->la_val;
+        /* the cell shows the lookahead itself: the next fetch is in the next call (a
+         * copy of it, just written field by field, would stall on store forwarding) */
         cell->is_list = false;
-        cell->is_null = c->scalar.is_null;
+        cell->is_null = c->la_val.is_null;
         cell->n = 1;
-        cell->items = &c->scalar;
+        cell->items = &c->la_val;
         return 0;
     }
     cell->is_list = true;

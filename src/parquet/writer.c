@@ -58,13 +58,17 @@ typedef struct wstats {
     ts_buf min, max; /* PLAIN bytes (byte arrays without length prefix) */
 } wstats;
 
-/* A finished page (header + body), sized exactly: a chunk is a list of these, so no
- * buffer doubling inflates a row group's memory. */
+/* A finished page (header + body: len bytes at data + off), sized exactly: a chunk is
+ * a list of these, so no buffer doubling inflates a row group's memory. */
 typedef struct pq_pageblk {
     struct pq_pageblk *next;
-    size_t len;
+    size_t off, len;
     uint8_t data[];
 } pq_pageblk;
+
+/* Room for the page header in front of a body compressed into its block: the header
+ * (which holds the compressed size) is written after, just in front of the body. */
+#define HDR_ROOM 1024
 
 typedef struct pq_col {
     pq_column_spec spec;
@@ -81,6 +85,8 @@ typedef struct pq_col {
 
     /* current page */
     ts_buf def, rep;       /* one byte per level */
+    bool def_implicit;     /* a flat column's page without a NULL so far: its definition
+                              levels (all max_def) are not stored, and encode as one run */
     ts_buf vals;           /* PLAIN values (booleans: one byte each) */
     ts_buf idx;            /* uint32 dictionary indices */
     size_t page_values;    /* levels (num_values) */
@@ -96,7 +102,7 @@ typedef struct pq_col {
     size_t ndict;
     bool kfixed;           /* 4- or 8-byte numbers: keys live in the table (kslots) */
     uint32_t *slots;       /* others: entry + 1, 0 = empty */
-    uint64_t *kslots;      /* 4-byte: key << 32 | entry + 1; 8-byte: pairs key, entry + 1 */
+    uint64_t *kslots;      /* 4-byte: key << 32 | entry + 1; 8-byte: tag << 32 | entry + 1 */
     size_t mask;           /* slots - 1 */
     uint32_t *ent_off, *ent_len, *ent_hash; /* byte arrays: value at dict + off */
     size_t ent_cap;
@@ -127,7 +133,7 @@ struct pq_writer {
     int64_t rg_rows;       /* rows ended in the current row group */
     int nrg;
     ts_buf rg_meta;        /* RowGroup structs, serialized as they close */
-    ts_buf page, comp, hdr; /* scratch: uncompressed page, compressed page, header */
+    ts_buf page, hdr;      /* scratch: uncompressed page, header */
     pq_compressor *cz;
     char **kv;             /* key, value pairs; value may be NULL */
     size_t nkv, kv_cap;
@@ -448,7 +454,6 @@ pq_writer *pq_writer_new(const pq_column_spec *cols, int ncols, const pq_writer_
     w->sink_ctx = sink_ctx;
     ts_buf_init(&w->rg_meta, 0);
     ts_buf_init(&w->page, 0);
-    ts_buf_init(&w->comp, 0);
     ts_buf_init(&w->hdr, 0);
     w->created_by = ts_strdup(opt->created_by ? opt->created_by
                                               : "tsarchive version " TS_VERSION " (build " TS_BUILD_ID ")");
@@ -485,6 +490,7 @@ pq_writer *pq_writer_new(const pq_column_spec *cols, int ncols, const pq_writer_
             c->max_rep = 0;
         }
         c->def_bw = pq_bit_width((uint64_t)c->max_def);
+        c->def_implicit = c->max_def > 0 && c->max_rep == 0;
         c->rep_bw = pq_bit_width((uint64_t)c->max_rep);
         switch ((int)s->encoding) {
         case PQ_ENC_DEFAULT:
@@ -528,7 +534,6 @@ void pq_writer_free(pq_writer *w)
     ts_free(w->created_by);
     ts_buf_free(&w->rg_meta);
     ts_buf_free(&w->page);
-    ts_buf_free(&w->comp);
     ts_buf_free(&w->hdr);
     pq_compressor_free(w->cz);
     for (size_t i = 0; i < w->nkv * 2; i++)
@@ -860,6 +865,7 @@ static void put_stats(pq_tenc *e, int16_t fid, const pq_col *c, const wstats *s)
 
 /* ------------------------------------------------------------------ pages */
 
+/* Levels lv[0..page_values), or (lv NULL) page_values times max_def. */
 static int put_levels(pq_writer *w, pq_col *c, const uint8_t *lv, int bw)
 {
     size_t at = w->page.len;
@@ -868,7 +874,8 @@ static int put_levels(pq_writer *w, pq_col *c, const uint8_t *lv, int bw)
     if (rc)
         return fail_col(w, c, rc, "levels");
     w->page.len += 4;
-    rc = pq_enc_hybrid_u8(lv, c->page_values, bw, &w->page);
+    rc = lv ? pq_enc_hybrid_u8(lv, c->page_values, bw, &w->page)
+            : pq_enc_hybrid_repeat((uint32_t)c->max_def, c->page_values, bw, &w->page);
     if (rc)
         return fail_col(w, c, rc, "levels");
     len = (uint32_t)(w->page.len - at - 4);
@@ -883,30 +890,29 @@ static int write_page(pq_writer *w, pq_col *c, const uint8_t *src, size_t n, int
 {
     const uint8_t *body = src;
     size_t body_len = n;
-    pq_pageblk *blk;
+    pq_pageblk *blk = NULL, *nb;
     pq_tenc e;
     int rc;
     if (n > INT32_MAX)
         return fail(w, TS_ERR_TOOBIG, "a page of column \"%s\" is %zu bytes, past 2 GiB",
                     c->name, n);
-    if (w->cz) {
-        size_t need = pq_compress_bound(w->opt.codec, n) + 128;
-        ts_buf_reset(&w->comp);
-        if (w->comp.cap < need) { /* exactly, not by doubling: this buffer lives long */
-            uint8_t *p = ts_realloc(w->comp.data, need);
-            if (!p)
-                return fail_col(w, c, TS_ERR_NOMEM, "a compressed page");
-            w->comp.data = p;
-            w->comp.cap = need;
-        }
-        rc = pq_compressor_run(w->cz, src, n, &w->comp, &w->err);
-        if (rc)
+    if (w->cz) { /* into the page's own block: no long-lived buffer of the bound's size */
+        size_t bound = pq_compress_bound(w->opt.codec, n) + 128;
+        blk = ts_malloc(sizeof *blk + HDR_ROOM + bound);
+        if (!blk)
+            return fail_col(w, c, TS_ERR_NOMEM, "a compressed page");
+        rc = pq_compressor_run_into(w->cz, src, n, blk->data + HDR_ROOM, bound, &body_len,
+                                    &w->err);
+        if (rc) {
+            ts_free(blk);
             return fail(w, rc, "could not compress a page of column \"%s\"", c->name);
-        body = w->comp.data;
-        body_len = w->comp.len;
-        if (body_len > INT32_MAX)
+        }
+        body = blk->data + HDR_ROOM;
+        if (body_len > INT32_MAX) {
+            ts_free(blk);
             return fail(w, TS_ERR_TOOBIG, "a compressed page of column \"%s\" passed 2 GiB",
                         c->name);
+        }
     }
     ts_buf_reset(&w->hdr);
     pq_tenc_init(&e, &w->hdr);
@@ -930,16 +936,30 @@ static int write_page(pq_writer *w, pq_col *c, const uint8_t *src, size_t n, int
         pq_tenc_i32(&e, 2, encoding);
         pq_tenc_struct_end(&e);
     }
-    if ((rc = pq_tenc_finish(&e)))
+    if ((rc = pq_tenc_finish(&e))) {
+        ts_free(blk);
         return fail_col(w, c, rc, "a page header");
-    blk = ts_malloc(sizeof *blk + w->hdr.len + body_len);
-    if (!blk)
-        return fail_col(w, c, TS_ERR_NOMEM, "a page");
+    }
+    if (blk && w->hdr.len <= HDR_ROOM) {
+        blk->off = HDR_ROOM - w->hdr.len;
+        memcpy(blk->data + blk->off, w->hdr.data, w->hdr.len);
+        if ((nb = ts_realloc(blk, sizeof *blk + HDR_ROOM + body_len)) != NULL) /* shrinks */
+            blk = nb;
+    } else { /* uncompressed, or a header past the room: a block of its own */
+        nb = ts_malloc(sizeof *nb + w->hdr.len + body_len);
+        if (!nb) {
+            ts_free(blk);
+            return fail_col(w, c, TS_ERR_NOMEM, "a page");
+        }
+        nb->off = 0;
+        memcpy(nb->data, w->hdr.data, w->hdr.len);
+        if (body_len)
+            memcpy(nb->data + w->hdr.len, body, body_len);
+        ts_free(blk);
+        blk = nb;
+    }
     blk->next = NULL;
     blk->len = w->hdr.len + body_len;
-    memcpy(blk->data, w->hdr.data, w->hdr.len);
-    if (body_len)
-        memcpy(blk->data + w->hdr.len, body, body_len);
     c->ch_uncomp += (int64_t)(w->hdr.len + n);
     c->ch_comp += (int64_t)blk->len;
     *out = blk;
@@ -958,7 +978,8 @@ static int flush_page(pq_writer *w, pq_col *c)
     ts_buf_reset(&w->page);
     if (c->max_rep > 0 && (rc = put_levels(w, c, c->rep.data, c->rep_bw)))
         return rc;
-    if (c->max_def > 0 && (rc = put_levels(w, c, c->def.data, c->def_bw)))
+    if (c->max_def > 0 &&
+        (rc = put_levels(w, c, c->def_implicit ? NULL : c->def.data, c->def_bw)))
         return rc;
     if (use_dict) {
         int bw = pq_bit_width(c->ndict > 1 ? c->ndict - 1 : 1);
@@ -1022,6 +1043,7 @@ static int flush_page(pq_writer *w, pq_col *c)
         c->pages_data++;
     c->enc_mask |= 1u << enc;
     ts_buf_reset(&c->def);
+    c->def_implicit = c->max_def > 0 && c->max_rep == 0;
     ts_buf_reset(&c->rep);
     ts_buf_reset(&c->vals);
     ts_buf_reset(&c->idx);
@@ -1043,10 +1065,23 @@ static size_t page_estimate(const pq_col *c)
 
 /* ------------------------------------------------------------------ dictionary */
 
+/* MurmurHash3's 64-bit finalizer: every input bit reaches the low bits the table
+ * takes. (One multiply folded in half left doubles such as x / 977.0 or a random walk
+ * of thousandths in long clusters: 15 probes per insert instead of 1.) */
 static inline uint32_t hash64(uint64_t k)
 {
-    k *= 0x9E3779B97F4A7C15ull;
-    return (uint32_t)(k >> 32) ^ (uint32_t)k;
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdull;
+    k ^= k >> 33;
+    k *= 0xc4ceb9fe1a85ec53ull;
+    k ^= k >> 33;
+    return (uint32_t)k;
+}
+
+/* Bits of an 8-byte key's mix that its slot keeps (the table index takes others). */
+static inline uint32_t tag8(uint64_t k)
+{
+    return (uint32_t)((k * 0x9E3779B97F4A7C15ull) >> 32);
 }
 
 static uint32_t hash_bytes(const uint8_t *p, size_t n)
@@ -1117,29 +1152,18 @@ static int dict_room(pq_writer *w, pq_col *c)
     if (!have || table_full(c)) {
         size_t nslots = have ? (c->mask + 1) * 2 : 2048, m = nslots - 1;
         if (c->kfixed) {
-            size_t per = c->width == 4 ? 1 : 2;
-            uint64_t *ks = ts_calloc(nslots * per, sizeof *ks);
+            uint64_t *ks = ts_calloc(nslots, sizeof *ks);
             if (!ks)
                 return fail_col(w, c, TS_ERR_NOMEM, "the dictionary");
             for (size_t e = 0; e < c->ndict; e++) {
-                if (per == 1) {
-                    uint32_t k;
-                    size_t h;
-                    memcpy(&k, c->dict.data + e * 4, 4);
-                    h = hash64(k) & m;
-                    while (ks[h])
-                        h = (h + 1) & m;
-                    ks[h] = (uint64_t)k << 32 | (e + 1);
-                } else {
-                    uint64_t k;
-                    size_t h;
-                    memcpy(&k, c->dict.data + e * 8, 8);
-                    h = hash64(k) & m;
-                    while (ks[2 * h + 1])
-                        h = (h + 1) & m;
-                    ks[2 * h] = k;
-                    ks[2 * h + 1] = e + 1;
-                }
+                uint64_t k = 0, tagged;
+                size_t h;
+                memcpy(&k, c->dict.data + e * (size_t)c->width, (size_t)c->width);
+                tagged = c->width == 4 ? k << 32 : (uint64_t)tag8(k) << 32;
+                h = hash64(k) & m;
+                while (ks[h])
+                    h = (h + 1) & m;
+                ks[h] = tagged | (e + 1);
             }
             ts_free(c->kslots);
             c->kslots = ks;
@@ -1167,6 +1191,28 @@ static inline void dict_added(pq_writer *w, pq_col *c)
         c->dict_overflow = true;
         c->next_check = 0; /* switch at the next row start */
     }
+}
+
+/* Room for n more dictionary bytes. Doubling stops at the dictionary's limit (plus
+ * the value that passes it): a buffer twice the limit would hold half of it unused. */
+static int grow_dict(pq_writer *w, pq_col *c, size_t n)
+{
+    ts_buf *b = &c->dict;
+    size_t limit = (size_t)w->opt.dictionary_bytes_limit + 16, need = b->len + n + 1, ncap;
+    uint8_t *p;
+    if (LIKELY(b->cap >= need))
+        return 0;
+    ncap = b->cap ? b->cap * 2 : 1024;
+    if (ncap > limit)
+        ncap = limit;
+    if (ncap < need)
+        ncap = need;
+    p = ts_realloc(b->data, ncap);
+    if (!p)
+        return fail_col(w, c, TS_ERR_NOMEM, "the dictionary");
+    b->data = p;
+    b->cap = ncap;
+    return 0;
 }
 
 static inline int put_index(pq_writer *w, pq_col *c, uint32_t e)
@@ -1202,7 +1248,7 @@ static int dict_put4(pq_writer *w, pq_col *c, uint32_t key)
         while (c->kslots[h])
             h = (h + 1) & c->mask;
     }
-    if ((rc = grow(w, c, &c->dict, 4)))
+    if ((rc = grow_dict(w, c, 4)))
         return rc;
     memcpy(c->dict.data + c->dict.len, &key, 4);
     c->dict.len += 4;
@@ -1211,34 +1257,70 @@ static int dict_put4(pq_writer *w, pq_col *c, uint32_t key)
     return put_index(w, c, (uint32_t)c->ndict - 1);
 }
 
+/* An 8-byte key does not fit a slot with its entry: the slot keeps 32 other bits of
+ * the key's mix as a tag, and a matching tag reads the key from the dictionary. Half
+ * the table key and entry would take (the batch calls prefetch both), which kept a
+ * large dictionary's writer heap over 1.5 x the encoded row group. */
 static int dict_put8(pq_writer *w, pq_col *c, uint64_t key)
 {
     size_t h;
-    uint64_t s;
+    uint64_t s, tag = (uint64_t)tag8(key) << 32;
     int rc;
     if (UNLIKELY(!c->kslots) && (rc = dict_room(w, c)))
         return rc;
     h = hash64(key) & c->mask;
-    while ((s = c->kslots[2 * h + 1]) != 0) {
-        if (c->kslots[2 * h] == key)
-            return put_index(w, c, (uint32_t)s - 1);
+    while ((s = c->kslots[h]) != 0) {
+        if ((s & 0xffffffff00000000ull) == tag) {
+            uint64_t k;
+            memcpy(&k, c->dict.data + ((s & 0xffffffffu) - 1) * 8, 8);
+            if (k == key)
+                return put_index(w, c, (uint32_t)s - 1);
+        }
         h = (h + 1) & c->mask;
     }
     if (table_full(c)) {
         if ((rc = dict_room(w, c)))
             return rc;
         h = hash64(key) & c->mask;
-        while (c->kslots[2 * h + 1])
+        while (c->kslots[h])
             h = (h + 1) & c->mask;
     }
-    if ((rc = grow(w, c, &c->dict, 8)))
+    if ((rc = grow_dict(w, c, 8)))
         return rc;
     memcpy(c->dict.data + c->dict.len, &key, 8);
     c->dict.len += 8;
-    c->kslots[2 * h] = key;
-    c->kslots[2 * h + 1] = (uint32_t)++c->ndict;
+    c->kslots[h] = tag | (uint32_t)++c->ndict;
     dict_added(w, c);
     return put_index(w, c, (uint32_t)c->ndict - 1);
+}
+
+/* Equality of n bytes, inline up to 16 (two overlapping words): most dictionary hits
+ * are short strings, where a call to memcmp costs more than the comparison. */
+static inline bool bytes_equal(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    uint64_t x, y, u, v;
+    if (n >= 8 && n <= 16) {
+        memcpy(&x, a, 8);
+        memcpy(&y, b, 8);
+        memcpy(&u, a + n - 8, 8);
+        memcpy(&v, b + n - 8, 8);
+        return x == y && u == v;
+    }
+    if (n >= 4 && n < 8) {
+        uint32_t x4, y4, u4, v4;
+        memcpy(&x4, a, 4);
+        memcpy(&y4, b, 4);
+        memcpy(&u4, a + n - 4, 4);
+        memcpy(&v4, b + n - 4, 4);
+        return x4 == y4 && u4 == v4;
+    }
+    if (n < 4) {
+        for (size_t i = 0; i < n; i++)
+            if (a[i] != b[i])
+                return false;
+        return true;
+    }
+    return memcmp(a, b, n) == 0;
 }
 
 static int dict_put_bytes(pq_writer *w, pq_col *c, const uint8_t *p, size_t len)
@@ -1253,10 +1335,10 @@ static int dict_put_bytes(pq_writer *w, pq_col *c, const uint8_t *p, size_t len)
     while ((s = c->slots[h]) != 0) {
         size_t e = s - 1;
         if (fw) {
-            if (!memcmp(c->dict.data + e * fw, p, fw))
+            if (bytes_equal(c->dict.data + e * fw, p, fw))
                 return put_index(w, c, (uint32_t)e);
         } else if (c->ent_hash[e] == hv && c->ent_len[e] == len32 &&
-                   !memcmp(c->dict.data + c->ent_off[e], p, len)) {
+                   bytes_equal(c->dict.data + c->ent_off[e], p, len)) {
             return put_index(w, c, (uint32_t)e);
         }
         h = (h + 1) & c->mask;
@@ -1270,7 +1352,7 @@ static int dict_put_bytes(pq_writer *w, pq_col *c, const uint8_t *p, size_t len)
     }
     if (!fw && c->dict.len + 4 + len > UINT32_MAX)
         return fail(w, TS_ERR_TOOBIG, "dictionary of column \"%s\" passed 4 GiB", c->name);
-    if ((rc = grow(w, c, &c->dict, len + 4)))
+    if ((rc = grow_dict(w, c, len + 4)))
         return rc;
     if (!fw) {
         memcpy(c->dict.data + c->dict.len, &len32, 4);
@@ -1350,7 +1432,7 @@ static inline size_t page_limit(const pq_writer *w)
 /* The slow path at a row start: dictionary decisions and page boundaries. */
 static int row_slow(pq_writer *w, pq_col *c)
 {
-    size_t est, step;
+    size_t est, step, per;
     int rc;
     if (c->dict_on) {
         if (c->dict_overflow)
@@ -1364,15 +1446,19 @@ static int row_slow(pq_writer *w, pq_col *c)
         }
     }
     est = page_estimate(c);
+    /* bytes per value of this page (or of the one about to be cut), rounded up */
+    per = c->page_values ? (est + c->page_values - 1) / c->page_values
+                         : (c->width ? (size_t)c->width : 8);
     /* Cut a little under page_bytes, so page buffers stay within the next power of two. */
     if (est >= page_limit(w) || c->page_values >= PAGE_MAX_VALUES) {
         if ((rc = flush_page(w, c)))
             return rc;
         est = 0;
     }
-    /* Next look when the page may be full, judged by its bytes per value so far. */
+    /* Next look when the page may be full, judged by its bytes per value so far (after
+     * a cut, by the last page's: a guess of one byte made pages of long strings several
+     * times page_bytes). */
     {
-        size_t per = c->page_values ? est / c->page_values : 1;
         size_t room = page_limit(w) - est;
         step = room / (per ? per : 1) / 2;
         if (step < 1)
@@ -1381,6 +1467,10 @@ static int row_slow(pq_writer *w, pq_col *c)
             step = 65536;
         if (c->dict_on && !c->dict_probed && step > 2048)
             step = 2048;
+        /* a page of small indices meets the value cap before page_bytes: stop there, so
+         * the index buffer stays within its power of two */
+        if (step > PAGE_MAX_VALUES - c->page_values)
+            step = PAGE_MAX_VALUES - c->page_values;
     }
     c->next_check = c->page_values + step;
     return 0;
@@ -1433,11 +1523,23 @@ static inline pq_col *col_get(pq_writer *w, int col, int physical, const char *w
     return c;
 }
 
+/* The page's first NULL: the levels so far (all present) are written out. */
+static int def_materialize(pq_writer *w, pq_col *c)
+{
+    int rc = grow(w, c, &c->def, c->page_values);
+    if (rc)
+        return rc;
+    memset(c->def.data + c->def.len, c->max_def, c->page_values);
+    c->def.len += c->page_values;
+    c->def_implicit = false;
+    return 0;
+}
+
 /* Levels of one present value (the row was started by the caller). */
 static inline int level_present(pq_writer *w, pq_col *c)
 {
     int rc;
-    if (c->max_def) {
+    if (c->max_def && !c->def_implicit) {
         if ((rc = grow(w, c, &c->def, 1)))
             return rc;
         c->def.data[c->def.len++] = (uint8_t)c->max_def;
@@ -1455,6 +1557,8 @@ static inline int level_present(pq_writer *w, pq_col *c)
 static inline int level_only(pq_writer *w, pq_col *c, int def, int rep)
 {
     int rc;
+    if (c->def_implicit && (rc = def_materialize(w, c)))
+        return rc;
     if ((rc = grow(w, c, &c->def, 1)))
         return rc;
     c->def.data[c->def.len++] = (uint8_t)def;
@@ -1704,24 +1808,33 @@ static int check_small_ints(pq_writer *w, pq_col *c, const int32_t *v, const boo
             if (run > n - i)                                                                \
                 run = n - i;                                                                \
             c->rows += (int64_t)run;                                                        \
-            if (c->max_def && (rc = grow(w, c, &c->def, run)))                              \
+            if (valid && c->def_implicit && (rc = def_materialize(w, c)))                   \
+                return rc;                                                                  \
+            if (c->max_def && !c->def_implicit && (rc = grow(w, c, &c->def, run)))          \
                 return rc;                                                                  \
             if (!c->dict_on && (rc = grow(w, c, &c->vals, run * sizeof(T))))               \
                 return rc;                                                                  \
             for (size_t k = i; k < i + run; k++) {                                          \
                 bool ok = !valid || valid[k];                                               \
-                if (c->max_def)                                                             \
+                if (c->max_def && !c->def_implicit)                                         \
                     c->def.data[c->def.len++] = ok ? 1 : 0;                                 \
                 c->page_values++;                                                           \
                 if (!ok)                                                                    \
                     continue;                                                               \
                 if (c->dict_on) {                                                           \
                     BITS_T bits;                                                            \
-                    if (c->kslots && k + 8 < n) { /* the table is bigger than the cache */  \
+                    if (c->kslots && k + 16 < n) { /* the table outgrows the cache */      \
                         BITS_T nb;                                                          \
-                        memcpy(&nb, &v[k + 8], sizeof nb);                                  \
-                        __builtin_prefetch(c->kslots + (hash64(nb) & c->mask) *             \
-                                                           (sizeof(BITS_T) / 4));           \
+                        memcpy(&nb, &v[k + 16], sizeof nb);                                 \
+                        __builtin_prefetch(c->kslots + (hash64(nb) & c->mask));             \
+                        if (sizeof(BITS_T) == 8) { /* and the entry a tag points to */      \
+                            uint64_t ps;                                                    \
+                            memcpy(&nb, &v[k + 8], sizeof nb);                              \
+                            ps = c->kslots[hash64(nb) & c->mask];                           \
+                            if (ps)                                                         \
+                                __builtin_prefetch(c->dict.data +                           \
+                                                   ((ps & 0xffffffffu) - 1) * 8);           \
+                        }                                                                   \
                     }                                                                       \
                     memcpy(&bits, &v[k], sizeof bits);                                      \
                     if ((rc = STORE(w, c, bits)))                                           \
@@ -1744,7 +1857,91 @@ static int check_small_ints(pq_writer *w, pq_col *c, const int32_t *v, const boo
 
 BATCH(pq_write_i32_batch, int32_t, PQ_INT32, dict_put4, uint32_t)
 BATCH(pq_write_i64_batch, int64_t, PQ_INT64, dict_put8, uint64_t)
+BATCH(pq_write_float_batch, float, PQ_FLOAT, dict_put4, uint32_t)
 BATCH(pq_write_double_batch, double, PQ_DOUBLE, dict_put8, uint64_t)
+
+/* The same steps as pq_write_bytes, with the row-start check hoisted as above. */
+int pq_write_bytes_batch(pq_writer *w, int col, const pq_bytes *v, const bool *valid, size_t n)
+{
+    pq_col *c = col_get(w, col, -1, "pq_write_bytes_batch");
+    size_t i = 0;
+    int rc;
+    if (!c)
+        return w->failed;
+    if (c->spec.list)
+        return fail(w, TS_ERR_INTERNAL, "pq_write_bytes_batch on list column \"%s\"", c->name);
+    if (c->spec.physical != PQ_BYTE_ARRAY && c->spec.physical != PQ_FIXED_LEN_BYTE_ARRAY)
+        return misuse_col(w, col, "pq_write_bytes_batch");
+    for (size_t k = 0; k < n; k++) {
+        if (valid && !valid[k]) {
+            if (!c->spec.nullable)
+                return fail(w, TS_ERR_INTERNAL,
+                            "pq_write_bytes_batch: NULL in REQUIRED column \"%s\"", c->name);
+            continue;
+        }
+        if (c->width && v[k].len != (size_t)c->width)
+            return fail(w, TS_ERR_INTERNAL,
+                        "pq_write_bytes_batch: %zu bytes for FIXED_LEN_BYTE_ARRAY(%d) column \"%s\"",
+                        v[k].len, c->width, c->name);
+        if (v[k].len > INT32_MAX)
+            return fail(w, TS_ERR_TOOBIG, "a value of %zu bytes for column \"%s\" passes 2 GiB",
+                        v[k].len, c->name);
+        if (v[k].len && !v[k].ptr)
+            return fail(w, TS_ERR_INTERNAL, "pq_write_bytes_batch: NULL data for column \"%s\"",
+                        c->name);
+    }
+    while (i < n) {
+        size_t run;
+        if ((rc = row_start(w, c)))
+            return rc;
+        c->rows--; /* counted below with the run */
+        run = c->next_check > c->page_values ? c->next_check - c->page_values : 1;
+        if (run > n - i)
+            run = n - i;
+        c->rows += (int64_t)run;
+        if (valid && c->def_implicit && (rc = def_materialize(w, c)))
+            return rc;
+        if (c->max_def && !c->def_implicit && (rc = grow(w, c, &c->def, run)))
+            return rc;
+        for (size_t k = i; k < i + run; k++) {
+            bool ok = !valid || valid[k];
+            size_t len = v[k].len;
+            if (c->max_def && !c->def_implicit)
+                c->def.data[c->def.len++] = ok ? 1 : 0;
+            c->page_values++;
+            if (!ok)
+                continue;
+            if (c->dict_on) {
+                if ((rc = dict_put_bytes(w, c, v[k].ptr, len)))
+                    return rc;
+                if (UNLIKELY(c->dict_overflow)) {
+                    c->rows -= (int64_t)(i + run - k - 1);
+                    run = k + 1 - i;
+                    break;
+                }
+                continue;
+            }
+            if ((rc = grow(w, c, &c->vals, len + 4)))
+                return rc;
+            if (c->width == 0) {
+                uint32_t len32 = (uint32_t)len;
+                memcpy(c->vals.data + c->vals.len, &len32, 4);
+                c->vals.len += 4;
+            }
+            if (len)
+                memcpy(c->vals.data + c->vals.len, v[k].ptr, len);
+            c->vals.len += len;
+            c->page_nonnull++;
+        }
+        i += run;
+    }
+    return 0;
+}
+
+int64_t pq_writer_group_rows(const pq_writer *w)
+{
+    return w->rg_rows;
+}
 
 /* ------------------------------------------------------------------ row groups */
 
@@ -1841,7 +2038,7 @@ static void chunk_reset(const pq_writer *w, pq_col *c)
     if (c->slots)
         memset(c->slots, 0, (c->mask + 1) * sizeof *c->slots);
     if (c->kslots)
-        memset(c->kslots, 0, (c->mask + 1) * (c->width == 4 ? 1 : 2) * sizeof *c->kslots);
+        memset(c->kslots, 0, (c->mask + 1) * sizeof *c->kslots);
     if (c->seen)
         memset(c->seen, 0, c->ent_cap * sizeof *c->seen);
     c->epoch = 0;
@@ -1882,14 +2079,14 @@ static int flush_row_group(pq_writer *w)
             if (rc)
                 return rc;
             dict_off = w->offset;
-            rc = emit(w, blk->data, blk->len);
+            rc = emit(w, blk->data + blk->off, blk->len);
             ts_free(blk);
             if (rc)
                 return rc;
         }
         data_off = w->offset;
         for (pq_pageblk *b = c->pages; b; b = b->next)
-            if ((rc = emit(w, b->data, b->len)))
+            if ((rc = emit(w, b->data + b->off, b->len)))
                 return rc;
         free_pages(c);
         total_uncomp += c->ch_uncomp;

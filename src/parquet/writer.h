@@ -58,12 +58,23 @@ int pq_write_list_end(pq_writer *w, int col) TS_MUSTCHECK;
  * NULL (all present) or hold n flags (false = NULL). Not for list columns. */
 int pq_write_i32_batch(pq_writer *w, int col, const int32_t *v, const bool *valid, size_t n) TS_MUSTCHECK;
 int pq_write_i64_batch(pq_writer *w, int col, const int64_t *v, const bool *valid, size_t n) TS_MUSTCHECK;
+int pq_write_float_batch(pq_writer *w, int col, const float *v, const bool *valid, size_t n) TS_MUSTCHECK;
 int pq_write_double_batch(pq_writer *w, int col, const double *v, const bool *valid, size_t n) TS_MUSTCHECK;
+/* BYTE_ARRAY and FIXED_LEN_BYTE_ARRAY (each len = type_length): the values' bytes are
+ * copied; entries whose valid flag is false are not looked at. */
+typedef struct pq_bytes {
+    const void *ptr;
+    size_t len;
+} pq_bytes;
+int pq_write_bytes_batch(pq_writer *w, int col, const pq_bytes *v, const bool *valid, size_t n) TS_MUSTCHECK;
 
 /* Ends the rows appended so far: every column must hold the same number of rows
  * (else TS_ERR_INTERNAL). The writer may close a row group here, and only here, so
  * call it after each row or after each batch. */
 int pq_writer_end_rows(pq_writer *w) TS_MUSTCHECK;
+
+/* Rows ended in the row group being filled (0 right after one closed). */
+int64_t pq_writer_group_rows(const pq_writer *w);
 
 typedef struct pq_write_result {
     int64_t rows;

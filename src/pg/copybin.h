@@ -1,15 +1,19 @@
 /* copybin.h: a streaming decoder of PostgreSQL's binary COPY format (the
- * "PGCOPY\n\377\r\n\0" stream): bytes in, any split, one callback per row. */
+ * "PGCOPY\n\377\r\n\0" stream): bytes in, any split, one callback per row; and the
+ * ring that hands such a stream from one thread to others. */
 #ifndef TS_PG_COPYBIN_H
 #define TS_PG_COPYBIN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/buf.h"
 #include "common/err.h"
 
 typedef struct pg_copy_field {
-    const uint8_t *data; /* valid only during the callback */
+    const uint8_t *data; /* valid until the next pg_copy_decoder_feed() (rows complete in
+                            its input point into that input) */
     int32_t len;         /* -1 = NULL */
 } pg_copy_field;
 
@@ -38,6 +42,43 @@ int pg_copy_decoder_finish(pg_copy_decoder *d, ts_err *err) TS_MUSTCHECK;
 /* Rows decoded so far, and bytes consumed. */
 int64_t pg_copy_decoder_rows(const pg_copy_decoder *d);
 int64_t pg_copy_decoder_bytes(const pg_copy_decoder *d);
+
+/* ---- the stream between threads ----
+ * A bounded hand-off of a binary COPY stream: one producer fills blocks of about
+ * PG_RING_BLOCK_BYTES, and each of up to PG_RING_CONSUMERS consumers is handed every
+ * block in order (each parses the stream itself, so a block need not end at a row). A
+ * block is filled again once every consumer is done with it, so the producer waits
+ * while PG_RING_BLOCKS are in use: memory is flat whatever the stream's length. The
+ * first failure anybody records stops everybody. */
+#define PG_RING_BLOCKS 16
+#define PG_RING_BLOCK_BYTES ((size_t)256 << 10)
+#define PG_RING_CONSUMERS 2
+
+typedef struct pg_copy_ring pg_copy_ring;
+
+/* NULL on no memory. */
+pg_copy_ring *pg_copy_ring_new(int consumers);
+/* Call once every thread using the ring is joined. NULL is a no-op. */
+void pg_copy_ring_free(pg_copy_ring *g);
+/* Producer: the next block to fill (emptied; its storage kept), once every consumer is
+ * done with it; NULL when the ring stopped. Fill it without a lock: nobody else looks
+ * at it until it is published. */
+ts_buf *pg_copy_ring_claim(pg_copy_ring *g);
+/* Producer: hands the claimed block over (an empty one is not); last: the stream ends
+ * with it. */
+void pg_copy_ring_publish(pg_copy_ring *g, bool last);
+/* Consumer k (0 .. consumers - 1): fn(ctx, block, len, err) on every block in turn.
+ * Returns 0 after the last block, or the first failure's code (fn's own, recorded, or
+ * another thread's) once the ring stopped. */
+int pg_copy_ring_consume(pg_copy_ring *g, int k,
+                         int (*fn)(void *ctx, const uint8_t *p, size_t n, ts_err *err), void *ctx);
+/* Records e unless a failure is recorded already, and stops the ring: waiting producer
+ * and consumers return. Returns the first failure's code. */
+int pg_copy_ring_fail(pg_copy_ring *g, const ts_err *e);
+/* Whether the ring stopped (a failure was recorded). */
+bool pg_copy_ring_stopped(pg_copy_ring *g);
+/* Copies the first failure into err (when there is one) and returns its code, or 0. */
+int pg_copy_ring_error(pg_copy_ring *g, ts_err *err);
 
 /* Big-endian readers shared by the value decoders. */
 static inline uint16_t pg_be16(const uint8_t *p)

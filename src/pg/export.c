@@ -1,9 +1,13 @@
-/* export.c: chunk -> Parquet: binary COPY decoded row by row into the writer, the
- * change proof alongside, metadata in the footer, and the durable file variant. */
+/* export.c: chunk -> Parquet: the binary COPY stream received on one thread, decoded
+ * into the writer a batch of rows and a column at a time on the caller's, the change
+ * proof hashed on a third; metadata in the footer, and the durable file variant. */
 #include "export.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,13 +69,120 @@ void pg_export_options_init(pg_export_options *opt, const ts_config *cfg)
     opt->writer.dictionary = cfg->parquet.dictionary;
 }
 
+/* Ends a COPY OUT that we stop reading early: cancel, drain, collect the result. */
+static void abandon_copy(PGconn *c)
+{
+    char *buf;
+    int n;
+    PGcancel *cn = PQgetCancel(c);
+    PGresult *r;
+    if (cn) {
+        char e[256];
+        (void)PQcancel(cn, e, sizeof e);
+        PQfreeCancel(cn);
+    }
+    while ((n = PQgetCopyData(c, &buf, 0)) > 0)
+        PQfreemem(buf);
+    while ((r = PQgetResult(c)) != NULL)
+        PQclear(r);
+}
+
+/* ---- the pipeline ----
+ * The COPY data flows through a ring of blocks (copybin.h):
+ *   receiver (a thread of its own): libpq -> the next free block;
+ *   hasher (a thread of its own, when the proof is on): each block -> the proof;
+ *   encoder (the caller's thread, so the sink and progress callbacks run where they
+ *            always did): each block -> the Parquet writer -> the sink.
+ * When the ring is full the receiver waits (memory stays flat whatever the chunk's
+ * size) and the server waits on its socket. The first failure stops all three. */
+enum { C_ENCODER, C_HASHER };
+
+typedef struct receiver {
+    pthread_t th;
+    pg_copy_ring *g;
+    PGconn *conn;
+    bool copy_over; /* the COPY ended and its result was collected: nothing to abandon */
+} receiver;
+
+/* The end of the COPY: its command result must be a success. */
+static int copy_result(PGconn *c, ts_err *err)
+{
+    PGresult *r = PQgetResult(c);
+    int rc = TS_OK;
+    if (!r || PQresultStatus(r) != PGRES_COMMAND_OK)
+        rc = pg_set_error(err, c, r, "reading the chunk failed");
+    PQclear(r);
+    while ((r = PQgetResult(c)) != NULL)
+        PQclear(r);
+    return rc;
+}
+
+/* Appends COPY data to b until it holds PG_RING_BLOCK_BYTES or the COPY ends (*end).
+ * Handing over less when the socket is empty for a moment would cost a thread wake-up
+ * per few rows. Waits on the socket in steps of 100 ms, so a stop is seen. */
+static int fill_block(receiver *rv, ts_buf *b, bool *end, ts_err *err)
+{
+    PGconn *c = rv->conn;
+    while (b->len < PG_RING_BLOCK_BYTES) {
+        char *buf = NULL;
+        int n = PQgetCopyData(c, &buf, 1), rc;
+        if (n > 0) {
+            rc = ts_buf_append(b, buf, (size_t)n);
+            PQfreemem(buf);
+            if (rc)
+                return ts_err_set(err, rc, "out of memory buffering %d bytes of the chunk", n);
+            continue;
+        }
+        if (n == -1) {
+            *end = true;
+            return copy_result(c, err);
+        }
+        if (n == -2)
+            return pg_set_error(err, c, NULL, "reading the chunk failed");
+        struct pollfd pfd = {.fd = PQsocket(c), .events = POLLIN};
+        if (pg_copy_ring_stopped(rv->g))
+            return TS_OK;
+        if (poll(&pfd, 1, 100) < 0 && errno != EINTR)
+            return ts_err_set(err, TS_ERR_IO, "poll failed: %s", strerror(errno));
+        if (!PQconsumeInput(c))
+            return pg_set_error(err, c, NULL, "reading the chunk failed");
+    }
+    return TS_OK;
+}
+
+static void *receiver_main(void *arg)
+{
+    receiver *rv = arg;
+    ts_err err;
+    bool end = false;
+    ts_buf *b;
+    ts_err_clear(&err);
+    pthread_setname_np(pthread_self(), "copy receiver");
+    while (!end && (b = pg_copy_ring_claim(rv->g)) != NULL) {
+        if (fill_block(rv, b, &end, &err) != TS_OK) {
+            pg_copy_ring_fail(rv->g, &err);
+            break;
+        }
+        rv->copy_over = end;
+        pg_copy_ring_publish(rv->g, end);
+    }
+    return NULL;
+}
+
+/* ---- the encoder ---- */
+
+/* Rows are gathered (as pointers into the stream) and written a column at a time, up
+ * to PG_BATCH_ROWS of them, through the writer's batch calls. */
 typedef struct export_state {
     pq_writer *w;
     const pg_columns *cols;
-    uint32_t *oids;
-    pg_proof proof;
-    json_t *exc;     /* {"column": [[row, "exact value"], ...]} */
-    json_t *bitmaps; /* {"column": [[first_row, rows], ...]}, see export.h */
+    int64_t rows;      /* rows written */
+    pg_copy_field *table; /* the gathered rows' fields, row by row */
+    size_t gathered, limit;
+    pg_batch *batch;
+    int col;          /* the column being written */
+    json_t *exc;      /* {"column": [[row, "exact value"], ...]} */
+    json_t *bitmaps;  /* {"column": [[first_row, rows], ...]}, see export.h */
     int nexc;
     const pg_export_options *opt;
     int64_t next_progress;
@@ -86,12 +197,11 @@ static int writer_error(export_state *st, int rc, ts_err *err)
     return ts_err_set(err, rc, "parquet writer failed (%s)", ts_err_name(rc));
 }
 
-/* Records that the current row's array in column name keeps a NULL bitmap: extends
- * the column's last run of rows, or starts one (a run counts as one exception). */
-static int note_bitmap(export_state *st, const char *name, ts_err *err)
+/* Records that row's array in column name keeps a NULL bitmap: extends the column's
+ * last run of rows, or starts one (a run counts as one exception). */
+static int note_bitmap(export_state *st, const char *name, int64_t row, ts_err *err)
 {
     json_t *a = json_object_get(st->bitmaps, name);
-    int64_t row = st->proof.rows;
     if (!a) {
         a = json_array();
         if (!a || json_object_set_new(st->bitmaps, name, a))
@@ -116,46 +226,118 @@ static int note_bitmap(export_state *st, const char *name, ts_err *err)
     return 0;
 }
 
-static int on_row(void *ctx, const pg_copy_field *f, int nfields, ts_err *err)
+/* pg_column_write's report of a value that needs an exception entry (export.h). */
+static int on_exception(void *ctx, size_t i, const char *exc, ts_err *err)
 {
     export_state *st = ctx;
-    int rc;
-    for (int i = 0; i < nfields; i++) {
-        char exc[PG_EXC_MAX];
-        rc = pg_value_write(st->w, i, &st->cols->cols[i], f[i].data, f[i].len, exc, err);
+    const pg_column *m = &st->cols->cols[st->col];
+    int64_t row = st->rows + (int64_t)i;
+    if (m->list)
+        return note_bitmap(st, m->name, row, err);
+    json_t *a = json_object_get(st->exc, m->name);
+    if (++st->nexc > MAX_EXCEPTIONS)
+        return ts_err_set(err, TS_ERR_TOOBIG,
+                          "more than %d values that need an exception entry (numeric NaN, "
+                          "timestamps past 294247 AD)",
+                          MAX_EXCEPTIONS);
+    if (!a) {
+        a = json_array();
+        if (!a || json_object_set_new(st->exc, m->name, a))
+            return ts_err_set(err, TS_ERR_NOMEM, "out of memory");
+    }
+    if (json_array_append_new(a, json_pack("[I,s]", (json_int_t)row, exc)))
+        return ts_err_set(err, TS_ERR_NOMEM, "out of memory");
+    return 0;
+}
+
+/* Writes the gathered rows, a column at a time, and ends them. The next gathering
+ * stops where the row group is full, so row groups close where row by row writing
+ * closed them. */
+static int write_gathered(export_state *st, ts_err *err)
+{
+    int ncols = st->cols->ncols, rc;
+    size_t n = st->gathered;
+    if (n == 0)
+        return 0;
+    for (st->col = 0; st->col < ncols; st->col++) {
+        rc = pg_column_write(st->w, st->col, &st->cols->cols[st->col], st->table + st->col,
+                             (size_t)ncols, n, st->batch, on_exception, st, err);
         if (rc)
             return err->code ? err->code : writer_error(st, rc, err);
-        if (exc[0] && st->cols->cols[i].list) {
-            if ((rc = note_bitmap(st, st->cols->cols[i].name, err)) != 0)
-                return rc;
-        } else if (exc[0]) {
-            json_t *a = json_object_get(st->exc, st->cols->cols[i].name);
-            if (++st->nexc > MAX_EXCEPTIONS)
-                return ts_err_set(err, TS_ERR_TOOBIG,
-                                  "more than %d values that need an exception entry (numeric NaN, "
-                                  "timestamps past 294247 AD)",
-                                  MAX_EXCEPTIONS);
-            if (!a) {
-                a = json_array();
-                if (!a || json_object_set_new(st->exc, st->cols->cols[i].name, a))
-                    return ts_err_set(err, TS_ERR_NOMEM, "out of memory");
-            }
-            if (json_array_append_new(a, json_pack("[I,s]", (json_int_t)st->proof.rows, exc)))
-                return ts_err_set(err, TS_ERR_NOMEM, "out of memory");
-        }
     }
     rc = pq_writer_end_rows(st->w);
     if (rc)
         return writer_error(st, rc, err);
-    if (st->opt->no_proof)
-        st->proof.rows++;
-    else
-        pg_proof_add_row(&st->proof, f, nfields, st->oids);
-    if (st->opt->progress && st->proof.rows >= st->next_progress) {
-        st->next_progress += PROGRESS_EVERY;
-        st->opt->progress(st->opt->progress_ctx, st->proof.rows, pg_copy_decoder_bytes(st->dec));
+    st->rows += (int64_t)n;
+    st->gathered = 0;
+    int64_t left = st->opt->writer.row_group_rows - pq_writer_group_rows(st->w);
+    st->limit = left > 0 && left < PG_BATCH_ROWS ? (size_t)left : PG_BATCH_ROWS;
+    if (st->opt->progress && st->rows >= st->next_progress) {
+        while (st->next_progress <= st->rows)
+            st->next_progress += PROGRESS_EVERY;
+        st->opt->progress(st->opt->progress_ctx, st->rows, pg_copy_decoder_bytes(st->dec));
     }
     return 0;
+}
+
+static int on_row(void *ctx, const pg_copy_field *f, int nfields, ts_err *err)
+{
+    export_state *st = ctx;
+    pg_copy_field *row = st->table + st->gathered * (size_t)nfields;
+    for (int i = 0; i < nfields; i++) /* inline, where memcpy of a variable size is a call */
+        row[i] = f[i];
+    if (++st->gathered == st->limit)
+        return write_gathered(st, err);
+    return 0;
+}
+
+static int encode_block(void *ctx, const uint8_t *p, size_t n, ts_err *err)
+{
+    export_state *st = ctx;
+    int rc = pg_copy_decoder_feed(st->dec, p, n, err);
+    /* the fields point into this block (or the decoder) until the next feed */
+    return rc ? rc : write_gathered(st, err);
+}
+
+/* Runs the pipeline over the COPY that PQexec just started on c: every row into the
+ * writer and, with oids, its hash into proof. On failure the COPY is abandoned. */
+static int run_pipeline(PGconn *c, export_state *st, const uint32_t *oids, pg_proof *proof,
+                        ts_err *err)
+{
+    receiver rv;
+    pg_proof_thread *hasher = NULL;
+    int rc = TS_OK;
+    ts_err e;
+
+    memset(&rv, 0, sizeof rv);
+    ts_err_clear(&e);
+    rv.conn = c;
+    rv.g = pg_copy_ring_new(oids ? 2 : 1);
+    if (!rv.g) {
+        rc = ts_err_set(err, TS_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    if (pthread_create(&rv.th, NULL, receiver_main, &rv) != 0) {
+        rc = ts_err_set(err, TS_ERR_NOMEM, "could not start the COPY receiver's thread");
+        goto out;
+    }
+    if (oids && !(hasher = pg_proof_thread_start(rv.g, C_HASHER, st->cols->ncols, oids, proof,
+                                                 &e)))
+        pg_copy_ring_fail(rv.g, &e);
+    if (pg_copy_ring_consume(rv.g, C_ENCODER, encode_block, st) == TS_OK &&
+        pg_copy_decoder_finish(st->dec, &e) != TS_OK)
+        pg_copy_ring_fail(rv.g, &e);
+    pthread_join(rv.th, NULL);
+    (void)pg_proof_thread_join(hasher); /* its failure is the ring's */
+    if ((rc = pg_copy_ring_error(rv.g, err)) == TS_OK && oids && proof->rows != st->rows)
+        rc = ts_err_set(err, TS_ERR_INTERNAL,
+                        "the proof counted %" PRId64 " rows, the writer %" PRId64, proof->rows,
+                        st->rows);
+out:
+    if (!rv.copy_over)
+        abandon_copy(c);
+    pg_copy_ring_free(rv.g);
+    return rc;
 }
 
 static char *columns_json(const pg_columns *cols)
@@ -194,38 +376,23 @@ static int add_kv_json(pq_writer *w, const char *key, json_t *v, ts_err *err)
     return rc ? ts_err_set(err, rc, "could not add metadata \"%s\"", key) : TS_OK;
 }
 
-/* Ends a COPY OUT that we stop reading early: cancel, drain, collect the result. */
-static void abandon_copy(PGconn *c)
-{
-    char *buf;
-    int n;
-    PGcancel *cn = PQgetCancel(c);
-    PGresult *r;
-    if (cn) {
-        char e[256];
-        (void)PQcancel(cn, e, sizeof e);
-        PQfreeCancel(cn);
-    }
-    while ((n = PQgetCopyData(c, &buf, 0)) > 0)
-        PQfreemem(buf);
-    while ((r = PQgetResult(c)) != NULL)
-        PQclear(r);
-}
-
 int pg_export(PGconn *c, const pg_export_source *src, const pg_export_options *opt, pq_sink_fn sink,
               void *sink_ctx, pg_export_result *res, ts_err *err)
 {
     export_state st;
+    pg_proof proof;
+    uint32_t *oids = NULL;
     pg_columns *cols = NULL;
     pq_column_spec *specs = NULL;
     ts_buf list, sql, where;
     char *rel = NULL, *col = NULL, *lfrom = NULL, *lto = NULL, *dbname = NULL, *cj = NULL;
     PGresult *r = NULL;
-    bool in_tx = false, in_copy = false;
+    bool in_tx = false;
     pq_write_result wres;
     int rc;
 
     memset(&st, 0, sizeof st);
+    memset(&proof, 0, sizeof proof);
     memset(res, 0, sizeof *res);
     ts_buf_init(&list, 0);
     ts_buf_init(&sql, 0);
@@ -286,7 +453,7 @@ int pg_export(PGconn *c, const pg_export_source *src, const pg_export_options *o
     rc = pg_columns_select_list(c, cols, &list, err);
     if (rc)
         goto out;
-    pg_proof_set_columns(&st.proof, ts_buf_cstr(&list));
+    pg_proof_set_columns(&proof, ts_buf_cstr(&list));
     rc = ts_buf_printf(&sql, "COPY (SELECT %s FROM %s%s) TO STDOUT (FORMAT binary)",
                        ts_buf_cstr(&list), rel, ts_buf_cstr(&where));
     if (rc) {
@@ -295,16 +462,21 @@ int pg_export(PGconn *c, const pg_export_source *src, const pg_export_options *o
     }
 
     specs = ts_calloc((size_t)cols->ncols, sizeof *specs);
-    st.oids = ts_calloc((size_t)cols->ncols, sizeof *st.oids);
+    oids = ts_calloc((size_t)cols->ncols, sizeof *oids);
     st.exc = json_object();
     st.bitmaps = json_object();
-    if (!specs || !st.oids || !st.exc || !st.bitmaps) {
+    if (!specs || !oids || !st.exc || !st.bitmaps) {
         rc = ts_err_set(err, TS_ERR_NOMEM, "out of memory");
         goto out;
     }
     pg_columns_specs(cols, specs);
+    for (int i = 0; i < cols->ncols && opt->delta_timestamps; i++)
+        if (!cols->cols[i].list && (cols->cols[i].kind == PG_K_TIMESTAMP ||
+                                    cols->cols[i].kind == PG_K_TIMESTAMPTZ ||
+                                    cols->cols[i].kind == PG_K_DATE))
+            specs[i].encoding = PQ_ENC_DELTA_BINARY_PACKED;
     for (int i = 0; i < cols->ncols; i++)
-        st.oids[i] = cols->cols[i].send_oid;
+        oids[i] = cols->cols[i].send_oid;
     st.w = pq_writer_new(specs, cols->ncols, &opt->writer, sink, sink_ctx, err);
     if (!st.w) {
         rc =
@@ -362,10 +534,16 @@ int pg_export(PGconn *c, const pg_export_source *src, const pg_export_options *o
         goto out;
 
     st.dec = pg_copy_decoder_new(cols->ncols, 0, on_row, &st);
-    if (!st.dec) {
+    st.table = ts_malloc((size_t)cols->ncols * PG_BATCH_ROWS * sizeof *st.table);
+    st.batch = ts_malloc(sizeof *st.batch);
+    st.limit = PG_BATCH_ROWS;
+    if (opt->writer.row_group_rows > 0 && opt->writer.row_group_rows < PG_BATCH_ROWS)
+        st.limit = (size_t)opt->writer.row_group_rows;
+    if (!st.dec || !st.table || !st.batch) {
         rc = ts_err_set(err, TS_ERR_NOMEM, "out of memory");
         goto out;
     }
+    ts_debug("%s", ts_buf_cstr(&sql)); /* names only: the floor of bench/export runs it */
     r = PQexec(c, ts_buf_cstr(&sql));
     if (!r || PQresultStatus(r) != PGRES_COPY_OUT) {
         rc = pg_set_error(err, c, r, "could not read the chunk");
@@ -373,44 +551,14 @@ int pg_export(PGconn *c, const pg_export_source *src, const pg_export_options *o
     }
     PQclear(r);
     r = NULL;
-    in_copy = true;
-    for (;;) {
-        char *buf = NULL;
-        int n = PQgetCopyData(c, &buf, 0);
-        if (n > 0) {
-            rc = pg_copy_decoder_feed(st.dec, buf, (size_t)n, err);
-            PQfreemem(buf);
-            if (rc)
-                goto out;
-            continue;
-        }
-        if (n == -2) {
-            rc = pg_set_error(err, c, NULL, "reading the chunk failed");
-            goto out;
-        }
-        break; /* -1: COPY done */
-    }
-    in_copy = false;
-    r = PQgetResult(c);
-    if (!r || PQresultStatus(r) != PGRES_COMMAND_OK) {
-        rc = pg_set_error(err, c, r, "reading the chunk failed");
-        PQclear(r);
-        r = NULL;
-        while ((r = PQgetResult(c)) != NULL)
-            PQclear(r);
-        goto out;
-    }
-    PQclear(r);
-    while ((r = PQgetResult(c)) != NULL)
-        PQclear(r);
-    rc = pg_copy_decoder_finish(st.dec, err);
+    rc = run_pipeline(c, &st, opt->no_proof ? NULL : oids, &proof, err);
     if (rc)
         goto out;
 
     char num[32];
-    snprintf(num, sizeof num, "%" PRId64, st.proof.rows);
+    snprintf(num, sizeof num, "%" PRId64, st.rows);
     if (!opt->no_proof)
-        pg_proof_format(&st.proof, res->proof);
+        pg_proof_format(&proof, res->proof);
     rc = pq_writer_add_kv(st.w, PG_KV_ROWS, num);
     if (!rc && !opt->no_proof)
         rc = pq_writer_add_kv(st.w, PG_KV_PROOF, res->proof);
@@ -437,15 +585,13 @@ int pg_export(PGconn *c, const pg_export_source *src, const pg_export_options *o
     in_tx = false;
     if (rc)
         goto out;
-    res->rows = st.proof.rows;
+    res->rows = st.rows;
     res->bytes = wres.bytes;
     res->row_groups = wres.row_groups;
     res->copy_bytes = pg_copy_decoder_bytes(st.dec);
     if (opt->progress)
         opt->progress(opt->progress_ctx, res->rows, res->copy_bytes);
 out:
-    if (in_copy)
-        abandon_copy(c);
     if (in_tx && PQstatus(c) == CONNECTION_OK) {
         ts_err ignore;
         ts_err_clear(&ignore);
@@ -458,11 +604,13 @@ out:
     }
     PQclear(r);
     pg_copy_decoder_free(st.dec);
+    ts_free(st.table);
+    ts_free(st.batch);
     pq_writer_free(st.w);
     json_decref(st.exc);
     json_decref(st.bitmaps);
     free(cj);
-    ts_free(st.oids);
+    ts_free(oids);
     ts_free(specs);
     ts_free(rel);
     ts_free(col);

@@ -1,5 +1,6 @@
 /* numeric.c: PostgreSQL's binary numeric (base-10000 digits, weight, sign, dscale)
  * to the unscaled 128-bit integer of a Parquet DECIMAL, and back. */
+#include <pthread.h>
 #include <string.h>
 
 #include "copybin.h"
@@ -14,17 +15,21 @@ int pg_decimal_flba_len(int precision)
     return precision >= 0 && precision <= 38 ? table[precision] : 16;
 }
 
+static __int128 pow10s[39];
+static pthread_once_t pow10s_once = PTHREAD_ONCE_INIT;
+
+static void pow10s_fill(void)
+{
+    pow10s[0] = 1;
+    for (int i = 1; i < 39; i++)
+        pow10s[i] = pow10s[i - 1] * 10;
+}
+
+/* 10^0 .. 10^38; filled once, whichever thread comes first */
 static const __int128 *pow10_table(void)
 {
-    static __int128 t[39];
-    static int done;
-    if (!done) {
-        t[0] = 1;
-        for (int i = 1; i < 39; i++)
-            t[i] = t[i - 1] * 10;
-        done = 1;
-    }
-    return t;
+    pthread_once(&pow10s_once, pow10s_fill);
+    return pow10s;
 }
 
 int pg_numeric_to_i128(const uint8_t *p, int32_t len, int scale, __int128 *out, ts_err *err)
@@ -57,7 +62,9 @@ int pg_numeric_to_i128(const uint8_t *p, int32_t len, int scale, __int128 *out, 
         if (d == 0)
             continue;
         if (e >= 0) {
-            if (e > 38 || (__int128)d > limit / p10[e])
+            /* d * 10^e passes 10^38 only when e > 34 and d > 10^(38 - e): no 128-bit
+             * division per digit */
+            if (e > 38 || (e > 34 && d > (int)p10[38 - e]))
                 return ts_err_set(err, TS_ERR_UNSUPPORTED,
                                   "numeric value does not fit DECIMAL(38,%d)", scale);
             term = d * p10[e];

@@ -69,12 +69,44 @@ static int exported_columns(const json_t *meta, const pg_columns *live, pg_colum
     return 0;
 }
 
+/* Hands every row of ri, as a binary COPY stream, to the ring. */
+static int stream_rows(pg_rowimage *ri, pg_copy_ring *ring, ts_err *err)
+{
+    static const uint8_t header[19] = {'P', 'G', 'C', 'O', 'P', 'Y', '\n', 0xff, '\r', '\n', 0};
+    static const uint8_t trailer[2] = {0xff, 0xff};
+    ts_buf *b = pg_copy_ring_claim(ring);
+    int more, rc;
+    if (!b)
+        return TS_ERR_INTERNAL; /* the hasher failed: the ring says why */
+    if (ts_buf_append(b, header, sizeof header))
+        return ts_err_set(err, TS_ERR_NOMEM, "out of memory");
+    while ((more = pg_rowimage_next(ri, err)) == 1) {
+        size_t len;
+        const uint8_t *t = pg_rowimage_tuple(ri, &len);
+        if (b->len > 0 && b->len + len > PG_RING_BLOCK_BYTES) {
+            pg_copy_ring_publish(ring, false);
+            if (!(b = pg_copy_ring_claim(ring)))
+                return TS_ERR_INTERNAL;
+        }
+        if ((rc = ts_buf_append(b, t, len)) != 0)
+            return ts_err_set(err, rc, "out of memory");
+    }
+    if (more < 0)
+        return more;
+    if (ts_buf_append(b, trailer, sizeof trailer))
+        return ts_err_set(err, TS_ERR_NOMEM, "out of memory");
+    pg_copy_ring_publish(ring, true);
+    return 0;
+}
+
 int pg_proof_of_file(PGconn *c, pq_reader *r, const char *chunk_schema, const char *chunk_name,
                      char proof[PG_PROOF_MAX], ts_err *err)
 {
     pg_columns *live = NULL;
     pg_columns exp = {NULL, 0};
     pg_rowimage *ri = NULL;
+    pg_copy_ring *ring = NULL;
+    pg_proof_thread *hasher = NULL;
     json_t *meta = NULL;
     uint32_t *oids = NULL;
     pg_proof pr;
@@ -121,12 +153,25 @@ int pg_proof_of_file(PGconn *c, pq_reader *r, const char *chunk_schema, const ch
             goto out;
         }
     }
-    while ((more = pg_rowimage_next(ri, err)) == 1)
-        pg_proof_add_row(&pr, pg_rowimage_fields(ri), exp.ncols, oids);
-    if (more < 0) {
-        rc = more;
+    /* the rows go to a thread that hashes them, as binary COPY (copybin.h) */
+    ring = pg_copy_ring_new(1);
+    if (!ring) {
+        rc = ts_err_set(err, TS_ERR_NOMEM, "out of memory");
         goto out;
     }
+    if (!(hasher = pg_proof_thread_start(ring, 0, exp.ncols, oids, &pr, err))) {
+        rc = err->code;
+        goto out;
+    }
+    rc = stream_rows(ri, ring, err);
+    if (rc && err->code)
+        pg_copy_ring_fail(ring, err); /* stops the hasher */
+    more = pg_proof_thread_join(hasher);
+    hasher = NULL;
+    if ((rc && !err->code) || (!rc && more)) /* the hasher's failure */
+        rc = pg_copy_ring_error(ring, err);
+    if (rc)
+        goto out;
     if (pr.rows != pq_reader_num_rows(r)) {
         rc = ts_err_set(err, TS_ERR_FORMAT, "read %" PRId64 " rows, the footer says %" PRId64,
                         pr.rows, pq_reader_num_rows(r));
@@ -136,6 +181,11 @@ int pg_proof_of_file(PGconn *c, pq_reader *r, const char *chunk_schema, const ch
 out:
     if (rc)
         ts_err_prefix(err, "proof of the archive of \"%s\".\"%s\"", chunk_schema, chunk_name);
+    if (hasher) {
+        pg_copy_ring_fail(ring, err);
+        (void)pg_proof_thread_join(hasher);
+    }
+    pg_copy_ring_free(ring);
     pg_rowimage_free(ri);
     json_decref(meta);
     ts_free(oids);

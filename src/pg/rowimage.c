@@ -149,7 +149,7 @@ static int plan_column(plan *p, ts_err *err)
     return incompatible(err, t, p->f, NULL);
 }
 
-static int put(ts_buf *b, const void *p, size_t n, ts_err *err)
+static int put_slow(ts_buf *b, const void *p, size_t n, ts_err *err)
 {
     int rc = ts_buf_append(b, p, n);
     if (rc == TS_ERR_TOOBIG)
@@ -157,14 +157,26 @@ static int put(ts_buf *b, const void *p, size_t n, ts_err *err)
     return rc ? ts_err_set(err, rc, "out of memory building a COPY row") : TS_OK;
 }
 
-static int put32(ts_buf *b, uint32_t v, ts_err *err)
+/* Appends n bytes: inline while they fit (ts_buf keeps a byte for a NUL, and the
+ * tuple's limit is far above any capacity reached without passing it). */
+static inline int put(ts_buf *b, const void *p, size_t n, ts_err *err)
+{
+    if (__builtin_expect(b->cap - b->len > n && b->len + n <= b->limit, 1)) {
+        memcpy(b->data + b->len, p, n);
+        b->len += n;
+        return TS_OK;
+    }
+    return put_slow(b, p, n, err);
+}
+
+static inline int put32(ts_buf *b, uint32_t v, ts_err *err)
 {
     uint8_t x[4];
     pg_put_be32(x, v);
     return put(b, x, 4, err);
 }
 
-static int put64(ts_buf *b, uint64_t v, ts_err *err)
+static inline int put64(ts_buf *b, uint64_t v, ts_err *err)
 {
     uint8_t x[8];
     pg_put_be64(x, v);

@@ -566,3 +566,193 @@ int pg_value_write(pq_writer *w, int col, const pg_column *m, const uint8_t *p, 
         return write_list(w, col, m, p, len, exc, err);
     return write_scalar(w, col, m, p, len, exc, err);
 }
+
+/* ---- a column of many rows at once ---- */
+
+/* Whether row i holds a value; a NULL clears valid[i] and sets *nulls. */
+static inline bool present(pg_batch *b, const pg_copy_field *v, size_t i, bool *nulls)
+{
+    b->valid[i] = v->len >= 0;
+    *nulls |= v->len < 0;
+    return v->len >= 0;
+}
+
+/* Row i holds a value stored as NULL plus an exception entry (see pg_value_write). */
+static int as_exception(pg_batch *b, size_t i, bool *nulls, const char *exc, pg_exc_fn exc_fn,
+                        void *ctx, ts_err *err)
+{
+    b->valid[i] = false;
+    *nulls = true;
+    return exc_fn(ctx, i, exc, err);
+}
+
+int pg_column_write(pq_writer *w, int col, const pg_column *m, const pg_copy_field *f,
+                    size_t stride, size_t n, pg_batch *b, pg_exc_fn exc_fn, void *ctx, ts_err *err)
+{
+    bool nulls = false;
+    char exc[PG_EXC_MAX];
+    int rc;
+    if (n > PG_BATCH_ROWS)
+        return ts_err_set(err, TS_ERR_INTERNAL, "pg_column_write: %zu rows", n);
+    if (m->list || m->kind == PG_K_BOOL) { /* value by value */
+        for (size_t i = 0; i < n; i++) {
+            rc = pg_value_write(w, col, m, f[i * stride].data, f[i * stride].len, exc, err);
+            if (!rc && exc[0])
+                rc = exc_fn(ctx, i, exc, err);
+            if (rc)
+                return rc;
+        }
+        return TS_OK;
+    }
+    /* each kind: convert every value into b, then one batch call */
+    for (size_t i = 0; i < n; i++) {
+        const pg_copy_field *v = &f[i * stride];
+        const uint8_t *p = v->data;
+        if (!present(b, v, i, &nulls))
+            continue;
+        switch (m->kind) {
+        case PG_K_INT2:
+            if (v->len != 2)
+                return bad_len(err, m, v->len);
+            b->v.i32[i] = (int16_t)pg_be16(p);
+            break;
+        case PG_K_INT4:
+            if (v->len != 4)
+                return bad_len(err, m, v->len);
+            b->v.i32[i] = (int32_t)pg_be32(p);
+            break;
+        case PG_K_DATE: {
+            int32_t x;
+            if (v->len != 4)
+                return bad_len(err, m, v->len);
+            x = (int32_t)pg_be32(p);
+            b->v.i32[i] = x == INT32_MAX   ? PQ_DATE_INF
+                          : x == INT32_MIN ? PQ_DATE_NINF
+                                           : x + PG_EPOCH_DAYS;
+            break;
+        }
+        case PG_K_INT8:
+            if (v->len != 8)
+                return bad_len(err, m, v->len);
+            b->v.i64[i] = (int64_t)pg_be64(p);
+            break;
+        case PG_K_FLOAT4: {
+            uint32_t u;
+            if (v->len != 4)
+                return bad_len(err, m, v->len);
+            u = pg_be32(p);
+            memcpy(&b->v.f32[i], &u, 4);
+            break;
+        }
+        case PG_K_FLOAT8: {
+            uint64_t u;
+            if (v->len != 8)
+                return bad_len(err, m, v->len);
+            u = pg_be64(p);
+            memcpy(&b->v.f64[i], &u, 8);
+            break;
+        }
+        case PG_K_TIMESTAMP:
+        case PG_K_TIMESTAMPTZ: {
+            int64_t x;
+            if (v->len != 8)
+                return bad_len(err, m, v->len);
+            x = (int64_t)pg_be64(p);
+            if (x != INT64_MAX && x > INT64_MAX - PG_EPOCH_US - 1) { /* past 294247 AD */
+                snprintf(exc, sizeof exc, "%" PRId64, x);
+                if ((rc = as_exception(b, i, &nulls, exc, exc_fn, ctx, err)) != 0)
+                    return rc;
+                break;
+            }
+            b->v.i64[i] = x == INT64_MAX   ? PQ_TS_INF
+                          : x == INT64_MIN ? PQ_TS_NINF
+                                           : x + PG_EPOCH_US;
+            break;
+        }
+        case PG_K_DECIMAL: {
+            __int128 x;
+            rc = pg_numeric_to_i128(p, v->len, m->scale, &x, err);
+            if (rc < 0) {
+                ts_err_prefix(err, "column \"%s\" (%s)", m->name, m->pg_type);
+                return rc;
+            }
+            if (rc == 1) { /* NaN */
+                if ((rc = as_exception(b, i, &nulls, "NaN", exc_fn, ctx, err)) != 0)
+                    return rc;
+                break;
+            }
+            if (m->precision <= 9) {
+                b->v.i32[i] = (int32_t)x;
+            } else if (m->precision <= 18) {
+                b->v.i64[i] = (int64_t)x;
+            } else { /* big-endian two's complement, flba_len bytes */
+                uint8_t *be = b->text + i * PG_BATCH_TEXT;
+                unsigned __int128 u = (unsigned __int128)x;
+                for (int k = m->flba_len - 1; k >= 0; k--) {
+                    be[k] = (uint8_t)u;
+                    u >>= 8;
+                }
+                b->bytes[i].ptr = be;
+                b->bytes[i].len = (size_t)m->flba_len;
+            }
+            break;
+        }
+        case PG_K_JSONB:
+            if (v->len < 1 || p[0] != 1)
+                return ts_err_set(err, TS_ERR_FORMAT, "column \"%s\": unknown jsonb version %d",
+                                  m->name, v->len < 1 ? -1 : p[0]);
+            b->bytes[i].ptr = p + 1;
+            b->bytes[i].len = (size_t)v->len - 1;
+            break;
+        case PG_K_UUID: {
+            uint8_t *t = b->text + i * PG_BATCH_TEXT;
+            if (v->len != 16)
+                return bad_len(err, m, v->len);
+            pg_uuid_format(p, (char *)t);
+            b->bytes[i].ptr = t;
+            b->bytes[i].len = PG_UUID_TEXT_LEN;
+            break;
+        }
+        case PG_K_STRING:
+        case PG_K_ENUM:
+        case PG_K_JSON:
+        case PG_K_BYTEA:
+            b->bytes[i].ptr = p;
+            b->bytes[i].len = (size_t)v->len;
+            break;
+        case PG_K_BOOL:
+            break;
+        }
+    }
+    const bool *valid = nulls ? b->valid : NULL;
+    switch (m->kind) {
+    case PG_K_INT2:
+    case PG_K_INT4:
+    case PG_K_DATE:
+        return pq_write_i32_batch(w, col, b->v.i32, valid, n);
+    case PG_K_INT8:
+    case PG_K_TIMESTAMP:
+    case PG_K_TIMESTAMPTZ:
+        return pq_write_i64_batch(w, col, b->v.i64, valid, n);
+    case PG_K_FLOAT4:
+        return pq_write_float_batch(w, col, b->v.f32, valid, n);
+    case PG_K_FLOAT8:
+        return pq_write_double_batch(w, col, b->v.f64, valid, n);
+    case PG_K_DECIMAL:
+        if (m->precision <= 9)
+            return pq_write_i32_batch(w, col, b->v.i32, valid, n);
+        if (m->precision <= 18)
+            return pq_write_i64_batch(w, col, b->v.i64, valid, n);
+        return pq_write_bytes_batch(w, col, b->bytes, valid, n);
+    case PG_K_JSONB:
+    case PG_K_UUID:
+    case PG_K_STRING:
+    case PG_K_ENUM:
+    case PG_K_JSON:
+    case PG_K_BYTEA:
+        return pq_write_bytes_batch(w, col, b->bytes, valid, n);
+    case PG_K_BOOL:
+        break;
+    }
+    return ts_err_set(err, TS_ERR_INTERNAL, "column \"%s\": unknown kind %d", m->name, m->kind);
+}

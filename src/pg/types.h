@@ -11,6 +11,7 @@
 
 #include "common/buf.h"
 #include "common/err.h"
+#include "copybin.h"
 #include "parquet/writer.h"
 
 /* Built-in type OIDs (stable across versions, pg_type.dat). */
@@ -126,6 +127,30 @@ const char *pg_kind_name(pg_kind k);
 #define PG_EXC_NULL_BITMAP "null bitmap"
 int pg_value_write(pq_writer *w, int col, const pg_column *m, const uint8_t *p, int32_t len,
                    char *exc, ts_err *err) TS_MUSTCHECK;
+
+/* The same for a column of n <= PG_BATCH_ROWS rows at once, through the writer's batch
+ * calls (booleans and lists still value by value): f[i * stride] is row i's field.
+ * Values that need an exception entry are reported by exc_fn(ctx, i, text) in row
+ * order (text as pg_value_write puts it into exc); a non-zero return stops. On
+ * failure, err is filled unless the writer failed (its error is then the writer's). b
+ * is scratch space, reused by every call. */
+#define PG_BATCH_ROWS 1024
+#define PG_BATCH_TEXT 36 /* a uuid's text, a DECIMAL's FIXED_LEN_BYTE_ARRAY */
+typedef struct pg_batch {
+    union {
+        int32_t i32[PG_BATCH_ROWS];
+        int64_t i64[PG_BATCH_ROWS];
+        float f32[PG_BATCH_ROWS];
+        double f64[PG_BATCH_ROWS];
+    } v;
+    bool valid[PG_BATCH_ROWS];
+    pq_bytes bytes[PG_BATCH_ROWS];
+    uint8_t text[PG_BATCH_ROWS * PG_BATCH_TEXT];
+} pg_batch;
+typedef int (*pg_exc_fn)(void *ctx, size_t row, const char *exc, ts_err *err);
+int pg_column_write(pq_writer *w, int col, const pg_column *m, const pg_copy_field *f,
+                    size_t stride, size_t n, pg_batch *b, pg_exc_fn exc_fn, void *ctx,
+                    ts_err *err) TS_MUSTCHECK;
 
 /* numeric binary -> unscaled integer at scale `scale`. Returns 0, 1 for NaN, or
  * TS_ERR_UNSUPPORTED / TS_ERR_FORMAT when it does not fit 38 digits or is malformed. */

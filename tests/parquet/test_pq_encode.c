@@ -152,6 +152,41 @@ static void test_hybrid_runs(void **state)
     ts_buf_free(&b);
 }
 
+/* n copies of a value: the same bytes as the hybrid encoder over an array, whatever n
+ * (a literal group below 8) and width; 300 ones at width 1 are one RLE run. */
+static void test_hybrid_repeat(void **state)
+{
+    uint8_t v8[300];
+    (void)state;
+    for (int bw = 1; bw <= 9; bw += 4)
+        for (size_t n = 0; n <= 300; n += n < 20 ? 1 : 37) {
+            ts_buf a, b;
+            uint32_t v = (uint32_t)((1u << bw) - 1) & 0xffu;
+            ts_buf_init(&a, 0);
+            ts_buf_init(&b, 0);
+            memset(v8, (int)v, n);
+            if (bw <= 8)
+                assert_int_equal(pq_enc_hybrid_u8(v8, n, bw, &a), 0);
+            else {
+                uint32_t v32[300];
+                for (size_t i = 0; i < n; i++)
+                    v32[i] = 300;
+                v = 300;
+                assert_int_equal(pq_enc_hybrid_u32(v32, n, bw, &a), 0);
+            }
+            assert_int_equal(pq_enc_hybrid_repeat(v, n, bw, &b), 0);
+            assert_int_equal(a.len, b.len);
+            assert_memory_equal(a.data, b.data, a.len);
+            ts_buf_free(&a);
+            ts_buf_free(&b);
+        }
+    ts_buf out;
+    ts_buf_init(&out, 0);
+    assert_int_equal(pq_enc_hybrid_repeat(1, 300, 1, &out), 0);
+    assert_bytes(out.data, out.len, 0xd8, 0x04, 0x01);
+    ts_buf_free(&out);
+}
+
 static void test_bool_plain(void **state)
 {
     uint8_t v[10] = {1, 0, 1, 1, 0, 0, 0, 1, 1, 1};
@@ -260,6 +295,7 @@ int main(void)
         cmocka_unit_test(test_thrift_unbalanced),
         cmocka_unit_test(test_bitpack_spec_example),
         cmocka_unit_test(test_hybrid_runs),
+        cmocka_unit_test(test_hybrid_repeat),
         cmocka_unit_test(test_bool_plain),
         cmocka_unit_test(test_delta_binary_packed),
         cmocka_unit_test(test_delta_i64_extremes),

@@ -759,14 +759,39 @@ static double now_s(void)
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
+static double cpu_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
 /* The read-back proof against the export of the same table (narrow: timestamptz, int,
- * double, text). Prints both times and their ratio. */
+ * double, text), interleaved, RUNS times (default 5): medians of the wall times, of
+ * their ratio, and of this process's CPU (the export's server side not counted). */
 static void bench(const char *url, long rows)
 {
     PGconn *c = NULL;
     ts_err err;
     char path[512], fp[PG_PROOF_MAX];
     pg_export_result res;
+    enum { MAXRUNS = 31 };
+    double we[MAXRUNS], wp[MAXRUNS], wv[MAXRUNS], ce[MAXRUNS], cp[MAXRUNS], ratio[MAXRUNS];
+    int runs = getenv("RUNS") ? atoi(getenv("RUNS")) : 5, k;
+    if (runs < 1 || runs > MAXRUNS)
+        runs = 5;
     ts_err_clear(&err);
     if (pg_connect(url, &c, &err) != 0) {
         fprintf(stderr, "connect: %s\n", err.msg);
@@ -780,36 +805,48 @@ static void bench(const char *url, long rows)
         rows);
     sql(c, "VACUUM ANALYZE bench");
     snprintf(path, sizeof path, "%s/bench.parquet", tmpdir);
-    double best_e = 1e9, best_p = 1e9, best_v = 1e9;
-    for (int k = 0; k < 3; k++) {
-        double t0 = now_s();
+    for (k = 0; k < runs; k++) {
+        double t0 = now_s(), c0 = cpu_s();
         if (export_rel(c, "public", "bench", path, NULL, &res, &err) != 0) {
             fprintf(stderr, "export: %s\n", err.msg);
             failures++;
             break;
         }
-        double t1 = now_s();
+        double t1 = now_s(), c1 = cpu_s();
         if (file_proof(c, path, "public", "bench", fp, &err) != 0 || strcmp(fp, res.proof) != 0) {
             fprintf(stderr, "proof: %s\n", err.msg);
             failures++;
             break;
         }
-        double t2 = now_s();
+        double t2 = now_s(), c2 = cpu_s();
         pq_reader *r = NULL;
         int64_t n = 0;
         if (pq_reader_open_file(&r, path, NULL, &err) != 0 || pq_reader_verify(r, &n, &err) != 0)
             fprintf(stderr, "verify: %s\n", err.msg);
         pq_reader_free(r);
         double t3 = now_s();
-        best_e = t1 - t0 < best_e ? t1 - t0 : best_e;
-        best_p = t2 - t1 < best_p ? t2 - t1 : best_p;
-        best_v = t3 - t2 < best_v ? t3 - t2 : best_v;
+        we[k] = t1 - t0, wp[k] = t2 - t1, wv[k] = t3 - t2;
+        ce[k] = c1 - c0, cp[k] = c2 - c1;
+        ratio[k] = wp[k] / we[k];
+        printf("  run %d: export %.3f s (cpu %.3f), read-back %.3f s (cpu %.3f), %.2f x\n", k + 1,
+               we[k], ce[k], wp[k], cp[k], ratio[k]);
     }
-    printf("bench: %ld rows (timestamptz, int, double, text), %" PRId64 " bytes of Parquet\n"
-           "  export (COPY binary -> Parquet + proof):   %.3f s\n"
-           "  read-back proof (decode + row images):    %.3f s  (%.2f x the export)\n"
-           "  of which the reader alone (verify):       %.3f s\n",
-           rows, res.bytes, best_e, best_p, best_p / best_e, best_v);
+    if (k == runs) {
+        double lo = 0;
+        FILE *f = fopen("/proc/loadavg", "r");
+        if (!f || fscanf(f, "%lf", &lo) != 1)
+            lo = -1;
+        if (f)
+            fclose(f);
+        printf("bench: %ld rows (timestamptz, int, double, text), %" PRId64
+               " bytes of Parquet, medians of %d runs, load average %.2f\n"
+               "  export (COPY binary -> Parquet + proof):   %.3f s (client cpu %.3f s)\n"
+               "  read-back proof (decode + row images):    %.3f s (cpu %.3f s)\n"
+               "  read-back / export (median of ratios):    %.2f x\n"
+               "  the reader alone (verify):                %.3f s\n",
+               rows, res.bytes, runs, lo, median(we, runs), median(ce, runs), median(wp, runs),
+               median(cp, runs), median(ratio, runs), median(wv, runs));
+    }
     pg_disconnect(c);
 }
 
