@@ -387,10 +387,12 @@ int arc_archive(const ts_config *cfg, PGconn *pg, lake *lk, obj_tables *tables, 
                 rc = fail_conf(conf, "the chunk was dropped while it was archived");
                 goto out;
             }
-            if (rc) {
-                rc = ts_err_set(err, rc, "%s", e.msg);
+            if (rc == TS_ERR_CONN || rc == TS_ERR_CONFLICT || rc == TS_ERR_TIMEOUT) {
+                rc = ts_err_set(err, rc, "%s", e.msg); /* not judged, as below */
                 goto out;
             }
+            if (rc) /* the log refused it (a column's type, say): judged, as below */
+                goto lake_failed;
             continue;
         }
         ts_free(uproof);

@@ -178,19 +178,27 @@ out:
     return rc;
 }
 
-/* Seconds from a number or a numeric string; -1 otherwise. */
+/* Seconds from a number or a numeric string; -1 otherwise, and for a number no clock
+ * could mean (beyond 1e12 s, some 30,000 years: a real cast past a long is undefined). */
+#define AZ_SECONDS_MAX 1000000000000L
 static long json_seconds(json_t *v)
 {
-    if (json_is_integer(v))
-        return (long)json_integer_value(v);
-    if (json_is_real(v))
-        return (long)json_real_value(v);
+    if (json_is_integer(v)) {
+        json_int_t i = json_integer_value(v);
+        return i >= -AZ_SECONDS_MAX && i <= AZ_SECONDS_MAX ? (long)i : -1;
+    }
+    if (json_is_real(v)) {
+        double d = json_real_value(v);
+        return d >= -(double)AZ_SECONDS_MAX && d <= (double)AZ_SECONDS_MAX ? (long)d : -1;
+    }
     if (json_is_string(v)) {
         const char *s = json_string_value(v);
         char *end;
         errno = 0;
         long r = strtol(s, &end, 10);
-        return end != s && !*end && errno == 0 ? r : -1;
+        return end != s && !*end && errno == 0 && r >= -AZ_SECONDS_MAX && r <= AZ_SECONDS_MAX
+                   ? r
+                   : -1;
     }
     return -1;
 }

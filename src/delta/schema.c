@@ -132,6 +132,19 @@ static int field_set(delta_field *f, const char *name, json_t *type, bool nullab
     return TS_OK;
 }
 
+/* A field's type for a message: "integer", "array of integer" (an element type that is
+ * itself nested, or a struct or map, as the protocol's JSON). */
+static const char *type_words(const delta_field *f, char *buf, size_t cap)
+{
+    json_t *el = json_object_get(f->type, "elementType");
+    const char *kind = json_string_value(json_object_get(f->type, "type"));
+    if (kind && strcmp(kind, "array") == 0 && json_is_string(el)) {
+        snprintf(buf, cap, "array of %s", json_string_value(el));
+        return buf;
+    }
+    return f->type_text;
+}
+
 static int field_copy(delta_field *dst, const delta_field *src)
 {
     return field_set(dst, src->name, json_deep_copy(src->type), src->nullable,
@@ -453,11 +466,13 @@ int delta_schema_merge(const delta_schema *cur, const delta_schema *next, delta_
                               "(renamed, dropped or reordered?); tsarchive only adds nullable "
                               "columns to a table",
                               i + 1, c->name, n->name);
-        if (!json_equal(c->type, n->type))
+        if (!json_equal(c->type, n->type)) {
+            char ct[160], nt[160];
             return ts_err_set(err, TS_ERR_INVALID,
                               "column \"%s\" is %s in the table but %s in the new data; "
                               "tsarchive does not change a column's type",
-                              c->name, c->type_text, n->type_text);
+                              c->name, type_words(c, ct, sizeof ct), type_words(n, nt, sizeof nt));
+        }
         if (!c->nullable && n->nullable)
             grows = true; /* NOT NULL dropped at the source: relax */
     }

@@ -108,7 +108,14 @@ int pg_columns_load(PGconn *c, const char *schema, const char *rel, pg_columns *
 {
     static const char *sql =
         "SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), a.atttypid,"
-        " a.atttypmod, a.attnotnull, a.attndims, t.typtype, t.typelem,"
+        " a.atttypmod, a.attnotnull,"
+        /* the dimensions as declared: a partition or a chunk has attndims 0 (PostgreSQL
+         * copies the type but not its [][]), so the most any ancestor declares */
+        " (WITH RECURSIVE up(oid) AS (SELECT r.oid UNION SELECT i.inhparent"
+        "   FROM pg_catalog.pg_inherits i JOIN up ON i.inhrelid = up.oid)"
+        "  SELECT coalesce(max(pa.attndims), 0) FROM up JOIN pg_catalog.pg_attribute pa"
+        "   ON pa.attrelid = up.oid AND pa.attname = a.attname AND NOT pa.attisdropped),"
+        " t.typtype, t.typelem,"
         " coalesce(et.typtype, ''), (t.typlen = -1 AND t.typelem <> 0 AND t.typcategory = 'A'),"
         " a.attgenerated, a.attidentity"
         " FROM pg_catalog.pg_class r"
@@ -160,8 +167,10 @@ int pg_columns_load(PGconn *c, const char *schema, const char *rel, pg_columns *
         m->send_oid = m->type_oid;
         if (is_array) {
             m->elem_oid = elem;
-            (void)ndims; /* not enforced by PostgreSQL: pg_columns_probe_arrays() decides */
-            k = scalar_kind(elem, etyptype);
+            /* PostgreSQL does not enforce dimensions: pg_columns_probe_arrays() decides
+             * per chunk; a column declared with more than one ([][]) is text in every
+             * chunk, so all of a table's files agree */
+            k = ndims > 1 ? -1 : scalar_kind(elem, etyptype);
             m->list = k >= 0;
         } else {
             k = scalar_kind(m->type_oid, typtype);

@@ -715,6 +715,14 @@ static void test_schema_merge(void **state)
     CHECK_ERR(delta_schema_merge(cur, next, &m, &err), &err, TS_ERR_INVALID,
               "column \"v\" is long in the table but integer in the new data");
     delta_schema_free(next);
+    /* an array (a PostgreSQL array column whose chunks hold 1-D arrays) against a string
+     * (another chunk's 2-D arrays, as text): named in words */
+    next = schema_of(S(F("ts", "timestamp", "false") ","
+                       "{\"name\":\"v\",\"type\":{\"type\":\"array\",\"elementType\":"
+                       "\"long\",\"containsNull\":true},\"nullable\":true,\"metadata\":{}}"));
+    CHECK_ERR(delta_schema_merge(cur, next, &m, &err), &err, TS_ERR_INVALID,
+              "column \"v\" is long in the table but array of long in the new data");
+    delta_schema_free(next);
     delta_schema_free(cur);
 
     /* schemaString parsing refuses what is not a struct of fields */
