@@ -259,6 +259,8 @@ static int put_value(ts_buf *b, const plan *p, const pq_value *v, int64_t row, t
             x = INT32_MAX;
         else if (x == PQ_DATE_NINF || x == INT32_MIN)
             x = INT32_MIN;
+        else if (x < INT32_MIN + PG_EPOCH_DAYS)
+            return value_error(err, p, row, "date out of range");
         else
             x -= PG_EPOCH_DAYS;
         int rc = put32(b, 4, err);
