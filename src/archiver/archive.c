@@ -212,6 +212,27 @@ static void rollback(PGconn *pg)
  * in the database. Returns 0 when committed; 1 when the chunk is gone (dropped on the
  * strength of another version: this one must not join the table, and is deleted); an
  * error code otherwise (not judged: left for a retry). */
+/* The names of the columns table t's log stores as strings (NULL-terminated, copies;
+ * empty for a new table); NULL when out of memory. An array column another chunk sent
+ * as text goes out as text again, so the table keeps one type (docs/types.md). */
+static char **string_columns(const delta_table *t)
+{
+    const delta_schema *s = t ? delta_table_schema(t) : NULL;
+    int n = s ? delta_schema_ncolumns(s) : 0, k = 0;
+    char **names = ts_calloc((size_t)n + 1, sizeof *names);
+    for (int i = 0; names && i < n; i++) {
+        if (strcmp(delta_schema_column_type(s, i), "string") != 0)
+            continue;
+        if (!(names[k++] = ts_strdup(delta_schema_column_name(s, i)))) {
+            while (k > 0)
+                ts_free(names[--k]);
+            ts_free(names);
+            names = NULL;
+        }
+    }
+    return names;
+}
+
 static int commit_locked(const ts_config *cfg, PGconn *pg, lake *lk, delta_table *t,
                          const obj_chunk *c, const char *path, const char *proof,
                          const char *event_id, ts_err *err)
@@ -284,6 +305,7 @@ int arc_archive(const ts_config *cfg, PGconn *pg, lake *lk, obj_tables *tables, 
     obj_chunk oc;
     obj_tables *own = NULL;
     delta_table *t = NULL;
+    char **text_cols = NULL;
     found unc = {0};
     char *path = NULL, *proof = NULL, *pre = NULL, hex[33], start[BUS_TIME_MAX],
          end[BUS_TIME_MAX], vid[OBJ_VID_LEN + 1], msg[1024];
@@ -412,6 +434,11 @@ int arc_archive(const ts_config *cfg, PGconn *pg, lake *lk, obj_tables *tables, 
     src.range_end = end;
     pg_export_options_init(&opt, cfg);
     opt.progress = on_progress;
+    if (!(text_cols = string_columns(t))) {
+        rc = ts_err_set(err, TS_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    opt.text_columns = (const char *const *)text_cols;
 
     /* a name no other version can have: a second export of the chunk (it changed, or
      * its earlier export was lost) never replaces the first */
@@ -492,6 +519,9 @@ out:
     for (int i = 0; i < unc.n; i++)
         ts_free(unc.paths[i]);
     ts_free(unc.paths);
+    for (char **n = text_cols; n && *n; n++)
+        ts_free(*n);
+    ts_free(text_cols);
     obj_tables_free(own);
     ts_free(pre);
     ts_free(path);

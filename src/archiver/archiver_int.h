@@ -98,6 +98,9 @@ struct arc_service {
     pthread_t probe;
     bool probe_started;
     atomic_int probe_stop;
+    /* worker 0 has adopted the earlier layout's objects (or could not look): the others
+     * take requests only then, so none exports afresh a chunk being adopted */
+    atomic_int adopt_done;
     char group[BUS_CLUSTER_MAX + BUS_NAME_MAX + 16]; /* as the probe last saw it */
     http_server *_Atomic http;
     http_route routes[8];

@@ -213,11 +213,15 @@ static void *worker_main(void *arg)
         ts_warn("the lake is not usable yet: %s (requests wait for it)", e.msg);
     else if (w->index == 0)
         arc_adopt_legacy(w); /* objects of the earlier layout join their tables */
+    if (w->index == 0)
+        atomic_store(&w->svc->adopt_done, 1);
     alive = true;
     atomic_fetch_add(&st->alive, 1);
     if (w->index == 0)
         ts_info("archival service serving database \"%s\" of cluster \"%s\" (consumer group "
                 "\"%s\")", w->database, w->cluster, w->group);
+    while (!atomic_load(&w->svc->adopt_done) && ts_run_nap(100))
+        ; /* the others wait for worker 0's adoption */
     while (!ts_run_stopping()) {
         int rc;
         ts_err_clear(&e);
@@ -251,6 +255,8 @@ static void *worker_main(void *arg)
         }
     }
 out:
+    if (w->index == 0)
+        atomic_store(&w->svc->adopt_done, 1); /* also when it could not start */
     if (holding)
         holder_stop(&hold);
     if (alive)

@@ -450,6 +450,10 @@ int pg_export(PGconn *c, const pg_export_source *src, const pg_export_options *o
     rc = pg_columns_probe_arrays(c, cols, rel, ts_buf_cstr(&where), err);
     if (rc)
         goto out;
+    for (int i = 0; opt->text_columns && i < cols->ncols; i++)
+        for (const char *const *n = opt->text_columns; cols->cols[i].list && *n; n++)
+            if (strcmp(*n, cols->cols[i].name) == 0)
+                pg_column_to_text(&cols->cols[i]);
     rc = pg_columns_select_list(c, cols, &list, err);
     if (rc)
         goto out;

@@ -50,6 +50,10 @@ typedef struct pg_export_options {
      * benchmark table), but readers older than the encoding (Spark before 3.3) fail on
      * them. Off by default (docs/performance.md). */
     bool delta_timestamps;
+    /* Array columns exported as ::text whatever their values hold: the columns the
+     * table's log already stores as strings (another chunk held multi-dimensional
+     * arrays), so every file of the table agrees. NULL-terminated; may be NULL. */
+    const char *const *text_columns;
     /* Called about every 65536 rows and at the end: rows so far, COPY bytes read. */
     void (*progress)(void *ctx, int64_t rows, int64_t copy_bytes);
     void *progress_ctx;

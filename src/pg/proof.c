@@ -11,6 +11,38 @@
 #include "conn.h"
 #include "types.h"
 
+/* The export may have sent list columns as ::text (pg_export_options.text_columns:
+ * the table's log stores them so): the proof names its SELECT list only by a digest, so
+ * each choice of such columns is tried until one gives the proof's digest (a handful of
+ * array columns at most; the rows are then hashed with that list, as before). On a
+ * match, list and got hold that choice's SELECT list and digest. */
+static int match_text_columns(PGconn *c, pg_columns *cols, const pg_proof *want, ts_buf *list,
+                              pg_proof *got, ts_err *err)
+{
+    enum { MAX_TRIED = 10 };
+    int idx[MAX_TRIED], k = 0, rc;
+    for (int i = 0; i < cols->ncols && k < MAX_TRIED; i++)
+        if (cols->cols[i].list)
+            idx[k++] = i;
+    for (unsigned mask = 1; k > 0 && mask < (1u << k); mask++) {
+        pg_column tried[MAX_TRIED];
+        for (int b = 0; b < k; b++) {
+            tried[b] = cols->cols[idx[b]];
+            if (mask & (1u << b))
+                pg_column_to_text(&cols->cols[idx[b]]);
+        }
+        ts_buf_reset(list);
+        rc = pg_columns_select_list(c, cols, list, err);
+        if (!rc)
+            pg_proof_set_columns(got, ts_buf_cstr(list));
+        if (rc || strcmp(got->columns, want->columns) == 0)
+            return rc;
+        for (int b = 0; b < k; b++)
+            cols->cols[idx[b]] = tried[b];
+    }
+    return TS_OK;
+}
+
 int pg_chunk_unchanged(PGconn *c, const char *chunk_schema, const char *chunk_name,
                        const char *proof, ts_err *err)
 {
@@ -43,6 +75,9 @@ int pg_chunk_unchanged(PGconn *c, const char *chunk_schema, const char *chunk_na
     if (rc)
         goto out;
     pg_proof_set_columns(&got, ts_buf_cstr(&list));
+    if (strcmp(got.columns, want.columns) != 0 &&
+        (rc = match_text_columns(c, cols, &want, &list, &got, err)) != 0)
+        goto out;
     if (strcmp(got.columns, want.columns) != 0) {
         rc = ts_err_set(err, TS_ERR_CONFLICT,
                         "chunk \"%s\".\"%s\" changed since export: its columns differ",

@@ -235,17 +235,21 @@ int pg_columns_probe_arrays(PGconn *c, pg_columns *cols, const char *rel, const 
         pg_column *m = &cols->cols[i];
         if (!m->list)
             continue;
-        if (PQgetvalue(r, 0, k++)[0] == 't') {
-            m->list = false;
-            m->as_text = true;
-            m->send_oid = PG_OID_TEXT;
-            m->kind = PG_K_STRING;
-        }
+        if (PQgetvalue(r, 0, k++)[0] == 't')
+            pg_column_to_text(m);
     }
 out:
     PQclear(r);
     ts_buf_free(&sql);
     return rc;
+}
+
+void pg_column_to_text(pg_column *m)
+{
+    m->list = false;
+    m->as_text = true;
+    m->send_oid = PG_OID_TEXT;
+    m->kind = PG_K_STRING;
 }
 
 int pg_columns_select_list(PGconn *c, const pg_columns *cols, ts_buf *out, ts_err *err)

@@ -104,6 +104,9 @@ void pg_columns_free(pg_columns *cols);
 int pg_columns_probe_arrays(PGconn *c, pg_columns *cols, const char *rel, const char *where,
                             ts_err *err) TS_MUSTCHECK;
 
+/* Turns list column m into a ::text one (as pg_columns_probe_arrays() does). */
+void pg_column_to_text(pg_column *m);
+
 /* Appends the SELECT list: "a", "b"::text, ... (identifiers quoted). */
 int pg_columns_select_list(PGconn *c, const pg_columns *cols, ts_buf *out,
                            ts_err *err) TS_MUSTCHECK;

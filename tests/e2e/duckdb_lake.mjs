@@ -5,6 +5,8 @@
 //   lake        every live file's rows, with `filename` (union_by_name)
 //   lake_files  (tbl, file, version): the live files
 // and its rows are printed tab-separated. Files the logs do not name are never read.
+// LAKE_TABLE=SUFFIX keeps only the tables whose folder ends with it ("public.a1"): two
+// tables whose columns share a name but not a type cannot be one union_by_name view.
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
@@ -41,7 +43,8 @@ try {
     const con = await db.connect();
     const rows = [];
     const files = [];
-    for (const t of tables(dir)) {
+    const only = process.env.LAKE_TABLE;
+    for (const t of tables(dir).filter((t) => !only || t.endsWith(`/${only}`))) {
         for (const f of await deltaLiveFiles(con, t)) {
             files.push(f);
             rows.push(`(${quote(path.relative(dir, t))}, ${quote(f)})`);
