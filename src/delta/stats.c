@@ -41,30 +41,6 @@ static int64_t le64(const uint8_t *p)
     return (int64_t)v;
 }
 
-static int cmp_bytes(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
-{
-    int c = memcmp(a, b, alen < blen ? alen : blen);
-    if (c)
-        return c;
-    return alen < blen ? -1 : alen > blen;
-}
-
-/* Big-endian two's complement integers of any lengths, by value. */
-static int cmp_be_signed(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
-{
-    bool an = alen && (a[0] & 0x80), bn = blen && (b[0] & 0x80);
-    size_t n = alen > blen ? alen : blen;
-    if (an != bn)
-        return an ? -1 : 1;
-    for (size_t i = 0; i < n; i++) {
-        uint8_t x = i < n - alen ? (an ? 0xff : 0) : a[i - (n - alen)];
-        uint8_t y = i < n - blen ? (bn ? 0xff : 0) : b[i - (n - blen)];
-        if (x != y)
-            return x < y ? -1 : 1;
-    }
-    return 0;
-}
-
 /* Merges one row group's statistics of column c into cs. */
 static void merge_chunk(colstat *cs, const pq_reader_column *c, const pq_chunk_meta *ch,
                         const pq_file_meta *fm)
@@ -153,13 +129,13 @@ static void merge_chunk(colstat *cs, const pq_reader_column *c, const pq_chunk_m
             cs->bounds = false;
             return;
         }
-        if (!cs->any || (dec ? cmp_be_signed(mn, mnl, cs->bmin, cs->bminlen)
-                             : cmp_bytes(mn, mnl, cs->bmin, cs->bminlen)) < 0) {
+        if (!cs->any || (dec ? pq_cmp_signed_be(mn, mnl, cs->bmin, cs->bminlen)
+                             : pq_cmp_bytes(mn, mnl, cs->bmin, cs->bminlen)) < 0) {
             cs->bmin = mn;
             cs->bminlen = mnl;
         }
-        if (!cs->any || (dec ? cmp_be_signed(mx, mxl, cs->bmax, cs->bmaxlen)
-                             : cmp_bytes(mx, mxl, cs->bmax, cs->bmaxlen)) > 0) {
+        if (!cs->any || (dec ? pq_cmp_signed_be(mx, mxl, cs->bmax, cs->bmaxlen)
+                             : pq_cmp_bytes(mx, mxl, cs->bmax, cs->bmaxlen)) > 0) {
             cs->bmax = mx;
             cs->bmaxlen = mxl;
         }

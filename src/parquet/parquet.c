@@ -87,3 +87,28 @@ const char *pq_physical_name(int physical)
     default: return "unknown";
     }
 }
+
+int pq_cmp_bytes(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+    size_t n = alen < blen ? alen : blen;
+    int r = n ? memcmp(a, b, n) : 0;
+    if (r)
+        return r;
+    return alen < blen ? -1 : alen > blen;
+}
+
+int pq_cmp_signed_be(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+    bool an = alen && (a[0] & 0x80), bn = blen && (b[0] & 0x80);
+    size_t len = alen > blen ? alen : blen;
+    if (an != bn)
+        return an ? -1 : 1;
+    /* the same sign: sign-extended to a common length, then compared unsigned */
+    for (size_t i = 0; i < len; i++) {
+        uint8_t x = i < len - alen ? (an ? 0xff : 0) : a[i - (len - alen)];
+        uint8_t y = i < len - blen ? (bn ? 0xff : 0) : b[i - (len - blen)];
+        if (x != y)
+            return x < y ? -1 : 1;
+    }
+    return 0;
+}

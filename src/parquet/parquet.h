@@ -87,6 +87,12 @@ typedef struct pq_column_spec {
 void pq_column_spec_init(pq_column_spec *spec, const char *name, pq_physical physical,
                          pq_logical logical);
 
+/* Orders two statistics values: bytes unsigned and lexicographically (strings, binary),
+ * or big-endian two's complement integers of any lengths by value (DECIMAL as
+ * BYTE_ARRAY / FIXED_LEN_BYTE_ARRAY). Negative, zero or positive, as memcmp. */
+int pq_cmp_bytes(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
+int pq_cmp_signed_be(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
+
 /* Parses "uncompressed", "snappy", "gzip", "zstd", "lz4_raw" (case-insensitive);
  * -1 when unknown. */
 int pq_codec_parse(const char *name);

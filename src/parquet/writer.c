@@ -580,32 +580,6 @@ int pq_writer_add_kv(pq_writer *w, const char *key, const char *value)
 
 /* ------------------------------------------------------------------ statistics */
 
-static int cmp_signed_be(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
-{
-    int an = alen && (a[0] & 0x80), bn = blen && (b[0] & 0x80);
-    size_t len = alen > blen ? alen : blen;
-    if (an != bn)
-        return an ? -1 : 1;
-    /* Same sign: sign-extend to a common length, then compare bytes unsigned. */
-    for (size_t i = 0; i < len; i++) {
-        uint8_t x = i < len - alen ? (an ? 0xff : 0) : a[i - (len - alen)];
-        uint8_t y = i < len - blen ? (bn ? 0xff : 0) : b[i - (len - blen)];
-        if (x != y)
-            return x < y ? -1 : 1;
-    }
-    return 0;
-}
-
-static int cmp_bytes(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
-{
-    size_t n = alen < blen ? alen : blen;
-    int r = n ? memcmp(a, b, n) : 0;
-    if (r)
-        return r;
-    return alen < blen ? -1 : alen > blen;
-}
-
-/* Compares two PLAIN-encoded statistics values in the column's order. */
 static int cmp_stat(int ord, const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 {
     switch (ord) {
@@ -646,8 +620,8 @@ static int cmp_stat(int ord, const uint8_t *a, size_t alen, const uint8_t *b, si
         memcpy(&y, b, 8);
         return (x > y) - (x < y);
     }
-    case ORD_SIGNED_BE: return cmp_signed_be(a, alen, b, blen);
-    default: return cmp_bytes(a, alen, b, blen);
+    case ORD_SIGNED_BE: return pq_cmp_signed_be(a, alen, b, blen);
+    default: return pq_cmp_bytes(a, alen, b, blen);
     }
 }
 
