@@ -20,39 +20,14 @@
 #include "parquet/reader.h"
 #include "parquet/writer.h"
 
-#define SKIP_CODE 77
+#include "../check.h"
 
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
-            exit(1);                                                                               \
-        }                                                                                          \
-    } while (0)
-#define CHECK_EQ(a, b)                                                                             \
-    do {                                                                                           \
-        long long _a = (long long)(a), _b = (long long)(b);                                        \
-        if (_a != _b) {                                                                            \
-            fprintf(stderr, "%s:%d: %s == %s failed: %lld != %lld\n", __FILE__, __LINE__, #a, #b,  \
-                    _a, _b);                                                                       \
-            exit(1);                                                                               \
-        }                                                                                          \
-    } while (0)
 #define CHECK_STR(a, b)                                                                            \
     do {                                                                                           \
         const char *_a = (a), *_b = (b);                                                           \
         if (!_a || !_b || strcmp(_a, _b) != 0) {                                                   \
             fprintf(stderr, "%s:%d: %s == %s failed:\n  got:  %s\n  want: %s\n", __FILE__,         \
                     __LINE__, #a, #b, _a ? _a : "(null)", _b ? _b : "(null)");                     \
-            exit(1);                                                                               \
-        }                                                                                          \
-    } while (0)
-#define CHECK_OK(call, errp)                                                                       \
-    do {                                                                                           \
-        int _rc = (call);                                                                          \
-        if (_rc != TS_OK) {                                                                        \
-            fprintf(stderr, "%s:%d: %s failed: %d %s\n", __FILE__, __LINE__, #call, _rc,           \
-                    (errp)->msg);                                                                  \
             exit(1);                                                                               \
         }                                                                                          \
     } while (0)

@@ -24,33 +24,7 @@
 #include "lake/lake.h"
 #include "lake/codec.h"
 
-#define SKIP_CODE 77
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
-            exit(1);                                                                               \
-        }                                                                                          \
-    } while (0)
-#define CHECK_EQ(a, b)                                                                             \
-    do {                                                                                           \
-        long long _a = (long long)(a), _b = (long long)(b);                                        \
-        if (_a != _b) {                                                                            \
-            fprintf(stderr, "%s:%d: %s == %s failed: %lld != %lld\n", __FILE__, __LINE__, #a, #b,  \
-                    _a, _b);                                                                       \
-            exit(1);                                                                               \
-        }                                                                                          \
-    } while (0)
-#define CHECK_OK(call, errp)                                                                       \
-    do {                                                                                           \
-        int _rc = (call);                                                                          \
-        if (_rc != TS_OK) {                                                                        \
-            fprintf(stderr, "%s:%d: %s failed: %d %s\n", __FILE__, __LINE__, #call, _rc,           \
-                    (errp)->msg);                                                                  \
-            exit(1);                                                                               \
-        }                                                                                          \
-    } while (0)
+#include "../check.h"
 
 /* The Azurite that scripts/services started, from the environment. */
 typedef struct az_env {
