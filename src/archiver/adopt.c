@@ -113,21 +113,6 @@ out:
     return rc;
 }
 
-/* Whether the chunk is in the database and holds exactly the rows of proof. */
-static bool chunk_holds(PGconn *pg, const char *schema, const char *name, const char *proof)
-{
-    ts_err e, c2;
-    bool ok;
-    ts_err_clear(&e);
-    ts_err_clear(&c2);
-    if (pg_exec(pg, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", &e) != 0)
-        return false;
-    ok = pg_chunk_unchanged(pg, schema, name, proof, &e) == 0;
-    if (pg_exec(pg, "COMMIT", &c2) != 0)
-        ok = false;
-    return ok;
-}
-
 /* Adopts one object; 1 when it joined its table now, 0 when it was there already. */
 static int adopt_one(arc_worker *w, const char *path, ts_err *err)
 {
@@ -183,8 +168,8 @@ static int adopt_one(arc_worker *w, const char *path, ts_err *err)
         const char *root = delta_table_root(t);
         const delta_file *live[16];
         int n = obj_live_versions(t, &oc, live, 16);
-        if (delta_table_find(t, dest + strlen(root) + 1)) {
-            rc = 0; /* adopted already */
+        if (delta_table_find_any(t, dest + strlen(root) + 1)) {
+            rc = 0; /* adopted already (and maybe superseded since: never added again) */
             goto out;
         }
         for (int i = 0; i < n && i < 16; i++) {
@@ -200,7 +185,13 @@ static int adopt_one(arc_worker *w, const char *path, ts_err *err)
     /* the chunk still in the database and still holding exactly these rows: this is a
      * version of its incarnation (a later export supersedes it); else its rows left the
      * database with an earlier incarnation, and no later version may supersede it */
-    if (chunk_holds(w->pg, cs, cn, proof)) {
+    if ((rc = arc_chunk_unchanged(w->pg, cs, cn, proof)) != 0 && rc != TS_ERR_CONFLICT) {
+        /* not known: committed without the chunk's OID, no later version could supersede
+         * it; tried again at the next start instead */
+        rc = ts_err_set(err, rc, "could not compare chunk \"%s.%s\" with it", cs, cn);
+        goto out;
+    }
+    if (rc == 0) {
         char *q = pg_qualified_name(w->pg, cs, cn, err);
         const char *p[1] = {q};
         PGresult *res = q ? pg_query(w->pg, "SELECT to_regclass($1)::oid::text", 1, p, err) : NULL;

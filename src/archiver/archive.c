@@ -46,20 +46,22 @@ static void chunk_of(const bus_request *req, const char *cluster, obj_chunk *c)
 
 /* ---- versions already in the lake ---- */
 
-/* Whether the chunk still holds exactly the rows the proof was made from (in a
- * read-only snapshot; the retention service checks again under the chunk's lock). */
-static bool chunk_matches(PGconn *pg, const bus_request *req, const char *proof)
+int arc_chunk_unchanged(PGconn *pg, const char *schema, const char *name, const char *proof)
 {
     ts_err e, c2;
-    bool ok = false;
+    int rc;
     ts_err_clear(&e);
     ts_err_clear(&c2);
-    if (!proof || pg_exec(pg, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", &e) != 0)
-        return false;
-    ok = pg_chunk_unchanged(pg, req->chunk.chunk_schema, req->chunk.chunk_name, proof, &e) == 0;
-    if (pg_exec(pg, "COMMIT", &c2) != 0)
-        ok = false;
-    return ok;
+    if (!proof)
+        return TS_ERR_CONFLICT;
+    if ((rc = pg_exec(pg, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", &e)) != 0)
+        return rc;
+    rc = pg_chunk_unchanged(pg, schema, name, proof, &e);
+    if (rc == TS_ERR_NOTFOUND || rc == TS_ERR_INVALID)
+        rc = TS_ERR_CONFLICT; /* gone, or a proof of no rows of it */
+    if (pg_exec(pg, "COMMIT", &c2) != 0 && rc == 0)
+        rc = c2.code ? c2.code : TS_ERR_REMOTE;
+    return rc;
 }
 
 /* Fills a success confirmation for the object at path, whose footer must carry proof
@@ -112,7 +114,8 @@ static bool live_and_unchanged(PGconn *pg, lake *lk, delta_table *t, const obj_c
         ts_err e;
         bool ok;
         ts_err_clear(&e);
-        ok = path && chunk_matches(pg, req, proof) &&
+        ok = path &&
+             arc_chunk_unchanged(pg, req->chunk.chunk_schema, req->chunk.chunk_name, proof) == 0 &&
              confirm_object(lk, path, live[i]->size, proof, conf, &e) == 0;
         if (!ok && e.code)
             ts_warn("live version \"%s\" of chunk \"%s.%s\" cannot be confirmed: %s", path ? path : "?",
@@ -145,11 +148,8 @@ static int collect_uncommitted(void *ud, const lake_info *info)
     size_t rl = strlen(root);
     const char *rel = info->name + rl + 1;
     if (!obj_path_is_version(f->c, info->name, NULL) || strncmp(info->name, root, rl) != 0 ||
-        delta_table_find(f->t, rel))
-        return 0;
-    for (size_t i = 0; i < delta_table_nremoved(f->t); i++)
-        if (strcmp(delta_table_removed(f->t, i)->path, rel) == 0)
-            return 0; /* superseded: kept as it is */
+        delta_table_find_any(f->t, rel))
+        return 0; /* committed (live, or superseded: kept as it is) */
     if (f->n == f->cap) {
         int cap = f->cap ? f->cap * 2 : 4;
         char **p = ts_realloc(f->paths, (size_t)cap * sizeof *p);
@@ -393,9 +393,12 @@ int arc_archive(const ts_config *cfg, PGconn *pg, lake *lk, obj_tables *tables, 
     for (int i = 0; i < unc.n; i++) {
         char *uproof = NULL;
         ts_err ue;
+        int vr, mr = TS_ERR_CONFLICT;
         ts_err_clear(&ue);
-        if (!proof && obj_verify(lk, unc.paths[i], -1, -1, NULL, &uproof, NULL, &ue) == 0 &&
-            chunk_matches(pg, req, uproof)) {
+        vr = obj_verify(lk, unc.paths[i], -1, -1, NULL, &uproof, NULL, &ue);
+        if (vr == 0 && !proof)
+            mr = arc_chunk_unchanged(pg, req->chunk.chunk_schema, req->chunk.chunk_name, uproof);
+        if (vr == 0 && !proof && mr == 0) {
             rc = commit_locked(cfg, pg, lk, t, &oc, unc.paths[i], uproof, req->event_id, &e);
             if (rc == 0 && confirm_object(lk, unc.paths[i], -1, uproof, conf, &e) == 0) {
                 ts_info("chunk \"%s.%s\": committed \"%s\", an upload whose commit was "
@@ -418,6 +421,19 @@ int arc_archive(const ts_config *cfg, PGconn *pg, lake *lk, obj_tables *tables, 
             continue;
         }
         ts_free(uproof);
+        /* deleted only when known not to be needed: not a readable version of the chunk
+         * (its footer or proof do not check out), or rows the chunk no longer holds, or
+         * rows a version committed just now holds; kept when the lake or the database
+         * could not say (a retry looks again) */
+        if (vr == TS_ERR_NOTFOUND)
+            continue;
+        bool unneeded = vr == TS_ERR_CONFLICT || vr == TS_ERR_FORMAT ||
+                        (vr == 0 && (proof || mr == TS_ERR_CONFLICT));
+        if (!unneeded) {
+            ts_warn("keeping \"%s\", an upload never committed, for now: %s", unc.paths[i],
+                    vr ? ue.msg : "the database could not say whether the chunk matches it");
+            continue;
+        }
         ts_info("deleting \"%s\": an upload never committed that the chunk no longer matches",
                 unc.paths[i]);
         if (lake_delete(lk, unc.paths[i], &ue) != 0 && ue.code != TS_ERR_NOTFOUND)

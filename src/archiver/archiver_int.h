@@ -132,6 +132,12 @@ void arc_group_name(const char *cluster, const char *database, char *out, size_t
 int arc_chunk_lock(PGconn *pg, const char *schema, const char *name, bool take,
                    ts_err *err) TS_MUSTCHECK;
 
+/* Whether chunk schema.name still holds exactly the rows proof was made from, in a
+ * read-only snapshot (the retention service checks again under the chunk's lock): 0
+ * when it does; TS_ERR_CONFLICT when it does not, or the chunk is gone (or proof is
+ * NULL); another code when the database could not say (archive.c). */
+int arc_chunk_unchanged(PGconn *pg, const char *schema, const char *name, const char *proof);
+
 /* Adopts the objects the earlier layout wrote for this worker's database into their
  * tables (adopt.c). */
 void arc_adopt_legacy(arc_worker *w);

@@ -117,27 +117,6 @@ out:
     return rc;
 }
 
-/* Whether path is in a table's log or a live file of a table: the archive itself,
- * which `lake rm` refuses to touch. */
-static bool part_of_a_table(lake *lk, const char *path)
-{
-    char *dir = ts_strdup(path), *slash;
-    bool part = strstr(path, "/_delta_log/") != NULL || strncmp(path, "_delta_log/", 11) == 0;
-    while (!part && dir && (slash = strrchr(dir, '/'))) {
-        delta_table *t = NULL;
-        ts_err e;
-        *slash = '\0';
-        ts_err_clear(&e);
-        if (delta_table_load(lk, dir, NULL, &t, &e) == 0 && delta_table_version(t) >= 0)
-            part = delta_table_find(t, path + strlen(dir) + 1) != NULL;
-        delta_table_free(t);
-        if (t && !part)
-            break; /* the nearest table does not hold it */
-    }
-    ts_free(dir);
-    return part;
-}
-
 typedef struct ls_ctx {
     uint64_t n, bytes;
 } ls_ctx;
@@ -248,9 +227,9 @@ int cmd_lake(const ts_config *cfg, int argc, char **argv)
     } else if (strcmp(sub, "files") == 0 && (argc == 3 || (argc == 5 && !strcmp(argv[3], "--column")))) {
         rc = list_files(cfg, lk, argv[2], argc == 5 ? argv[4] : NULL, &err);
     } else if (strcmp(sub, "rm") == 0 && (argc == 3 || (argc == 4 && !strcmp(argv[3], "--force")))) {
-        if (argc == 3 && part_of_a_table(lk, argv[2]))
+        if (argc == 3 && obj_path_in_archive(lk, argv[2]))
             rc = ts_err_set(&err, TS_ERR_INVALID,
-                            "\"%s\" is part of an archived table (its log, or a live file): "
+                            "\"%s\" is part of an archived table (its log, or a file it names): "
                             "removing it would lose rows from the table; --force to do it anyway",
                             argv[2]);
         else

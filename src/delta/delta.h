@@ -97,6 +97,9 @@ size_t delta_table_nfiles(const delta_table *t);
 const delta_file *delta_table_file(const delta_table *t, size_t i);
 /* The live file at path (decoded, relative to the root), or NULL. */
 const delta_file *delta_table_find(const delta_table *t, const char *path);
+/* The file at path whether live or removed since (a tombstone the log still holds),
+ * or NULL: a path the table has ever named, which a writer never adds again. */
+const delta_file *delta_table_find_any(const delta_table *t, const char *path);
 /* The removed files (tombstones: removed and not added again), sorted by path. */
 size_t delta_table_nremoved(const delta_table *t);
 const delta_file *delta_table_removed(const delta_table *t, size_t i);

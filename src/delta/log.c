@@ -219,6 +219,12 @@ const delta_file *delta_table_find(const delta_table *t, const char *path)
     return e ? &e->f : NULL;
 }
 
+const delta_file *delta_table_find_any(const delta_table *t, const char *path)
+{
+    delta_entry *e = entry_get(t, path);
+    return e ? &e->f : NULL;
+}
+
 /* Inserts e (its path not in the table yet). */
 static int entry_insert(delta_table *t, delta_entry *e)
 {

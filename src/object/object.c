@@ -454,8 +454,9 @@ int obj_commit_version(delta_table *t, lake *lk, const obj_chunk *c, const char 
 
     if (strncmp(path, root, rl) != 0 || path[rl] != '/')
         return ts_err_set(err, TS_ERR_INTERNAL, "object \"%s\" is outside its table \"%s\"", path, root);
-    if (delta_table_find(t, path + rl + 1))
-        return TS_OK; /* committed already (a retried commit) */
+    if (delta_table_find_any(t, path + rl + 1))
+        return TS_OK; /* committed already (a retried commit; superseded since, maybe:
+                         a path the log has named is never added again) */
     if (!(tag = chunk_tag(c))) {
         rc = ts_err_set(err, TS_ERR_NOMEM, "out of memory");
         goto out;
@@ -520,4 +521,29 @@ out:
     ts_free(stats);
     ts_free(tag);
     return rc;
+}
+
+bool obj_path_in_archive(lake *lk, const char *path)
+{
+    char *dir = ts_strdup(path), *slash;
+    bool part = !dir || strstr(path, "/_delta_log/") != NULL ||
+                strncmp(path, "_delta_log/", 11) == 0;
+    /* up from the file's folder (year=/month= folders have no log) to the nearest
+     * folder that has one */
+    while (!part && (slash = strrchr(dir, '/'))) {
+        delta_table *t = NULL;
+        ts_err e;
+        *slash = '\0';
+        ts_err_clear(&e);
+        if (delta_table_load(lk, dir, NULL, &t, &e) != 0) {
+            part = true; /* cannot be checked: kept */
+        } else if (delta_table_version(t) >= 0) {
+            part = delta_table_find_any(t, path + strlen(dir) + 1) != NULL;
+            delta_table_free(t);
+            break; /* the nearest table */
+        }
+        delta_table_free(t);
+    }
+    ts_free(dir);
+    return part;
 }

@@ -144,4 +144,10 @@ int obj_commit_version(delta_table *t, lake *lk, const obj_chunk *c, const char 
                        const char *relid, const char *proof, const char *event_id,
                        ts_err *err) TS_MUSTCHECK;
 
+/* Whether path is part of an archived table: in a table's log, or a file the nearest
+ * table's log names (live, or removed since: time travel still reads it). True also
+ * when a log on the way cannot be read (what cannot be checked is kept). `lake rm`
+ * refuses such a path without --force. */
+bool obj_path_in_archive(lake *lk, const char *path);
+
 #endif

@@ -338,6 +338,19 @@ recreated)
     rc=$?
     expect "restored again: refused, nothing doubled" "1 1001" "$rc $(sql "SELECT count(*) FROM m")"
     grep -q "would double them" restore4.log && ok "it says why" || bad "no reason given"
+    # lake rm refuses every file the table's log names (in its year=/month= folder),
+    # and takes what no log names
+    files=$(cd lake && find . -name 'm_2020_*.parquet' | sed 's|^\./||')
+    refused=0
+    for f in $files; do
+        "$BIN" -c c.yaml lake rm "$f" >rm.log 2>&1 || { grep -q "part of an archived table" rm.log && refused=$((refused + 1)); }
+        [ -e "lake/$f" ] || bad "lake rm removed $f"
+    done
+    expect "lake rm: both versions refused, both kept" "2 2" "$refused $(echo "$files" | wc -w)"
+    stray=$(dirname "$(echo "$files" | head -n1)")/stray.parquet
+    cp "lake/$(echo "$files" | head -n1)" "lake/$stray"
+    "$BIN" -c c.yaml lake rm "$stray" >rm.log 2>&1
+    expect "lake rm: a file no log names is removed" "0 no" "$? $([ -e "lake/$stray" ] && echo yes || echo no)"
     ;;
 array_dims)
     # a2: int[][]; a1: int[], 2-D arrays first then 1-D; a3: int[], 1-D first then 2-D.
