@@ -21,6 +21,7 @@
 #include "delta/delta.h"
 #include "delta/list.h"
 #include "delta/schema.h"
+#include "delta/stats.h"
 #include "lake/lake.h"
 #include "object/object.h"
 #include "parquet/reader.h"
@@ -360,11 +361,6 @@ void tsa_table_free(tsa_table *t)
     ts_free(t);
 }
 
-const char *tsa_table_root_of(const tsa_table *t)
-{
-    return delta_table_root(t->t);
-}
-
 int64_t tsa_table_version(const tsa_table *t)
 {
     return delta_table_version(t->t);
@@ -439,11 +435,7 @@ int tsa_stats_parse(const char *text, tsa_stats **out, tsa_err *err)
     if (!s)
         return failf(err, TS_ERR_NOMEM, "out of memory");
     if (text) {
-        s->j = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
-        if (!json_is_object(s->j)) { /* malformed stats bound nothing */
-            json_decref(s->j);
-            s->j = NULL;
-        }
+        s->j = delta_stats_parse(text); /* NULL: malformed stats bound nothing */
     }
     *out = s;
     return 0;

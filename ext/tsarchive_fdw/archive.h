@@ -99,7 +99,6 @@ int tsa_table_open(tsa_lake *lk, const char *root, tsa_table **out, tsa_err *err
  * freed. Strings the table returned before are invalid after a refresh. */
 int tsa_table_refresh(tsa_table *t, tsa_err *err);
 void tsa_table_free(tsa_table *t);
-const char *tsa_table_root_of(const tsa_table *t);
 /* The version, -1 when the table has no commit (nothing archived yet). */
 int64_t tsa_table_version(const tsa_table *t);
 

@@ -207,11 +207,6 @@ static void rollback(PGconn *pg)
         ts_debug("rollback: %s", e.msg);
 }
 
-/* Commits the object at path to the table while the chunk cannot be dropped (its
- * ACCESS SHARE lock is held): a version only supersedes others while the chunk is still
- * in the database. Returns 0 when committed; 1 when the chunk is gone (dropped on the
- * strength of another version: this one must not join the table, and is deleted); an
- * error code otherwise (not judged: left for a retry). */
 /* The names of the columns table t's log stores as strings (NULL-terminated, copies;
  * empty for a new table); NULL when out of memory. An array column another chunk sent
  * as text goes out as text again, so the table keeps one type (docs/types.md). */
@@ -233,6 +228,11 @@ static char **string_columns(const delta_table *t)
     return names;
 }
 
+/* Commits the object at path to the table while the chunk cannot be dropped (its
+ * ACCESS SHARE lock is held): a version only supersedes others while the chunk is still
+ * in the database. Returns 0 when committed; 1 when the chunk is gone (dropped on the
+ * strength of another version: this one must not join the table, and is deleted); an
+ * error code otherwise (not judged: left for a retry). */
 static int commit_locked(const ts_config *cfg, PGconn *pg, lake *lk, delta_table *t,
                          const obj_chunk *c, const char *path, const char *proof,
                          const char *event_id, ts_err *err)

@@ -12,6 +12,7 @@
 
 #include "commands.h"
 #include "common/alloc.h"
+#include "common/log.h"
 #include "common/buf.h"
 #include "delta/delta.h"
 #include "lake/lake_config.h"
@@ -167,7 +168,7 @@ static int attach_sql(PGconn *pg, const ts_config *cfg, const lake_options *lo,
                       const PGresult *cols, ts_err *err)
 {
     char *qtable = NULL, *qview = NULL, *qforeign = NULL, *qserver = NULL, *qroot = NULL,
-         *qsource = NULL, *source = NULL;
+         *qsource = NULL, *source = NULL, *qcomment[2] = {NULL, NULL};
     ts_buf sql, opts, list, defs;
     PGresult *r = NULL;
     int rc = TS_OK;
@@ -193,6 +194,19 @@ static int attach_sql(PGconn *pg, const ts_config *cfg, const lake_options *lo,
     if (!(qsource = pg_quote_literal(pg, source, err))) {
         rc = err->code;
         goto out;
+    }
+    /* the comments name the table: literals, as its name may hold a quote */
+    for (int i = 0; i < 2; i++) {
+        char text[600]; /* names are at most 63 bytes each */
+        snprintf(text, sizeof text,
+                 i == 0 ? "the archive of %s: rows of chunks no longer in the database "
+                          "(tsarchive attach)"
+                        : "every row of %s, live or archived, once (tsarchive attach)",
+                 source);
+        if (!(qcomment[i] = pg_quote_literal(pg, text, err))) {
+            rc = err->code;
+            goto out;
+        }
     }
     if ((rc = pg_exec(pg, "CREATE EXTENSION IF NOT EXISTS tsarchive_fdw", err)) != TS_OK)
         goto out;
@@ -230,7 +244,25 @@ static int attach_sql(PGconn *pg, const ts_config *cfg, const lake_options *lo,
         PQclear(r);
         r = NULL;
     }
-    /* the lake's secret: a parameter, never in a statement's text */
+    /* the lake's secret: a parameter, never in a statement's text; and, where the role
+     * may (a superuser setting), not in the server's log either: log_statement=all or
+     * log_min_duration_statement log a statement's parameters in full by default */
+    bool secret = (cfg->lakehouse_connection_string && *cfg->lakehouse_connection_string) ||
+                  (cfg->lake.client_secret && *cfg->lake.client_secret);
+    if (lo->kind == LAKE_AZURE && secret) {
+        ts_err ignore;
+        ts_err_clear(&ignore);
+        if (pg_exec(pg, "SAVEPOINT tsarchive_quiet", err) != TS_OK) {
+            rc = err->code;
+            goto out;
+        }
+        if (pg_exec(pg, "SET LOCAL log_parameter_max_length = 0", &ignore) != TS_OK) {
+            ts_warn("the secret is sent as a statement parameter, which the server logs when "
+                    "it logs statements (log_parameter_max_length needs a superuser to lower)");
+            if ((rc = pg_exec(pg, "ROLLBACK TO SAVEPOINT tsarchive_quiet", err)) != TS_OK)
+                goto out;
+        }
+    }
     if (lo->kind == LAKE_AZURE) {
         const char *secrets[2][2] = {{"connection_string", cfg->lakehouse_connection_string},
                                      {"client_secret", cfg->lake.client_secret}};
@@ -269,14 +301,12 @@ static int attach_sql(PGconn *pg, const ts_config *cfg, const lake_options *lo,
                       "DROP VIEW IF EXISTS %s; DROP FOREIGN TABLE IF EXISTS %s; "
                       "CREATE FOREIGN TABLE %s (%s) SERVER %s OPTIONS (root %s, source %s, "
                       "chunks 'dropped'); "
-                      "COMMENT ON FOREIGN TABLE %s IS 'the archive of %s: rows of chunks no "
-                      "longer in the database (tsarchive attach)'; "
+                      "COMMENT ON FOREIGN TABLE %s IS %s; "
                       "CREATE VIEW %s AS SELECT %s FROM %s UNION ALL SELECT %s FROM %s; "
-                      "COMMENT ON VIEW %s IS 'every row of %s, live or archived, once "
-                      "(tsarchive attach)'",
+                      "COMMENT ON VIEW %s IS %s",
                       qview, qforeign, qforeign, ts_buf_cstr(&defs), qserver, qroot, qsource,
-                      qforeign, source, qview, ts_buf_cstr(&list), qtable, ts_buf_cstr(&list),
-                      qforeign, qview, source)) {
+                      qforeign, qcomment[0], qview, ts_buf_cstr(&list), qtable,
+                      ts_buf_cstr(&list), qforeign, qview, qcomment[1])) {
         rc = ts_err_set(err, TS_ERR_NOMEM, "out of memory");
         goto out;
     }
@@ -293,6 +323,8 @@ out:
     ts_free(qserver);
     ts_free(qroot);
     ts_free(qsource);
+    ts_free(qcomment[0]);
+    ts_free(qcomment[1]);
     ts_free(source);
     return rc;
 }

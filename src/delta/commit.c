@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "common/alloc.h"
+#include "delta/stats.h"
 
 typedef struct txn_add {
     char *path, *raw, *stats;
@@ -30,7 +31,6 @@ struct delta_txn {
     char id[37];
     unsigned seed; /* backoff jitter */
     delta_schema *schema;
-    json_t *config, *params;
     txn_add *adds;
     size_t nadds, capadds;
     txn_remove *rems;
@@ -42,8 +42,7 @@ int delta_txn_new(delta_table *t, const char *operation, delta_txn **out, ts_err
     delta_txn *tx = ts_calloc(1, sizeof *tx);
     int rc;
     *out = NULL;
-    if (!tx || !(tx->operation = ts_strdup(operation ? operation : "WRITE")) ||
-        !(tx->config = json_object())) {
+    if (!tx || !(tx->operation = ts_strdup(operation ? operation : "WRITE"))) {
         delta_txn_free(tx);
         return ts_err_set(err, TS_ERR_NOMEM, "out of memory");
     }
@@ -77,8 +76,6 @@ void delta_txn_free(delta_txn *tx)
         ts_free(tx->rems[i].path);
     ts_free(tx->rems);
     delta_schema_free(tx->schema);
-    json_decref(tx->config);
-    json_decref(tx->params);
     ts_free(tx->operation);
     ts_free(tx);
 }
@@ -96,27 +93,6 @@ int delta_txn_set_schema(delta_txn *tx, const delta_schema *schema, ts_err *err)
     delta_schema_free(tx->schema);
     tx->schema = c;
     return TS_OK;
-}
-
-static int set_string(json_t **obj, const char *key, const char *value, ts_err *err)
-{
-    if (!*obj && !(*obj = json_object()))
-        return ts_err_set(err, TS_ERR_NOMEM, "out of memory");
-    json_t *v = json_string(value);
-    if (!v || json_object_set_new(*obj, key, v) != 0)
-        return ts_err_set(err, TS_ERR_INVALID, "could not set \"%s\" (out of memory, or not UTF-8)",
-                          key);
-    return TS_OK;
-}
-
-int delta_txn_set_config(delta_txn *tx, const char *key, const char *value, ts_err *err)
-{
-    return set_string(&tx->config, key, value, err);
-}
-
-int delta_txn_set_param(delta_txn *tx, const char *key, const char *value, ts_err *err)
-{
-    return set_string(&tx->params, key, value, err);
 }
 
 /* A path this transaction already names. */
@@ -159,10 +135,8 @@ int delta_txn_add(delta_txn *tx, const delta_add *add, ts_err *err)
     if (add->size < 0)
         return ts_err_set(err, TS_ERR_INVALID, "add of \"%s\": negative size", add->path);
     if (add->stats) {
-        json_t *j = json_loads(add->stats, 0, NULL);
-        if (!j)
-            j = json_loads(add->stats, JSON_DECODE_INT_AS_REAL, NULL);
-        bool ok = json_is_object(j);
+        json_t *j = delta_stats_parse(add->stats);
+        bool ok = j != NULL;
         json_decref(j);
         if (!ok)
             return ts_err_set(err, TS_ERR_INVALID, "add of \"%s\": stats are not a JSON object",
@@ -340,7 +314,7 @@ static int build(delta_txn *tx, ts_buf *b, ts_err *err)
         goto out;
 
     rc = delta_line_append(
-        b, delta_action_commit_info(now, tx->operation, tx->params, tx->nrems == 0, tx->id), err);
+        b, delta_action_commit_info(now, tx->operation, NULL, tx->nrems == 0, tx->id), err);
     if (rc != TS_OK)
         goto out;
     if (t->version < 0) {
@@ -360,7 +334,7 @@ static int build(delta_txn *tx, ts_buf *b, ts_err *err)
         }
         protocol_for(tx->schema, &p);
         if ((rc = delta_line_append(b, delta_action_protocol(&p), err)) != TS_OK ||
-            (rc = delta_line_append(b, delta_action_metadata(id, schema_json, now, tx->config),
+            (rc = delta_line_append(b, delta_action_metadata(id, schema_json, now, NULL),
                                     err)) != TS_OK)
             goto out;
     } else if (tx->schema) {

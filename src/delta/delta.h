@@ -124,12 +124,6 @@ int delta_txn_new(delta_table *t, const char *operation, delta_txn **out, ts_err
  * later ones may grow the table's schema as delta_schema_merge allows, which commits a
  * new metaData (and, for a first timestamp_ntz column, a protocol upgrade). */
 int delta_txn_set_schema(delta_txn *tx, const delta_schema *schema, ts_err *err) TS_MUSTCHECK;
-/* metaData.configuration for a table this commit creates (ignored if it exists). */
-int delta_txn_set_config(delta_txn *tx, const char *key, const char *value,
-                         ts_err *err) TS_MUSTCHECK;
-/* commitInfo.operationParameters (default {"mode":"Append","partitionBy":"[]"}). */
-int delta_txn_set_param(delta_txn *tx, const char *key, const char *value,
-                        ts_err *err) TS_MUSTCHECK;
 /* Adds a file (copied). TS_ERR_INVALID for a bad path, stats that are not a JSON object,
  * or a path this transaction already adds or removes. */
 int delta_txn_add(delta_txn *tx, const delta_add *add, ts_err *err) TS_MUSTCHECK;

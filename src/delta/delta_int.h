@@ -147,9 +147,6 @@ int delta_table_new_detached(const char *root, delta_table **out, ts_err *err) T
 /* Validates the commit text as version t->version + 1, then applies it. On failure
  * nothing is applied (TS_ERR_FORMAT / TS_ERR_UNSUPPORTED name the version and line). */
 int delta_log_apply(delta_table *t, const char *data, size_t len, ts_err *err) TS_MUSTCHECK;
-/* Parses a stats JSON text (an object), numbers beyond 64-bit integers as reals; NULL
- * when it is not a JSON object. */
-json_t *delta_stats_parse(const char *stats);
 /* The live entry at a decoded path, or NULL. */
 delta_entry *delta_table_lookup(const delta_table *t, const char *path);
 /* Whether tsarchive may write t (its protocol, writer features and settings) with a

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/alloc.h"
+#include "delta/stats.h"
 #include "delta_int.h"
 
 #define LOG_DIR "_delta_log/"

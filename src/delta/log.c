@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "common/alloc.h"
+#include "delta/stats.h"
 
 void delta_options_init(delta_options *o)
 {

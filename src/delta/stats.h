@@ -5,6 +5,8 @@
 #ifndef TS_DELTA_STATS_H
 #define TS_DELTA_STATS_H
 
+#include <jansson.h>
+
 #include "common/err.h"
 #include "parquet/reader.h"
 
@@ -28,5 +30,9 @@ enum {
  * columns (Parquet counts NULL elements there). On success *json is a NUL-terminated
  * JSON object (ts_free it). */
 int delta_stats_from_parquet(pq_reader *r, unsigned flags, char **json, ts_err *err) TS_MUSTCHECK;
+
+/* Parses an add's stats text (a JSON object), numbers beyond 64-bit integers (a
+ * decimal(38) bound) as reals; NULL when it is not a JSON object. json_decref() it. */
+json_t *delta_stats_parse(const char *stats);
 
 #endif

@@ -8,23 +8,10 @@
 #include <string.h>
 
 #include "common/alloc.h"
+#include "common/tstime.h"
 #include "lake/lake.h"
 
 /* ---- times ---- */
-
-/* Howard Hinnant's civil_from_days (proleptic Gregorian). */
-static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
-    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
-    *y = yoe + era * 400 + (*m <= 2);
-}
 
 static int64_t floor_div(int64_t a, int64_t b)
 {
@@ -42,7 +29,7 @@ int delta_format_date(int64_t days, char *out, size_t outsz)
     int m, d;
     if (days < DAY_MIN || days > DAY_MAX)
         return -1;
-    civil_from_days(days, &y, &m, &d);
+    ts_civil_from_days(days, &y, &m, &d);
     snprintf(out, outsz, "%04d-%02d-%02d", (int)y, m, d);
     return 0;
 }
@@ -56,7 +43,7 @@ int delta_format_timestamp(int64_t us, bool utc, bool round_up, char *out, size_
     int m, d;
     if (days < DAY_MIN || days > DAY_MAX)
         return -1;
-    civil_from_days(days, &y, &m, &d);
+    ts_civil_from_days(days, &y, &m, &d);
     snprintf(out, outsz, "%04d-%02d-%02dT%02d:%02d:%02d.%03d%s", (int)y, m, d, (int)(rem / 3600000),
              (int)(rem / 60000 % 60), (int)(rem / 1000 % 60), (int)(rem % 1000), utc ? "Z" : "");
     return 0;

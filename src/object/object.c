@@ -504,7 +504,14 @@ int obj_commit_version(delta_table *t, lake *lk, const obj_chunk *c, const char 
     }
     /* the versions this one supersedes: removed in the same commit, never before */
     nold = obj_live_versions(t, c, old, (int)(sizeof old / sizeof *old));
-    for (int i = 0; i < nold && i < (int)(sizeof old / sizeof *old); i++) {
+    if (nold > (int)(sizeof old / sizeof *old)) {
+        rc = ts_err_set(err, TS_ERR_INTERNAL,
+                        "chunk \"%s.%s\" has %d live versions in its table, more than a commit "
+                        "supersedes at once (%d)",
+                        c->chunk_schema, c->chunk_name, nold, (int)(sizeof old / sizeof *old));
+        goto out;
+    }
+    for (int i = 0; i < nold; i++) {
         const char *v = obj_file_tag(old[i], OBJ_TAG_RELID);
         if (!v || strcmp(v, relid) != 0)
             continue; /* an earlier incarnation's rows: not in the database any more */

@@ -688,11 +688,6 @@ int64_t pq_reader_row_index(const pq_reader *r)
     return r->row_index;
 }
 
-int pq_reader_row_group(const pq_reader *r)
-{
-    return r->row_index < 0 ? -1 : r->rg;
-}
-
 /* A copy of n flags into *dst, before the first row only. */
 static int select_flags(pq_reader *r, bool **dst, const bool *want, int n, const char *what,
                         ts_err *err)

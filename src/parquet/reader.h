@@ -189,8 +189,6 @@ const pq_cell *pq_reader_cell(const pq_reader *r, int col);
 /* Index of the current row in the file (0-based); -1 before the first. Rows of skipped
  * row groups count, so this stays the row's index in the file. */
 int64_t pq_reader_row_index(const pq_reader *r);
-/* The row group of the current row; -1 before the first. */
-int pq_reader_row_group(const pq_reader *r);
 
 /* Projection and skipping, for readers that need part of a file. Both take a copy of
  * the flags and must come before the first pq_reader_next_row (TS_ERR_INTERNAL after).

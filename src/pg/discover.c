@@ -945,7 +945,7 @@ static int sizes(PGconn *c, ctx *x, ts_err *err)
              ts_buf_printf(&measure, "%s%s", n ? "," : "", x->aux[i].measure ? "t" : "f");
         n++;
     }
-    if (!n)
+    if (!rc && !n)
         goto out;
     if (!rc)
         rc = ts_buf_printf(&oids, "}") || ts_buf_printf(&measure, "}");

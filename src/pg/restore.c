@@ -231,14 +231,6 @@ static bool is_int_type(uint32_t t)
     return t == PG_OID_INT2 || t == PG_OID_INT4 || t == PG_OID_INT8;
 }
 
-static uint64_t be(const uint8_t *p, int n)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < n; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
 /* The value of the time column in a row image (PostgreSQL's binary form) as Unix
  * microseconds or the integer; false for NULL. Infinities saturate. */
 static bool row_time(const timecol *tc, const pg_copy_field *f, int64_t *v)
@@ -249,27 +241,27 @@ static bool row_time(const timecol *tc, const pg_copy_field *f, int64_t *v)
     switch (tc->type) {
     case PG_OID_TIMESTAMPTZ:
     case PG_OID_TIMESTAMP: {
-        int64_t t = x->len == 8 ? (int64_t)be(x->data, 8) : 0;
+        int64_t t = x->len == 8 ? (int64_t)pg_be64(x->data) : 0;
         *v = t == INT64_MAX || t == INT64_MIN ? t
              : t > INT64_MAX - PG_EPOCH_US    ? INT64_MAX
                                               : t + PG_EPOCH_US;
         return true;
     }
     case PG_OID_DATE: {
-        int32_t d = x->len == 4 ? (int32_t)(uint32_t)be(x->data, 4) : 0;
+        int32_t d = x->len == 4 ? (int32_t)pg_be32(x->data) : 0;
         *v = d == INT32_MAX   ? INT64_MAX
              : d == INT32_MIN ? INT64_MIN
                               : ((int64_t)d + PG_EPOCH_DAYS) * INT64_C(86400000000);
         return true;
     }
     case PG_OID_INT2:
-        *v = x->len == 2 ? (int16_t)(uint16_t)be(x->data, 2) : 0;
+        *v = x->len == 2 ? (int16_t)pg_be16(x->data) : 0;
         return true;
     case PG_OID_INT4:
-        *v = x->len == 4 ? (int32_t)(uint32_t)be(x->data, 4) : 0;
+        *v = x->len == 4 ? (int32_t)pg_be32(x->data) : 0;
         return true;
     default:
-        *v = x->len == 8 ? (int64_t)be(x->data, 8) : 0;
+        *v = x->len == 8 ? (int64_t)pg_be64(x->data) : 0;
         return true;
     }
 }

@@ -621,7 +621,7 @@ static int drop_chunk(ret *r, const ret_event *ev, ts_err *err)
     if (rc == 0 && ev->etag[0] && strcmp(info.etag, ev->etag) != 0) {
         rc = TS_ERR_CONFLICT;
         ts_err_set(&e, rc, "object \"%s\" was replaced since it was read back (ETag %s, then %s)",
-                   path, info.etag, ev->etag);
+                   path, ev->etag, info.etag);
     }
     if (rc == 0) { /* and still a live file of the table (no later version removed it) */
         int live = live_in_table(r, &oc, path, &e);

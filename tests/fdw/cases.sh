@@ -116,6 +116,12 @@ EOF
     expect "attach exits 0" 0 $?
     expect "alltypes_all = every row, once (as text, both ways)" "0 0" \
         "$(sql "SELECT (SELECT count(*) FROM (SELECT r::text FROM ref.everything r EXCEPT ALL SELECT a::text FROM alltypes_all a) x) || ' ' || (SELECT count(*) FROM (SELECT a::text FROM alltypes_all a EXCEPT ALL SELECT r::text FROM ref.everything r) y)")"
+    # a table whose name holds a quote (and would close the comments' literal)
+    sql "CREATE TABLE \"it's; --\" (ts timestamptz NOT NULL, v int) PARTITION BY RANGE (ts)"
+    "$BIN" -c tsarchive.yaml attach "public.it's; --" >attach2.log 2>&1
+    expect "attach of a name with a quote exits 0" 0 $?
+    expect "its view and its comment, the name intact" "every row of public.it's; --, live or archived, once (tsarchive attach)" \
+        "$(sql "SELECT obj_description('public.\"it''s; --_all\"'::regclass, 'pg_class')")"
     ;;
 
 hostile)
